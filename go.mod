@@ -3,10 +3,15 @@ module github.com/arpcbridge/arpcbridge
 go 1.26.0
 
 require (
+	github.com/alitto/pond/v2 v2.7.1 // indirect
 	github.com/cenkalti/hub v1.0.2 // indirect
 	github.com/cenkalti/rpc2 v1.0.4 // indirect
+	github.com/coder/websocket v1.8.12 // indirect
+	github.com/failsafe-go/failsafe-go v0.6.8 // indirect
 	github.com/goccy/go-yaml v1.19.2 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/lithammer/dedent v1.1.0 // indirect
+	github.com/orsinium-labs/enum v1.4.0 // indirect
 	github.com/pancsta/asyncmachine-go v0.19.1 // indirect
 	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/soheilhy/cmux v0.1.5 // indirect
@@ -14,6 +19,7 @@ require (
 	github.com/spf13/pflag v1.0.9 // indirect
 	github.com/stretchr/testify v1.12.1 // indirect
 	go.uber.org/goleak v1.3.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect

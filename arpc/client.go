@@ -1,0 +1,571 @@
+package arpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/rpc2"
+	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+
+	ss "github.com/arpcbridge/arpcbridge/arpc/states"
+)
+
+// Client defaults, applied by NewClient to the matching fields.
+const (
+	DefaultConnTimeout      = 3 * time.Second
+	DefaultConnRetries      = 15
+	DefaultConnRetryTimeout = time.Minute
+	DefaultConnRetryDelay   = 100 * time.Millisecond
+	DefaultConnRetryBackoff = 3 * time.Second
+	DefaultCallTimeout      = 3 * time.Second
+	DefaultCallRetries      = 15
+	DefaultCallRetryTimeout = time.Minute
+	DefaultCallRetryDelay   = 100 * time.Millisecond
+	DefaultCallRetryBackoff = 3 * time.Second
+)
+
+// ClientOpts are optional settings of NewClient. The zero value means
+// defaults.
+type ClientOpts struct {
+	// Consumer receives the worker's payloads as WorkerPayload mutations
+	// (states.ConsumerSchema).
+	Consumer *am.Machine
+	// Parent is a parent machine for the client's machine (am.Opts.Parent).
+	Parent am.Api
+	// Logger receives the client's diagnostics. Default: discarded.
+	Logger *slog.Logger
+}
+
+// Client connects to a Server and exposes its worker as Client.Worker. Set
+// the exported fields after NewClient and before Start. Durations and counts
+// left at zero mean their defaults; a negative retry count means no retries.
+type Client struct {
+	// Mach is the client's state machine: Start, Connecting, Connected,
+	// Handshaking, HandshakeDone, Ready, Disconnecting, Disconnected,
+	// RetryingConn, Exception...
+	Mach *am.Machine
+	// Name is the client's name; its machine ID (the client ID the server
+	// sees) is GetClientId(Name).
+	Name string
+	// Addr is the server's address.
+	Addr string
+	// Worker is the remote worker, set before Ready first activates and kept
+	// across reconnects.
+	Worker *Worker
+	// Consumer receives payloads (see ClientOpts.Consumer).
+	Consumer *am.Machine
+
+	// ReconnectOn makes the client reconnect after the server said goodbye
+	// (a clean disconnect). Broken connections are always retried, within
+	// ConnRetries and ConnRetryTimeout.
+	ReconnectOn bool
+	// ConnTimeout bounds one connection attempt, handshake included.
+	ConnTimeout time.Duration
+	// ConnRetries is how many times a failed connection is retried.
+	ConnRetries int
+	// ConnRetryTimeout bounds all the retries of one connection.
+	ConnRetryTimeout time.Duration
+	// ConnRetryDelay is the first delay between retries; it doubles up to
+	// ConnRetryBackoff.
+	ConnRetryDelay time.Duration
+	// ConnRetryBackoff caps the delay between connection retries.
+	ConnRetryBackoff time.Duration
+
+	// CallTimeout bounds one call: past it the call returns ErrNetworkTimeout
+	// (a late reply's clock is still applied when it arrives).
+	CallTimeout time.Duration
+	// CallRetries is how many times a mutation that failed because the
+	// connection broke is retried once the client is Ready again. Retries
+	// are exactly-once: the server answers a retry with the original result.
+	CallRetries int
+	// CallRetryTimeout bounds a call with all its retries.
+	CallRetryTimeout time.Duration
+	// CallRetryDelay is the first delay between call retries; it doubles up
+	// to CallRetryBackoff.
+	CallRetryDelay time.Duration
+	// CallRetryBackoff caps the delay between call retries.
+	CallRetryBackoff time.Duration
+
+	// MaxMsgSize limits one incoming message. Default DefaultMaxMsgSize.
+	MaxMsgSize int
+	// Dial opens the connection. Default: a TCP dialer.
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
+
+	schema am.Schema
+	names  am.S
+	hash   string
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mx       sync.Mutex
+	started  bool
+	stopping bool
+	conn     *clientConn
+	wg       sync.WaitGroup
+	runDone  chan struct{}
+
+	whenArgsId atomic.Uint64
+	traffic    trafficCounters
+	reconnects atomic.Uint64
+	fullSyncs  atomic.Uint64
+}
+
+// clientConn is one live connection.
+type clientConn struct {
+	net  net.Conn
+	rc   *rpc2.Client
+	bye  atomic.Bool
+	mx   sync.Mutex
+	wa   map[uint64]chan struct{}
+	done chan struct{}
+}
+
+// GetClientId returns the machine ID a client named name uses, which is
+// the ID servers check AllowId against.
+func GetClientId(name string) string { return "rc-" + name }
+
+// NewClient creates a client of the worker at addr. schema and names must
+// match the worker's (names in order); the handshake verifies it. ctx bounds
+// the client's life.
+func NewClient(
+	ctx context.Context, addr string, name string, schema am.Schema,
+	names am.S, opts *ClientOpts,
+) (*Client, error) {
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%w: no state names", ErrInvalidParams)
+	}
+	norm := normalizeSchema(schema)
+	for _, n := range names {
+		if _, ok := norm[n]; !ok {
+			return nil, fmt.Errorf("%w: state %q not in schema", ErrInvalidParams, n)
+		}
+	}
+	if opts == nil {
+		opts = &ClientOpts{}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	mach, err := am.NewCommon(ctx, GetClientId(name), ss.ClientSchema,
+		ss.ClientStates.Names(), nil, opts.Parent, nil)
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithCancel(mach.Context())
+	c := &Client{
+		Mach:             mach,
+		Name:             name,
+		Addr:             addr,
+		Consumer:         opts.Consumer,
+		ConnTimeout:      DefaultConnTimeout,
+		ConnRetries:      DefaultConnRetries,
+		ConnRetryTimeout: DefaultConnRetryTimeout,
+		ConnRetryDelay:   DefaultConnRetryDelay,
+		ConnRetryBackoff: DefaultConnRetryBackoff,
+		CallTimeout:      DefaultCallTimeout,
+		CallRetries:      DefaultCallRetries,
+		CallRetryTimeout: DefaultCallRetryTimeout,
+		CallRetryDelay:   DefaultCallRetryDelay,
+		CallRetryBackoff: DefaultCallRetryBackoff,
+		schema:           norm,
+		names:            names,
+		hash:             SchemaHash(norm, names),
+		log:              log.With("client", name),
+		ctx:              cctx,
+		cancel:           cancel,
+		runDone:          make(chan struct{}),
+	}
+	return c, nil
+}
+
+// Start connects to the server, handshakes and replicates the worker's
+// clock, resulting in Ready (or Exception). Calling it again does nothing.
+func (c *Client) Start() am.Result {
+	c.mx.Lock()
+	if c.started || c.stopping {
+		c.mx.Unlock()
+		return am.Canceled
+	}
+	c.started = true
+	c.mx.Unlock()
+	res := c.Mach.Add1(ss.SharedStates.Start, nil)
+	go c.run()
+	return res
+}
+
+// Stop says goodbye to the server, closes the connection and waits (within
+// waitTillExit, when given) for the client's goroutines. dispose also
+// disposes Mach and Worker. Idempotent.
+func (c *Client) Stop(waitTillExit context.Context, dispose bool) am.Result {
+	c.mx.Lock()
+	first := !c.stopping
+	c.stopping = true
+	started := c.started
+	cc := c.conn
+	c.mx.Unlock()
+	if first {
+		if cc != nil {
+			_ = cc.rc.Notify(mBye, &Empty{})
+			_ = cc.net.Close()
+		}
+		c.cancel()
+	}
+	if started && waitTillExit != nil {
+		select {
+		case <-c.runDone:
+			done := make(chan struct{})
+			go func() { c.wg.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-waitTillExit.Done():
+			}
+		case <-waitTillExit.Done():
+		}
+	}
+	res := am.Executed
+	if !c.Mach.IsDisposed() {
+		c.Mach.Remove1(ss.SharedStates.Start, nil)
+		res = c.Mach.Add1(ss.ClientStates.Disconnected, nil)
+	}
+	if dispose {
+		if c.Worker != nil {
+			c.Worker.Dispose()
+		}
+		c.Mach.Dispose()
+	}
+	return res
+}
+
+// run keeps the client connected until it stops or gives up.
+func (c *Client) run() {
+	defer close(c.runDone)
+	for {
+		err := c.connectWithRetries()
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		cc := c.current()
+		select {
+		case <-c.ctx.Done():
+			c.dropConn(cc)
+			return
+		case <-cc.done:
+		}
+		c.dropConn(cc)
+		if c.ctx.Err() != nil {
+			return
+		}
+		clean := cc.bye.Load()
+		c.Mach.Remove(am.S{ss.ClientStates.Connected}, nil)
+		c.Mach.Add1(ss.ClientStates.Disconnected, nil)
+		if clean && !c.ReconnectOn {
+			c.Mach.EvAddErrState(nil, ss.SharedStates.ErrNetwork,
+				fmt.Errorf("%w: server said goodbye", ErrNoConn), nil)
+			return
+		}
+		if !clean {
+			c.Mach.EvAddErrState(nil, ss.SharedStates.ErrNetwork,
+				fmt.Errorf("%w: connection lost", ErrNetwork), nil)
+		}
+		c.reconnects.Add(1)
+	}
+}
+
+func (c *Client) fail(err error) {
+	if c.ctx.Err() != nil {
+		return
+	}
+	c.log.Error("client failed", "err", err)
+	state := ss.SharedStates.ErrNetwork
+	switch {
+	case errors.Is(err, ErrNoAccess), errors.Is(err, ErrBusy):
+		state = ss.ClientStates.ErrNoAccess
+	case errors.Is(err, ErrSchemaMismatch):
+		state = ss.ClientStates.ErrSchema
+	case errors.Is(err, ErrRpc), errors.Is(err, ErrInvalidResp):
+		state = ss.SharedStates.ErrRpc
+	}
+	c.Mach.Remove(am.S{ss.ClientStates.Connecting, ss.ClientStates.Connected,
+		ss.ClientStates.RetryingConn}, nil)
+	c.Mach.Add1(ss.ClientStates.Disconnected, nil)
+	c.Mach.EvAddErrState(nil, state, err, nil)
+}
+
+// permanent reports errors that retrying cannot fix.
+func permanent(err error) bool {
+	return errors.Is(err, ErrNoAccess) || errors.Is(err, ErrBusy) ||
+		errors.Is(err, ErrSchemaMismatch) || errors.Is(err, ErrRpc) ||
+		errors.Is(err, ErrInvalidResp) || errors.Is(err, ErrWorkerGone)
+}
+
+func (c *Client) connectWithRetries() error {
+	start := time.Now()
+	delay := orDefault(c.ConnRetryDelay, DefaultConnRetryDelay)
+	retries := orDefaultInt(c.ConnRetries, DefaultConnRetries)
+	for attempt := 0; ; attempt++ {
+		c.Mach.Add1(ss.ClientStates.Connecting, nil)
+		err := c.connectOnce()
+		if err == nil {
+			c.Mach.Remove1(ss.ClientStates.RetryingConn, nil)
+			return nil
+		}
+		if c.ctx.Err() != nil {
+			return c.ctx.Err()
+		}
+		c.log.Warn("connect failed", "attempt", attempt, "err", err)
+		if permanent(err) || attempt >= retries ||
+			time.Since(start) > orDefault(c.ConnRetryTimeout, DefaultConnRetryTimeout) {
+			return err
+		}
+		c.Mach.Add1(ss.ClientStates.RetryingConn, nil)
+		if !sleepCtx(c.ctx, delay) {
+			return c.ctx.Err()
+		}
+		delay = min(delay*2, orDefault(c.ConnRetryBackoff, DefaultConnRetryBackoff))
+	}
+}
+
+// connectOnce dials, handshakes and brings the worker replica up to date.
+func (c *Client) connectOnce() error {
+	ctx, cancel := context.WithTimeout(c.ctx,
+		orDefault(c.ConnTimeout, DefaultConnTimeout))
+	defer cancel()
+	dial := c.Dial
+	if dial == nil {
+		d := &net.Dialer{}
+		dial = func(ctx context.Context, addr string) (net.Conn, error) {
+			return d.DialContext(ctx, "tcp", addr)
+		}
+	}
+	conn, err := dial(ctx, c.Addr)
+	if err != nil {
+		return fmt.Errorf("%w: dial %s: %w", ErrNetwork, c.Addr, err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetWriteDeadline(dl)
+	}
+	if _, err := conn.Write([]byte(preface)); err != nil {
+		_ = conn.Close()
+		return fmt.Errorf("%w: %w", ErrNetwork, err)
+	}
+	_ = conn.SetWriteDeadline(time.Time{})
+	cc := &clientConn{net: conn, wa: map[uint64]chan struct{}{},
+		done: make(chan struct{})}
+	cc.rc = rpc2.NewClientWithCodec(newCodec(conn, c.MaxMsgSize,
+		DefaultWriteTimeout, &c.traffic))
+	c.register(cc)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		cc.rc.Run()
+		close(cc.done)
+	}()
+	// a connection that fails the handshake is closed here
+	ok := false
+	defer func() {
+		if !ok {
+			_ = conn.Close()
+		}
+	}()
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+
+	c.Mach.Add(am.S{ss.ClientStates.Connected, ss.SharedStates.Handshaking}, nil)
+	hello := &ArgsHello{Version: ProtocolVersion, ClientId: c.Mach.Id(),
+		SchemaHash: c.hash}
+	if c.Worker != nil {
+		hello.KnownTime, hello.KnownSeq = c.Worker.knownClock()
+	}
+	var resp RespHello
+	if err := callRaw(ctx, cc.rc, mHello, hello, &resp); err != nil {
+		return err
+	}
+	if err := resp.Err.toErr(); err != nil {
+		return err
+	}
+	if resp.Schema != nil || len(resp.Names) != len(c.names) {
+		if err := compareSchemas(c.schema, c.names, resp.Schema,
+			resp.Names); err != nil {
+			return err
+		}
+		if resp.Schema != nil {
+			// only relation-list order differs
+			c.log.Info("schema hash differs, relations equal")
+		}
+	}
+	if err := compareSchemas(c.schema, c.names, nil, resp.Names); err != nil {
+		return err
+	}
+	u, err := decodeUpdate(resp.Clock, len(c.names))
+	if err != nil {
+		return err
+	}
+	if c.Worker == nil {
+		w := NewWorker(c.ctx, resp.WorkerId, c.schema, c.names, transport{c},
+			c.log)
+		w.parentId = c.Mach.Id()
+		c.Worker = w
+	} else if !resp.Resumed {
+		c.fullSyncs.Add(1)
+	}
+	c.Worker.resetChain()
+	c.Worker.mx.Lock()
+	c.Worker.machineTick = resp.MachineTick
+	if resp.Resumed {
+		// the resume diff continues the replica's own sequence
+		u.FromSeq = c.Worker.seq
+	}
+	c.Worker.mx.Unlock()
+	c.Worker.ApplyUpdate(u)
+
+	if err := callRaw(ctx, cc.rc, mReady, &Empty{}, &Empty{}); err != nil {
+		return err
+	}
+	c.mx.Lock()
+	if c.stopping {
+		c.mx.Unlock()
+		return context.Canceled
+	}
+	c.conn = cc
+	c.mx.Unlock()
+	ok = true
+	c.Mach.Add(am.S{ss.SharedStates.HandshakeDone, ss.ClientStates.Ready}, nil)
+	return nil
+}
+
+func (c *Client) current() *clientConn {
+	c.mx.Lock()
+	defer c.mx.Unlock()
+	return c.conn
+}
+
+func (c *Client) dropConn(cc *clientConn) {
+	c.mx.Lock()
+	if c.conn == cc {
+		c.conn = nil
+	}
+	c.mx.Unlock()
+	if cc == nil {
+		return
+	}
+	_ = cc.net.Close()
+	cc.mx.Lock()
+	for id, ch := range cc.wa {
+		close(ch)
+		delete(cc.wa, id)
+	}
+	cc.mx.Unlock()
+}
+
+func (c *Client) register(cc *clientConn) {
+	cc.rc.Handle(mClock, func(_ *rpc2.Client, u *WireUpdate, _ *Empty) error {
+		c.applyWire(u)
+		return nil
+	})
+	cc.rc.Handle(mPayload, func(_ *rpc2.Client, p *ArgsPayload, _ *Empty) error {
+		if c.Consumer != nil {
+			c.Consumer.Add1(ss.ConsumerStates.WorkerPayload,
+				Pass(&A{Name: p.Name, Payload: p}))
+		}
+		return nil
+	})
+	cc.rc.Handle(mWhenArgsDone, func(_ *rpc2.Client, a *ArgsWhenArgsDone,
+		_ *Empty,
+	) error {
+		cc.mx.Lock()
+		ch, ok := cc.wa[a.Id]
+		delete(cc.wa, a.Id)
+		cc.mx.Unlock()
+		if ok {
+			close(ch)
+		}
+		return nil
+	})
+	cc.rc.Handle(mServerBye, func(_ *rpc2.Client, _ *Empty, _ *Empty) error {
+		cc.bye.Store(true)
+		return nil
+	})
+}
+
+// applyWire decodes and applies a clock update; a malformed one triggers a
+// resync.
+func (c *Client) applyWire(wu *WireUpdate) {
+	w := c.Worker
+	if w == nil || wu == nil {
+		return
+	}
+	u, err := decodeUpdate(wu, len(c.names))
+	if err != nil {
+		w.reportErr(err)
+		w.resync()
+		return
+	}
+	w.ApplyUpdate(u)
+}
+
+// ClientStats are a client's counters.
+type ClientStats struct {
+	// BytesIn and BytesOut count wire bytes over all connections.
+	BytesIn, BytesOut int64
+	// Reconnects counts connections re-established after a loss.
+	Reconnects uint64
+	// FullSyncs counts reconnects that could not resume and took a full
+	// snapshot.
+	FullSyncs uint64
+}
+
+// Stats returns the client's counters.
+func (c *Client) Stats() ClientStats {
+	return ClientStats{BytesIn: c.traffic.in.Load(),
+		BytesOut: c.traffic.out.Load(), Reconnects: c.reconnects.Load(),
+		FullSyncs: c.fullSyncs.Load()}
+}
+
+// Get asks the server's getter for the value named name.
+func (c *Client) Get(ctx context.Context, name string) (*RespGet, error) {
+	var resp RespGet
+	if err := c.call(ctx, mGet, &ArgsGet{Name: name}, &resp); err != nil {
+		return nil, err
+	}
+	if err := resp.Err.toErr(); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+func orDefaultInt(n, def int) int {
+	switch {
+	case n < 0:
+		return 0
+	case n == 0:
+		return def
+	}
+	return n
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,267 @@
+package arpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cenkalti/rpc2"
+	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+
+	"github.com/arpcbridge/arpcbridge/arpc/clock"
+	"github.com/arpcbridge/arpcbridge/arpc/engine"
+	ss "github.com/arpcbridge/arpcbridge/arpc/states"
+)
+
+// callRaw makes one call on rc, bounded by ctx.
+func callRaw(ctx context.Context, rc *rpc2.Client, method string, args,
+	reply any,
+) error {
+	call := rc.Go(method, args, reply, make(chan *rpc2.Call, 1))
+	select {
+	case <-call.Done:
+		return wrapCallErr(method, call.Error)
+	case <-ctx.Done():
+		return ctxErr(ctx, method)
+	}
+}
+
+func ctxErr(ctx context.Context, method string) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %s", ErrNetworkTimeout, method)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrNoConn, method, ctx.Err())
+}
+
+func wrapCallErr(method string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se rpc2.ServerError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Errorf("%w: %s: %s", ErrRpc, method, string(se))
+	case errors.Is(err, ErrInvalidParams):
+		return err
+	default:
+		return fmt.Errorf("%w: %s: %w", ErrNetwork, method, err)
+	}
+}
+
+// call makes one call on the current connection. When ctx ends first, a
+// reply that still arrives has its clock applied (late), so the replica's
+// chain never breaks.
+func (c *Client) call(ctx context.Context, method string, args any,
+	reply any,
+) error {
+	cc := c.current()
+	if cc == nil {
+		return fmt.Errorf("%w: %s", ErrNoConn, method)
+	}
+	call := cc.rc.Go(method, args, reply, make(chan *rpc2.Call, 1))
+	select {
+	case <-call.Done:
+		return wrapCallErr(method, call.Error)
+	case <-ctx.Done():
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		select {
+		case <-call.Done:
+			if call.Error == nil {
+				c.applyReply(reply)
+			}
+		case <-cc.done:
+		}
+	}()
+	return ctxErr(ctx, method)
+}
+
+// applyReply applies the clock carried by a reply.
+func (c *Client) applyReply(reply any) {
+	switch r := reply.(type) {
+	case *RespMut:
+		c.applyWire(r.Clock)
+	case *RespSync:
+		c.applyWire(r.Clock)
+	}
+}
+
+func decodeUpdate(wu *WireUpdate, n int) (*engine.Update, error) {
+	if wu == nil {
+		return nil, fmt.Errorf("%w: missing clock", ErrInvalidResp)
+	}
+	d, err := clock.Decode(wu.Diff, n)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidResp, err)
+	}
+	return &engine.Update{FromSeq: wu.From, ToSeq: wu.To, Diff: d, Sum: wu.Sum,
+		QueueTick: wu.QT, Full: wu.Full}, nil
+}
+
+// retryable reports failures a retry on a new connection can fix: the
+// connection broke, or there was none.
+func retryable(err error) bool {
+	return errors.Is(err, ErrNoConn) || errors.Is(err, ErrNetwork)
+}
+
+// ///// Transport
+
+// transport adapts a Client to the Transport a Worker needs.
+type transport struct{ c *Client }
+
+var _ Transport = transport{}
+
+// Timeout implements Transport.
+func (t transport) Timeout() time.Duration {
+	return orDefault(t.c.CallTimeout, DefaultCallTimeout)
+}
+
+// Mutate implements Transport: one mutation, retried exactly-once when the
+// connection breaks and the client gets Ready again within the retry
+// limits.
+func (t transport) Mutate(ctx context.Context, m *ArgsMut, noSync bool) (
+	am.Result, error,
+) {
+	c := t.c
+	if noSync {
+		cc := c.current()
+		if cc == nil {
+			return am.Canceled, fmt.Errorf("%w: %s", ErrNoConn, mMutateNS)
+		}
+		if err := cc.rc.Notify(mMutateNS, m); err != nil {
+			return am.Canceled, wrapCallErr(mMutateNS, err)
+		}
+		return am.Executed, nil
+	}
+	var resp RespMut
+	err := c.withRetries(ctx, func(ctx context.Context) error {
+		resp = RespMut{}
+		return c.call(ctx, mMutate, m, &resp)
+	})
+	if err != nil {
+		return am.Canceled, err
+	}
+	c.applyWire(resp.Clock)
+	if err := resp.Err.toErr(); err != nil {
+		return am.Canceled, err
+	}
+	return resp.Result, nil
+}
+
+// withRetries runs fn, retrying retryable failures while the client is
+// reconnecting, within CallRetries and CallRetryTimeout (and ctx).
+func (c *Client) withRetries(ctx context.Context,
+	fn func(ctx context.Context) error,
+) error {
+	retries := orDefaultInt(c.CallRetries, DefaultCallRetries)
+	delay := orDefault(c.CallRetryDelay, DefaultCallRetryDelay)
+	rctx, cancel := context.WithTimeout(ctx,
+		orDefault(c.CallRetryTimeout, DefaultCallRetryTimeout))
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		err := fn(ctx)
+		if err == nil || !retryable(err) || attempt >= retries {
+			if err != nil && attempt > 0 {
+				c.Mach.Add1(ss.ClientStates.CallRetryFailed, nil)
+			}
+			return err
+		}
+		// retry only while a reconnect is possible
+		if c.ctx.Err() != nil || c.Mach.Not1(ss.SharedStates.Start) ||
+			c.Mach.Is1(ss.ClientStates.Disconnected) &&
+				c.Mach.Not1(ss.ClientStates.RetryingConn) &&
+				c.Mach.Not1(ss.ClientStates.Connecting) {
+			return err
+		}
+		c.Mach.Add1(ss.ClientStates.RetryingCall, nil)
+		select {
+		case <-c.Mach.When1(ss.ClientStates.Ready, rctx):
+		case <-rctx.Done():
+		}
+		if rctx.Err() != nil || ctx.Err() != nil {
+			return err
+		}
+		if !sleepCtx(rctx, delay) {
+			return err
+		}
+		delay = min(delay*2, orDefault(c.CallRetryBackoff, DefaultCallRetryBackoff))
+	}
+}
+
+// Sync implements Transport.
+func (t transport) Sync(ctx context.Context, full bool) error {
+	c := t.c
+	var resp RespSync
+	if err := c.call(ctx, mSync, &ArgsSync{Full: full}, &resp); err != nil {
+		return err
+	}
+	if err := resp.Err.toErr(); err != nil {
+		return err
+	}
+	if resp.Clock != nil {
+		c.applyWire(resp.Clock)
+	}
+	return nil
+}
+
+// Can implements Transport.
+func (t transport) Can(ctx context.Context, m *ArgsMut) (am.Result, error) {
+	c := t.c
+	var resp RespMut
+	if err := c.call(ctx, mCan, m, &resp); err != nil {
+		return am.Canceled, err
+	}
+	if err := resp.Err.toErr(); err != nil {
+		return am.Canceled, err
+	}
+	return resp.Result, nil
+}
+
+// Err implements Transport.
+func (t transport) Err(ctx context.Context) (string, error) {
+	c := t.c
+	var resp RespErr
+	if err := c.call(ctx, mErr, &Empty{}, &resp); err != nil {
+		return "", err
+	}
+	return resp.Msg, resp.Err.toErr()
+}
+
+// WhenArgs implements Transport.
+func (t transport) WhenArgs(ctx context.Context, state int, args am.A) (
+	<-chan struct{}, error,
+) {
+	c := t.c
+	cc := c.current()
+	if cc == nil {
+		return nil, fmt.Errorf("%w: WhenArgs", ErrNoConn)
+	}
+	id := c.whenArgsId.Add(1)
+	ch := make(chan struct{})
+	cc.mx.Lock()
+	cc.wa[id] = ch
+	cc.mx.Unlock()
+	cctx, cancel := context.WithTimeout(ctx, t.Timeout())
+	defer cancel()
+	if err := c.call(cctx, mWhenArgs, &ArgsWhenArgs{Id: id, State: state,
+		Args: args}, &Empty{}); err != nil {
+		cc.mx.Lock()
+		delete(cc.wa, id)
+		cc.mx.Unlock()
+		return nil, err
+	}
+	context.AfterFunc(ctx, func() {
+		cc.mx.Lock()
+		_, open := cc.wa[id]
+		delete(cc.wa, id)
+		cc.mx.Unlock()
+		if open {
+			_ = cc.rc.Notify(mWhenArgsX, &ArgsWhenArgsDone{Id: id})
+			close(ch)
+		}
+	})
+	return ch, nil
+}

@@ -1,0 +1,227 @@
+package arpc
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/gob"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/rpc2"
+)
+
+// DefaultMaxMsgSize is the default limit of one message (frame) on the wire.
+const DefaultMaxMsgSize = 64 << 20
+
+// DefaultWriteTimeout is how long a write may block on a peer that does not
+// read before the connection is considered dead.
+const DefaultWriteTimeout = 10 * time.Second
+
+// codec is an rpc2.Codec speaking gob, like rpc2's default, with three
+// differences: incoming frames over maxMsg are refused before anything is
+// allocated for them, a request is encoded whole before any byte of it is
+// written (a value gob cannot encode never corrupts the stream), and every
+// write has a deadline.
+type codec struct {
+	conn         net.Conn
+	dec          *gob.Decoder
+	writeTimeout time.Duration
+
+	wmx sync.Mutex
+	buf bytes.Buffer
+	enc *gob.Encoder
+	// broken is set when an encoder failed mid-message; the gob stream state
+	// is then unknown and the connection must go.
+	broken bool
+
+	bytesIn  *atomic.Int64
+	bytesOut *atomic.Int64
+}
+
+func newCodec(conn net.Conn, maxMsg int, writeTimeout time.Duration,
+	counters *trafficCounters,
+) *codec {
+	if maxMsg <= 0 {
+		maxMsg = DefaultMaxMsgSize
+	}
+	c := &codec{conn: conn, writeTimeout: writeTimeout}
+	if counters != nil {
+		c.bytesIn, c.bytesOut = &counters.in, &counters.out
+	}
+	fr := &frameReader{r: bufio.NewReaderSize(conn, 8<<10), max: maxMsg,
+		counter: c.bytesIn}
+	c.dec = gob.NewDecoder(fr)
+	c.enc = gob.NewEncoder(&c.buf)
+	return c
+}
+
+func (c *codec) ReadHeader(req *rpc2.Request, resp *rpc2.Response) error {
+	var h wireHeader
+	if err := c.dec.Decode(&h); err != nil {
+		return err
+	}
+	if h.Method != "" {
+		req.Seq, req.Method = h.Seq, h.Method
+	} else {
+		resp.Seq, resp.Error = h.Seq, h.Error
+	}
+	return nil
+}
+
+func (c *codec) ReadRequestBody(body any) error  { return c.dec.Decode(body) }
+func (c *codec) ReadResponseBody(body any) error { return c.dec.Decode(body) }
+
+func (c *codec) WriteRequest(r *rpc2.Request, body any) error {
+	return c.write(wireHeader{Seq: r.Seq, Method: r.Method}, body)
+}
+
+func (c *codec) WriteResponse(r *rpc2.Response, body any) error {
+	return c.write(wireHeader{Seq: r.Seq, Error: r.Error}, body)
+}
+
+func (c *codec) write(h wireHeader, body any) error {
+	c.wmx.Lock()
+	defer c.wmx.Unlock()
+	if c.broken {
+		return fmt.Errorf("%w: connection poisoned by an earlier encoding error",
+			ErrNetwork)
+	}
+	c.buf.Reset()
+	if err := c.enc.Encode(&h); err != nil {
+		c.poison()
+		return fmt.Errorf("%w: encode header: %w", ErrInvalidParams, err)
+	}
+	if err := c.enc.Encode(body); err != nil {
+		c.poison()
+		return fmt.Errorf("%w: encode: %w", ErrInvalidParams, err)
+	}
+	if c.writeTimeout > 0 {
+		_ = c.conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+	}
+	n, err := c.conn.Write(c.buf.Bytes())
+	if c.bytesOut != nil {
+		c.bytesOut.Add(int64(n))
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrNetwork, err)
+	}
+	return nil
+}
+
+// poison closes the connection after a failed encode: gob may have recorded
+// type definitions the peer never got.
+func (c *codec) poison() {
+	c.broken = true
+	_ = c.conn.Close()
+}
+
+func (c *codec) Close() error { return c.conn.Close() }
+
+// wireHeader precedes every message, as in rpc2: a method name for requests,
+// an error string for responses.
+type wireHeader struct {
+	Seq    uint64
+	Method string
+	Error  string
+}
+
+// frameReader passes a gob stream through, checking each message's length
+// prefix against max before gob allocates for it.
+type frameReader struct {
+	r       *bufio.Reader
+	max     int
+	left    int // bytes left in the current message body
+	hdr     [9]byte
+	hdrLen  int
+	hdrPos  int
+	counter *atomic.Int64
+}
+
+func (f *frameReader) Read(p []byte) (int, error) {
+	if f.hdrPos < f.hdrLen {
+		n := copy(p, f.hdr[f.hdrPos:f.hdrLen])
+		f.hdrPos += n
+		return n, nil
+	}
+	if f.left == 0 {
+		if err := f.readLength(); err != nil {
+			return 0, err
+		}
+		n := copy(p, f.hdr[:f.hdrLen])
+		f.hdrPos = n
+		return n, nil
+	}
+	if len(p) > f.left {
+		p = p[:f.left]
+	}
+	n, err := f.r.Read(p)
+	f.left -= n
+	if f.counter != nil {
+		f.counter.Add(int64(n))
+	}
+	return n, err
+}
+
+// readLength reads gob's message length: one byte below 128, else a byte
+// holding the negated count of big-endian bytes that follow.
+func (f *frameReader) readLength() error {
+	b, err := f.r.ReadByte()
+	if err != nil {
+		return err
+	}
+	f.hdr[0] = b
+	f.hdrLen, f.hdrPos = 1, 0
+	var size uint64
+	if b < 0x80 {
+		size = uint64(b)
+	} else {
+		n := int(-int8(b))
+		if n < 1 || n > 8 {
+			return fmt.Errorf("%w: bad length prefix", ErrRpc)
+		}
+		for i := 0; i < n; i++ {
+			c, err := f.r.ReadByte()
+			if err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return err
+			}
+			f.hdr[1+i] = c
+			size = size<<8 | uint64(c)
+		}
+		f.hdrLen = 1 + n
+	}
+	if f.counter != nil {
+		f.counter.Add(int64(f.hdrLen))
+	}
+	if size == 0 || size > uint64(f.max) {
+		return fmt.Errorf("%w: %d bytes (limit %d)", ErrFrameTooLarge, size, f.max)
+	}
+	f.left = int(size)
+	return nil
+}
+
+// trafficCounters count a connection's bytes.
+type trafficCounters struct {
+	in, out atomic.Int64
+}
+
+// ReadByte makes frameReader an io.ByteReader, so gob reads it directly
+// instead of wrapping it in another buffer.
+func (f *frameReader) ReadByte() (byte, error) {
+	var b [1]byte
+	for {
+		n, err := f.Read(b[:])
+		if n == 1 {
+			return b[0], nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+}

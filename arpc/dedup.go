@@ -1,0 +1,96 @@
+package arpc
+
+import (
+	"sync"
+
+	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+)
+
+// DedupWindow is how many recent mutation IDs a worker remembers per client
+// ID. A retry of a mutation older than the last DedupWindow mutations of the
+// same client would be applied again; clients retry within seconds, so the
+// window only needs to cover the calls in flight.
+const DedupWindow = 1024
+
+// dedupMaxClients bounds the client IDs remembered per worker; the least
+// recently used one is forgotten first.
+const dedupMaxClients = 4096
+
+// dedupStore remembers, per client ID, the results of recent mutations of
+// one worker, so that a retried mutation (same client ID, same mutation ID)
+// is answered with the original result instead of being applied twice. It
+// outlives servers and connections: it lives as long as the worker.
+type dedupStore struct {
+	mx      sync.Mutex
+	clients map[string]*dedupWindow
+	order   []string // LRU, oldest first
+}
+
+type dedupWindow struct {
+	entries map[uint64]*dedupEntry
+	ring    []uint64
+	next    int
+}
+
+type dedupEntry struct {
+	done   chan struct{}
+	result am.Result
+}
+
+var (
+	dedupMx  sync.Mutex
+	dedupAll = map[am.Api]*dedupStore{}
+)
+
+func dedupFor(worker am.Api) *dedupStore {
+	dedupMx.Lock()
+	defer dedupMx.Unlock()
+	for w := range dedupAll {
+		if w.IsDisposed() {
+			delete(dedupAll, w)
+		}
+	}
+	d, ok := dedupAll[worker]
+	if !ok {
+		d = &dedupStore{clients: map[string]*dedupWindow{}}
+		dedupAll[worker] = d
+	}
+	return d
+}
+
+// begin returns the entry of (client, id). first is true when the caller
+// must execute the mutation and then call finish; otherwise the caller waits
+// on entry.done and uses entry.result.
+func (d *dedupStore) begin(client string, id uint64) (e *dedupEntry, first bool) {
+	d.mx.Lock()
+	defer d.mx.Unlock()
+	w, ok := d.clients[client]
+	if !ok {
+		if len(d.order) >= dedupMaxClients {
+			delete(d.clients, d.order[0])
+			d.order = d.order[1:]
+		}
+		w = &dedupWindow{entries: map[uint64]*dedupEntry{},
+			ring: make([]uint64, 0, 16)}
+		d.clients[client] = w
+		d.order = append(d.order, client)
+	}
+	if e, ok := w.entries[id]; ok {
+		return e, false
+	}
+	e = &dedupEntry{done: make(chan struct{})}
+	if len(w.ring) < DedupWindow {
+		w.ring = append(w.ring, id)
+	} else {
+		delete(w.entries, w.ring[w.next])
+		w.ring[w.next] = id
+		w.next = (w.next + 1) % DedupWindow
+	}
+	w.entries[id] = e
+	return e, true
+}
+
+func (e *dedupEntry) finish(res am.Result) {
+	e.result = res
+	close(e.done)
+}

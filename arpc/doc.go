@@ -1,0 +1,18 @@
+// Package arpc is a transparent RPC for asyncmachine-go state machines.
+//
+// A [Server] exposes a local machine (the worker) over one TCP connection; a
+// [Client] connects to it and offers [Client.Worker], a remote worker that
+// implements [am.Api]. Mutations (Add, Remove, Set, Toggle and their
+// variants) are synchronous remote calls whose replies carry the clock diff
+// that brings the replica up to date; reads and waits (Is, Tick, When,
+// NewStateCtx, ...) are answered locally from a replica of the worker's
+// clock, which the server keeps current with debounced, index-based, partial
+// diff pushes.
+//
+// The clock arithmetic lives in package clock, the push engine shared with
+// the gRPC facade in package engine, and the schemas of all machines in
+// package states. The wire protocol is described in docs/protocol.md.
+//
+// Transport: github.com/cenkalti/rpc2 (bidirectional net/rpc) with an
+// encoding/gob codec that bounds frame sizes and write times.
+package arpc

@@ -1,0 +1,307 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+
+	"github.com/arpcbridge/arpcbridge/arpc/clock"
+	"github.com/arpcbridge/arpcbridge/arpc/states"
+)
+
+// ErrWorkerGone is the reason a subscription ends when its worker was
+// disposed.
+var ErrWorkerGone = errors.New("engine: worker disposed")
+
+// ErrSchemaChanged is the reason a subscription ends when the worker's schema
+// changed.
+var ErrSchemaChanged = errors.New("engine: worker schema changed")
+
+// Stats are the engine's counters since Attach.
+type Stats struct {
+	// Transitions counts the accepted worker transitions observed.
+	Transitions uint64
+	// DiffsComputed counts diff computations.
+	DiffsComputed uint64
+	// DiffsShared counts updates served from an already computed diff.
+	DiffsShared uint64
+	// FullSyncs counts full snapshots handed out after the initial one.
+	FullSyncs uint64
+	// Subscribers is the number of open subscriptions.
+	Subscribers int64
+	// PayloadsDropped counts payloads a subscriber's full queue refused.
+	PayloadsDropped uint64
+}
+
+// Engine watches one worker. Safe for concurrent use.
+type Engine struct {
+	worker am.Api
+	names  am.S
+	// Epoch identifies this engine instance; sequence numbers are only
+	// comparable within one epoch.
+	Epoch uint64
+
+	tracer   *tracer
+	tracerId string
+	refs     int
+
+	mx      sync.Mutex
+	cur     *Snapshot
+	changed chan struct{}
+	done    chan struct{}
+	doneErr error
+	// cache of diffs from an older sequence to cur
+	cacheTo uint64
+	cache   map[uint64]clock.Diff
+
+	payloadIdx int
+	subs       map[*Sub]struct{}
+
+	transitions   atomic.Uint64
+	diffsComputed atomic.Uint64
+	diffsShared   atomic.Uint64
+	fullSyncs     atomic.Uint64
+	subscribers   atomic.Int64
+	dropped       atomic.Uint64
+}
+
+var (
+	registryMx sync.Mutex
+	registry   = map[am.Api]*Engine{}
+)
+
+// Attach returns the engine of worker, binding a new one on first use. Every
+// Attach must be paired with a Release. The worker's states must be verified
+// (am.Machine.VerifyStates), since the engine relies on their order.
+func Attach(worker am.Api) (*Engine, error) {
+	if worker == nil {
+		return nil, errors.New("engine: nil worker")
+	}
+	registryMx.Lock()
+	defer registryMx.Unlock()
+	if e, ok := registry[worker]; ok {
+		e.refs++
+		return e, nil
+	}
+	if worker.IsDisposed() {
+		return nil, ErrWorkerGone
+	}
+	e := &Engine{
+		worker: worker,
+		names:  slices.Clone(worker.StateNames()),
+		Epoch:  rand.Uint64() | 1,
+		refs:   1,
+		done:   make(chan struct{}),
+		cache:  map[uint64]clock.Diff{},
+		subs:   map[*Sub]struct{}{},
+	}
+	e.payloadIdx = slices.Index(e.names, states.WorkerStates.SendPayload)
+	e.tracer = &tracer{e: e}
+	e.tracer.Id = fmt.Sprintf("arpc-engine-%x", e.Epoch)
+	id, err := worker.TracerBind(e.tracer)
+	if err != nil {
+		return nil, fmt.Errorf("engine: bind tracer: %w", err)
+	}
+	e.tracerId = id
+	e.mx.Lock()
+	if e.cur == nil {
+		e.cur = newSnapshot(1, worker.Time(nil), worker.QueueTick())
+	}
+	e.mx.Unlock()
+	registry[worker] = e
+	return e, nil
+}
+
+// Release drops one reference; the last one detaches the engine from its
+// worker. Release is idempotent per reference only: call it once per Attach.
+func (e *Engine) Release() {
+	registryMx.Lock()
+	defer registryMx.Unlock()
+	e.refs--
+	if e.refs > 0 {
+		return
+	}
+	if registry[e.worker] == e {
+		delete(registry, e.worker)
+	}
+	if !e.worker.IsDisposed() {
+		_ = e.worker.TracerDetach(e.tracerId)
+	}
+}
+
+// Worker returns the watched machine.
+func (e *Engine) Worker() am.Api { return e.worker }
+
+// Names returns the worker's ordered state names, as seen at Attach. Do not
+// modify.
+func (e *Engine) Names() am.S { return e.names }
+
+// Snapshot returns the latest snapshot.
+func (e *Engine) Snapshot() *Snapshot {
+	e.mx.Lock()
+	defer e.mx.Unlock()
+	return e.cur
+}
+
+// Changed returns a channel closed once the engine holds a snapshot newer
+// than seq (already closed when it does), or when the engine ends.
+func (e *Engine) Changed(seq uint64) <-chan struct{} {
+	e.mx.Lock()
+	defer e.mx.Unlock()
+	if e.cur.Seq > seq || e.doneErr != nil {
+		return closedCh
+	}
+	if e.changed == nil {
+		e.changed = make(chan struct{})
+	}
+	return e.changed
+}
+
+// Done is closed when the engine can no longer serve its worker (disposed,
+// or schema changed); Err then says why.
+func (e *Engine) Done() <-chan struct{} { return e.done }
+
+// Err returns ErrWorkerGone or ErrSchemaChanged after Done is closed.
+func (e *Engine) Err() error {
+	e.mx.Lock()
+	defer e.mx.Unlock()
+	return e.doneErr
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Stats {
+	return Stats{
+		Transitions:     e.transitions.Load(),
+		DiffsComputed:   e.diffsComputed.Load(),
+		DiffsShared:     e.diffsShared.Load(),
+		FullSyncs:       e.fullSyncs.Load(),
+		Subscribers:     e.subscribers.Load(),
+		PayloadsDropped: e.dropped.Load(),
+	}
+}
+
+var closedCh = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
+// observe records a new worker time. Called from the worker's transition.
+func (e *Engine) observe(after am.Time, queueTick uint64) {
+	t := slices.Clone(after)
+	e.mx.Lock()
+	if len(t) != len(e.names) {
+		e.mx.Unlock()
+		return
+	}
+	seq := uint64(1)
+	if e.cur != nil {
+		seq = e.cur.Seq + 1
+	}
+	e.cur = newSnapshot(seq, t, queueTick)
+	ch := e.changed
+	e.changed = nil
+	e.mx.Unlock()
+	e.transitions.Add(1)
+	if ch != nil {
+		close(ch)
+	}
+}
+
+func (e *Engine) end(err error) {
+	e.mx.Lock()
+	if e.doneErr != nil {
+		e.mx.Unlock()
+		return
+	}
+	e.doneErr = err
+	ch := e.changed
+	e.changed = nil
+	e.mx.Unlock()
+	if ch != nil {
+		close(ch)
+	}
+	close(e.done)
+}
+
+// diff returns the diff from `from` to `to`, computing it once per pair of
+// sequences while `to` is the latest snapshot.
+func (e *Engine) diff(from, to *Snapshot) clock.Diff {
+	if from.Seq == to.Seq {
+		return nil
+	}
+	e.mx.Lock()
+	if e.cacheTo != to.Seq {
+		clear(e.cache)
+		e.cacheTo = to.Seq
+	}
+	if d, ok := e.cache[from.Seq]; ok {
+		e.mx.Unlock()
+		e.diffsShared.Add(1)
+		return d
+	}
+	e.mx.Unlock()
+
+	d := clock.Compute(from.Time, to.Time)
+	e.diffsComputed.Add(1)
+
+	e.mx.Lock()
+	if e.cacheTo == to.Seq && len(e.cache) < 64 {
+		e.cache[from.Seq] = d
+	}
+	e.mx.Unlock()
+	return d
+}
+
+// tracer feeds the engine from the worker's transitions.
+type tracer struct {
+	am.TracerNoOp
+	e *Engine
+}
+
+func (t *tracer) TransitionEnd(tx *am.Transition) {
+	if !tx.IsAccepted.Load() || len(tx.TimeAfter) == 0 {
+		return
+	}
+	var qt uint64
+	if tx.MachApi != nil {
+		qt = tx.MachApi.QueueTick()
+	} else {
+		qt = t.e.worker.QueueTick()
+	}
+	t.e.observe(tx.TimeAfter, qt)
+	if m := tx.Mutation; m != nil && t.e.payloadIdx >= 0 &&
+		m.Type == am.MutationAdd && slices.Contains(m.Called, t.e.payloadIdx) {
+		t.e.publish(m.Args)
+	}
+}
+
+func (t *tracer) MachineDispose(string) {
+	t.e.end(ErrWorkerGone)
+}
+
+func (t *tracer) SchemaChange(am.Api, am.Schema) {
+	t.e.end(ErrSchemaChanged)
+}
+
+// PayloadQueue is how many payloads a subscriber may have pending before
+// further ones are dropped (and counted in Stats.PayloadsDropped).
+const PayloadQueue = 256
+
+// publish hands the args of a SendPayload mutation to every subscriber.
+func (e *Engine) publish(args am.A) {
+	e.mx.Lock()
+	defer e.mx.Unlock()
+	for s := range e.subs {
+		select {
+		case s.payloads <- args:
+		default:
+			e.dropped.Add(1)
+		}
+	}
+}

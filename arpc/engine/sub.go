@@ -1,0 +1,142 @@
+package engine
+
+import (
+	"slices"
+	"sync"
+
+	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+
+	"github.com/arpcbridge/arpcbridge/arpc/clock"
+)
+
+// Sub is one subscriber's view of the engine: the snapshot its peer last
+// received. Methods are safe for concurrent use; each returned update
+// continues the chain of the previous one.
+type Sub struct {
+	e      *Engine
+	mx     sync.Mutex
+	known  *Snapshot
+	closed bool
+
+	payloads chan am.A
+}
+
+// Subscribe opens a subscription whose peer knows nothing yet: its first
+// update (see [Sub.Full]) is a full snapshot.
+func (e *Engine) Subscribe() *Sub {
+	s := &Sub{e: e, payloads: make(chan am.A, PayloadQueue)}
+	e.subscribers.Add(1)
+	e.mx.Lock()
+	e.subs[s] = struct{}{}
+	e.mx.Unlock()
+	return s
+}
+
+// Payloads delivers the args of the worker's SendPayload mutations made
+// while the subscription is open.
+func (s *Sub) Payloads() <-chan am.A { return s.payloads }
+
+// Close ends the subscription. Idempotent.
+func (s *Sub) Close() {
+	s.mx.Lock()
+	defer s.mx.Unlock()
+	if !s.closed {
+		s.closed = true
+		s.e.subscribers.Add(-1)
+		s.e.mx.Lock()
+		delete(s.e.subs, s)
+		s.e.mx.Unlock()
+	}
+}
+
+// KnownSeq returns the sequence the peer was last brought to, 0 if none.
+func (s *Sub) KnownSeq() uint64 {
+	s.mx.Lock()
+	defer s.mx.Unlock()
+	if s.known == nil {
+		return 0
+	}
+	return s.known.Seq
+}
+
+// Full returns a full snapshot update and makes it the peer's known time.
+// firstSync marks the initial handshake, which is not counted as a resync.
+func (s *Sub) Full(firstSync bool) Update {
+	cur := s.e.Snapshot()
+	s.mx.Lock()
+	defer s.mx.Unlock()
+	if !firstSync {
+		s.e.fullSyncs.Add(1)
+	}
+	s.known = cur
+	return Update{
+		ToSeq:     cur.Seq,
+		Diff:      clock.Compute(nil, cur.Time),
+		Sum:       cur.Sum,
+		QueueTick: cur.QueueTick,
+		Full:      true,
+	}
+}
+
+// Resume sets the peer's known time to `known` (its replica's time, sent on
+// reconnect) and returns one merged diff from there to now, with FromSeq set
+// to fromSeq so the peer's chain continues. A time of the wrong length gets
+// a full snapshot instead (counted).
+func (s *Sub) Resume(known am.Time, fromSeq uint64) Update {
+	if len(known) != len(s.e.names) {
+		return s.Full(false)
+	}
+	cur := s.e.Snapshot()
+	s.mx.Lock()
+	defer s.mx.Unlock()
+	s.known = cur
+	return Update{
+		FromSeq:   fromSeq,
+		ToSeq:     cur.Seq,
+		Diff:      clock.Compute(known, cur.Time),
+		Sum:       cur.Sum,
+		QueueTick: cur.QueueTick,
+	}
+}
+
+// Next returns the update from the peer's known snapshot to the latest one
+// and advances the known snapshot. ok is false when the peer is up to date.
+// A subscription without a known snapshot gets a full one.
+func (s *Sub) Next() (u Update, ok bool) {
+	cur := s.e.Snapshot()
+	s.mx.Lock()
+	defer s.mx.Unlock()
+	if s.known == nil {
+		s.known = cur
+		return Update{ToSeq: cur.Seq, Diff: clock.Compute(nil, cur.Time),
+			Sum: cur.Sum, QueueTick: cur.QueueTick, Full: true}, true
+	}
+	if s.known.Seq >= cur.Seq {
+		return Update{}, false
+	}
+	from := s.known
+	s.known = cur
+	return Update{
+		FromSeq:   from.Seq,
+		ToSeq:     cur.Seq,
+		Diff:      s.e.diff(from, cur),
+		Sum:       cur.Sum,
+		QueueTick: cur.QueueTick,
+		Coalesced: cur.Seq - from.Seq,
+	}, true
+}
+
+// Changed is Engine.Changed for this subscriber's known sequence.
+func (s *Sub) Changed() <-chan struct{} {
+	return s.e.Changed(s.KnownSeq())
+}
+
+// KnownTime returns a copy of the time the peer was last brought to.
+func (s *Sub) KnownTime() am.Time {
+	s.mx.Lock()
+	defer s.mx.Unlock()
+	if s.known == nil {
+		return nil
+	}
+	return slices.Clone(s.known.Time)
+}

@@ -1,0 +1,125 @@
+package arpc
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors returned by servers, clients and remote workers. Test them with
+// errors.Is; messages carry the details.
+var (
+	// ErrInvalidParams means a request named unknown states, had args that
+	// cannot be encoded, or was otherwise malformed.
+	ErrInvalidParams = errors.New("invalid params")
+	// ErrInvalidResp means the peer answered with something malformed.
+	ErrInvalidResp = errors.New("invalid response")
+	// ErrRpc means a protocol-level failure: an unknown method, a version
+	// mismatch, a frame over the size limit.
+	ErrRpc = errors.New("rpc")
+	// ErrNoAccess means the server refused the client (AllowId).
+	ErrNoAccess = errors.New("no access")
+	// ErrNoConn means there is no connection to call over.
+	ErrNoConn = errors.New("not connected")
+	// ErrNetwork means the connection failed or was closed.
+	ErrNetwork = errors.New("network error")
+	// ErrNetworkTimeout means a call or a connection attempt outlived its
+	// timeout.
+	ErrNetworkTimeout = errors.New("network timeout")
+
+	// ErrSchemaMismatch means the client's schema (names, order or relations)
+	// differs from the worker's. The message names the first difference.
+	ErrSchemaMismatch = errors.New("schema mismatch")
+	// ErrBusy means the server already serves a client (one per server; use a
+	// Mux for many).
+	ErrBusy = errors.New("server busy")
+	// ErrUnsupported means a method of the remote worker cannot work over
+	// the network (e.g. negotiation handlers).
+	ErrUnsupported = errors.New("not supported by a remote worker")
+	// ErrWorkerGone means the worker machine was disposed or changed schema.
+	ErrWorkerGone = errors.New("worker gone")
+	// ErrFrameTooLarge means a message exceeded the configured size limit.
+	ErrFrameTooLarge = fmt.Errorf("%w: frame too large", ErrRpc)
+)
+
+// errCode is how an error crosses the wire: a number per sentinel, so the
+// other side can rebuild an error that errors.Is recognises.
+type errCode uint8
+
+const (
+	codeOK errCode = iota
+	codeInvalidParams
+	codeInvalidResp
+	codeRpc
+	codeNoAccess
+	codeNoConn
+	codeNetwork
+	codeNetworkTimeout
+	codeSchemaMismatch
+	codeBusy
+	codeUnsupported
+	codeWorkerGone
+)
+
+var codeErrs = [...]error{
+	codeOK:             nil,
+	codeInvalidParams:  ErrInvalidParams,
+	codeInvalidResp:    ErrInvalidResp,
+	codeRpc:            ErrRpc,
+	codeNoAccess:       ErrNoAccess,
+	codeNoConn:         ErrNoConn,
+	codeNetwork:        ErrNetwork,
+	codeNetworkTimeout: ErrNetworkTimeout,
+	codeSchemaMismatch: ErrSchemaMismatch,
+	codeBusy:           ErrBusy,
+	codeUnsupported:    ErrUnsupported,
+	codeWorkerGone:     ErrWorkerGone,
+}
+
+// WireErr is an error as sent over the wire.
+type WireErr struct {
+	Code uint8
+	Msg  string
+}
+
+func toWireErr(err error) *WireErr {
+	if err == nil {
+		return nil
+	}
+	code := codeRpc
+	for c, sentinel := range codeErrs {
+		if sentinel != nil && errors.Is(err, sentinel) {
+			code = errCode(c)
+			break
+		}
+	}
+	return &WireErr{Code: uint8(code), Msg: err.Error()}
+}
+
+func (w *WireErr) toErr() error {
+	if w == nil {
+		return nil
+	}
+	sentinel := ErrRpc
+	if int(w.Code) < len(codeErrs) && codeErrs[w.Code] != nil {
+		sentinel = codeErrs[w.Code]
+	}
+	return &remoteErr{sentinel: sentinel, msg: w.Msg}
+}
+
+// remoteErr is an error received from the peer.
+type remoteErr struct {
+	sentinel error
+	msg      string
+}
+
+func (e *remoteErr) Error() string { return "remote: " + e.msg }
+func (e *remoteErr) Unwrap() error { return e.sentinel }
+
+// RemoteError is an error that crossed the network as its message only: the
+// error of a remote AddErr/AddErrState, or the worker's Err() seen by a
+// client.
+type RemoteError struct {
+	Msg string
+}
+
+func (e *RemoteError) Error() string { return e.Msg }

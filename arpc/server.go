@@ -1,0 +1,330 @@
+package arpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+
+	"github.com/arpcbridge/arpcbridge/arpc/engine"
+	ss "github.com/arpcbridge/arpcbridge/arpc/states"
+)
+
+// DefaultPushInterval is the push interval a new Server starts with. Pushes
+// are throttled, not delayed: the first change after a quiet period is sent
+// at once, later ones at most once per interval, and the last one always.
+const DefaultPushInterval = 100 * time.Millisecond
+
+// DefaultHandshakeTimeout bounds how long a connection may take to complete
+// its handshake before the server drops it.
+const DefaultHandshakeTimeout = 5 * time.Second
+
+// ServerOpts are optional settings of NewServer. The zero value means
+// defaults.
+type ServerOpts struct {
+	// PayloadState is informational; payloads are always taken from the
+	// worker's states.WorkerStates.SendPayload.
+	PayloadState string
+	// Parent is a parent machine for the server's machine (am.Opts.Parent).
+	Parent am.Api
+	// Logger receives the server's diagnostics. Default: slog.Default()
+	// discarding below Warn is not applied; pass a logger to see them.
+	Logger *slog.Logger
+}
+
+// Server exposes one worker machine to one client at a time (use a Mux for
+// many). Set the exported fields after NewServer and before Start.
+type Server struct {
+	// Mach is the server's own state machine: RpcStarting, RpcReady,
+	// ClientConnected, Handshaking, HandshakeDone, Exception...
+	Mach *am.Machine
+
+	// Addr is the listen address. After RpcReady it holds the actual address
+	// (e.g. the port picked for ":0").
+	Addr string
+	// Listener, when set, is served instead of listening on Addr. The server
+	// closes it on Stop.
+	Listener net.Listener
+	// Conn, when set, is served as the only connection (no listening).
+	Conn net.Conn
+	// NoNewListener stops the server from creating a listener when neither
+	// Listener nor Conn is set.
+	NoNewListener bool
+	// PushInterval throttles clock pushes of worker-side changes (see
+	// DefaultPushInterval). 0 disables pushes: clients then see worker-side
+	// changes only in mutation replies and Sync.
+	PushInterval time.Duration
+	// AllowId, when set, admits only the client with this ID; others get
+	// ErrNoAccess.
+	AllowId string
+	// AllowFn, when set, decides which client IDs are admitted (checked after
+	// AllowId).
+	AllowFn func(clientId string) bool
+	// Getter answers Client.Get. Its values must be gob-encodable.
+	Getter func(name string) any
+	// MaxMsgSize limits one incoming message. Default DefaultMaxMsgSize.
+	MaxMsgSize int
+	// HandshakeTimeout bounds a connection's handshake. Default
+	// DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// WriteTimeout bounds each write to the client. Default
+	// DefaultWriteTimeout.
+	WriteTimeout time.Duration
+
+	name   string
+	worker am.Api
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mx       sync.Mutex
+	started  bool
+	stopped  bool
+	engine   *engine.Engine
+	listener net.Listener
+	sess     *session
+	conns    map[net.Conn]struct{}
+	wg       sync.WaitGroup
+
+	traffic trafficCounters
+	dedup   *dedupStore
+}
+
+// NewServer creates a server for worker, which must have the worker states
+// (states.WorkerSchema) and verified state names. ctx bounds the server's
+// life; name becomes part of the server machine's ID.
+func NewServer(
+	ctx context.Context, addr string, name string, worker am.Api,
+	opts *ServerOpts,
+) (*Server, error) {
+	if worker == nil {
+		return nil, fmt.Errorf("%w: nil worker", ErrInvalidParams)
+	}
+	if !worker.Has(ss.WorkerStates.Names()) {
+		return nil, fmt.Errorf("%w: worker %s lacks the worker states %v (merge "+
+			"states.WorkerSchema)", ErrInvalidParams, worker.Id(),
+			ss.WorkerStates.Names())
+	}
+	if opts == nil {
+		opts = &ServerOpts{}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	mach, err := am.NewCommon(ctx, "rs-"+name, ss.ServerSchema,
+		ss.ServerStates.Names(), nil, opts.Parent, nil)
+	if err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithCancel(mach.Context())
+	s := &Server{
+		Mach:         mach,
+		Addr:         addr,
+		PushInterval: DefaultPushInterval,
+		name:         name,
+		worker:       worker,
+		log:          log.With("server", name),
+		ctx:          sctx,
+		cancel:       cancel,
+		conns:        map[net.Conn]struct{}{},
+		dedup:        dedupFor(worker),
+	}
+	return s, nil
+}
+
+// Start starts serving: it results in RpcReady, or Exception with
+// ErrNetwork when the address cannot be listened on. Calling Start again
+// does nothing.
+func (s *Server) Start() am.Result {
+	s.mx.Lock()
+	if s.started || s.stopped {
+		s.mx.Unlock()
+		return am.Canceled
+	}
+	s.started = true
+	s.mx.Unlock()
+
+	res := s.Mach.Add(am.S{ss.SharedStates.Start, ss.ServerStates.RpcStarting},
+		nil)
+	e, err := engine.Attach(s.worker)
+	if err != nil {
+		s.fail(ss.SharedStates.ErrRpc, fmt.Errorf("%w: %w", ErrWorkerGone, err))
+		return am.Canceled
+	}
+	s.mx.Lock()
+	s.engine = e
+	s.mx.Unlock()
+
+	s.wg.Add(1)
+	go s.run()
+	return res
+}
+
+func (s *Server) run() {
+	defer s.wg.Done()
+	s.wg.Add(1)
+	go s.watchLifetime()
+
+	if s.Conn != nil {
+		s.Addr = s.Conn.LocalAddr().String()
+		s.Mach.Add1(ss.ServerStates.RpcReady, nil)
+		s.serveConn(s.Conn)
+		return
+	}
+	l := s.Listener
+	if l == nil {
+		if s.NoNewListener {
+			s.fail(ss.SharedStates.ErrNetwork,
+				fmt.Errorf("%w: no listener and NoNewListener set", ErrNetwork))
+			return
+		}
+		var err error
+		l, err = net.Listen("tcp", s.Addr)
+		if err != nil {
+			s.fail(ss.SharedStates.ErrNetwork, fmt.Errorf("%w: %w", ErrNetwork, err))
+			return
+		}
+	}
+	s.mx.Lock()
+	if s.stopped {
+		s.mx.Unlock()
+		_ = l.Close()
+		return
+	}
+	s.listener = l
+	s.Addr = l.Addr().String()
+	s.mx.Unlock()
+	s.Mach.Add1(ss.ServerStates.RpcReady, nil)
+
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			if s.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				s.fail(ss.SharedStates.ErrNetwork, fmt.Errorf("%w: accept: %w",
+					ErrNetwork, err))
+			}
+			return
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveConn(conn)
+		}()
+	}
+}
+
+// watchLifetime stops the server with its context or its worker.
+func (s *Server) watchLifetime() {
+	defer s.wg.Done()
+	select {
+	case <-s.ctx.Done():
+	case <-s.engine.Done():
+		s.log.Warn("worker gone, stopping", "err", s.engine.Err())
+		go s.Stop(false)
+	}
+}
+
+// Stop closes the listener and the client's connection (telling the client
+// goodbye), waits for the server's goroutines and detaches from the worker.
+// dispose also disposes Mach. Idempotent.
+func (s *Server) Stop(dispose bool) am.Result {
+	s.mx.Lock()
+	first := !s.stopped
+	s.stopped = true
+	l := s.listener
+	sess := s.sess
+	s.mx.Unlock()
+
+	if first {
+		if sess != nil {
+			sess.sayBye()
+		}
+		s.cancel()
+		if l != nil {
+			_ = l.Close()
+		} else if s.Listener != nil {
+			_ = s.Listener.Close()
+		}
+		if s.Conn != nil {
+			_ = s.Conn.Close()
+		}
+		s.closeConns()
+		s.wg.Wait()
+		s.mx.Lock()
+		e := s.engine
+		s.engine = nil
+		s.mx.Unlock()
+		if e != nil {
+			e.Release()
+		}
+	}
+	res := am.Executed
+	if !s.Mach.IsDisposed() {
+		res = s.Mach.Remove1(ss.SharedStates.Start, nil)
+	}
+	if dispose {
+		s.Mach.Dispose()
+	}
+	return res
+}
+
+// Worker returns the served machine.
+func (s *Server) Worker() am.Api { return s.worker }
+
+// ServerStats are a server's counters.
+type ServerStats struct {
+	// BytesIn and BytesOut count the wire bytes of all its connections.
+	BytesIn, BytesOut int64
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() ServerStats {
+	return ServerStats{BytesIn: s.traffic.in.Load(), BytesOut: s.traffic.out.Load()}
+}
+
+func (s *Server) fail(state string, err error) {
+	s.log.Error("server error", "err", err)
+	s.Mach.EvAddErrState(nil, state, err, nil)
+}
+
+func (s *Server) trackConn(c net.Conn, add bool) bool {
+	s.mx.Lock()
+	defer s.mx.Unlock()
+	if add {
+		if s.stopped {
+			return false
+		}
+		s.conns[c] = struct{}{}
+	} else {
+		delete(s.conns, c)
+	}
+	return true
+}
+
+func (s *Server) closeConns() {
+	s.mx.Lock()
+	defer s.mx.Unlock()
+	for c := range s.conns {
+		_ = c.Close()
+	}
+}
+
+func (s *Server) handshakeTimeout() time.Duration {
+	if s.HandshakeTimeout > 0 {
+		return s.HandshakeTimeout
+	}
+	return DefaultHandshakeTimeout
+}
+
+func (s *Server) writeTimeout() time.Duration {
+	if s.WriteTimeout > 0 {
+		return s.WriteTimeout
+	}
+	return DefaultWriteTimeout
+}

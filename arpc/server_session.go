@@ -1,0 +1,536 @@
+package arpc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/rpc2"
+	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+
+	"github.com/arpcbridge/arpcbridge/arpc/clock"
+	"github.com/arpcbridge/arpcbridge/arpc/engine"
+	ss "github.com/arpcbridge/arpcbridge/arpc/states"
+)
+
+// session is one client connection of a Server.
+type session struct {
+	s      *Server
+	conn   net.Conn
+	rc     *rpc2.Client
+	ctx    context.Context
+	cancel context.CancelFunc
+	// refuse, when set, is the answer to Hello (busy server).
+	refuse error
+
+	mx       sync.Mutex
+	clientId string
+	sub      *engine.Sub
+	ready    bool
+	bye      bool
+	whenArgs map[uint64]context.CancelFunc
+	wg       sync.WaitGroup
+
+	calls atomic.Uint64
+}
+
+// serveConn runs one connection until it closes.
+func (s *Server) serveConn(conn net.Conn) {
+	if !s.trackConn(conn, true) {
+		_ = conn.Close()
+		return
+	}
+	defer s.trackConn(conn, false)
+	defer conn.Close()
+
+	// the preface comes first, within the handshake timeout
+	_ = conn.SetReadDeadline(time.Now().Add(s.handshakeTimeout()))
+	var pre [len(preface)]byte
+	if _, err := io.ReadFull(conn, pre[:]); err != nil || string(pre[:]) != preface {
+		s.log.Warn("dropping non-aRPC connection", "remote", conn.RemoteAddr(),
+			"err", err)
+		return
+	}
+
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	sess := &session{s: s, conn: conn, ctx: ctx, cancel: cancel,
+		whenArgs: map[uint64]context.CancelFunc{}}
+
+	s.mx.Lock()
+	if s.sess != nil {
+		sess.refuse = fmt.Errorf("%w: %s already serves client %s", ErrBusy,
+			s.name, s.sess.id())
+	} else if s.stopped {
+		s.mx.Unlock()
+		return
+	} else {
+		s.sess = sess
+	}
+	s.mx.Unlock()
+
+	cod := newCodec(conn, s.MaxMsgSize, s.writeTimeout(), &s.traffic)
+	sess.rc = rpc2.NewClientWithCodec(cod)
+	sess.register()
+	if sess.refuse == nil {
+		s.Mach.Add1(ss.ServerStates.ClientConnected, nil)
+	}
+
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = conn.Close()
+		case <-sess.rc.DisconnectNotify():
+		}
+	}()
+	sess.rc.Run()
+	cancel()
+	sess.wg.Wait()
+	sess.close()
+}
+
+func (ses *session) id() string {
+	ses.mx.Lock()
+	defer ses.mx.Unlock()
+	return ses.clientId
+}
+
+// close releases the session's subscription and server slot.
+func (ses *session) close() {
+	ses.mx.Lock()
+	sub := ses.sub
+	ses.sub = nil
+	for _, c := range ses.whenArgs {
+		c()
+	}
+	ses.mx.Unlock()
+	if sub != nil {
+		sub.Close()
+	}
+	if ses.refuse != nil {
+		return
+	}
+	s := ses.s
+	s.mx.Lock()
+	if s.sess == ses {
+		s.sess = nil
+	}
+	s.mx.Unlock()
+	if !s.Mach.IsDisposed() {
+		s.Mach.Remove(am.S{ss.ServerStates.ClientConnected,
+			ss.SharedStates.Handshaking, ss.SharedStates.HandshakeDone}, nil)
+	}
+}
+
+// sayBye tells the client the server is going away, so it does not treat
+// the disconnection as a failure.
+func (ses *session) sayBye() {
+	if ses.rc != nil {
+		_ = ses.rc.Notify(mServerBye, &Empty{})
+	}
+}
+
+func (ses *session) register() {
+	h := ses.rc.Handle
+	h(mHello, ses.hello)
+	h(mReady, ses.handleReady)
+	h(mMutate, ses.mutate)
+	h(mMutateNS, ses.mutateNS)
+	h(mSync, ses.sync)
+	h(mGet, ses.get)
+	h(mCan, ses.can)
+	h(mErr, ses.err)
+	h(mWhenArgs, ses.whenArgsAdd)
+	h(mWhenArgsX, ses.whenArgsCancel)
+	h(mBye, ses.handleBye)
+}
+
+func (ses *session) hello(_ *rpc2.Client, args *ArgsHello, resp *RespHello) error {
+	s := ses.s
+	resp.ServerId = s.Mach.Id()
+	switch {
+	case ses.refuse != nil:
+		resp.Err = toWireErr(ses.refuse)
+		return nil
+	case args.Version != ProtocolVersion:
+		resp.Err = toWireErr(fmt.Errorf("%w: client speaks protocol %d, server %d",
+			ErrRpc, args.Version, ProtocolVersion))
+		return nil
+	case s.AllowId != "" && args.ClientId != s.AllowId,
+		s.AllowFn != nil && !s.AllowFn(args.ClientId):
+		resp.Err = toWireErr(fmt.Errorf("%w: client %q not allowed by %s",
+			ErrNoAccess, args.ClientId, s.name))
+		return nil
+	}
+	s.mx.Lock()
+	e := s.engine
+	s.mx.Unlock()
+	if e == nil {
+		resp.Err = toWireErr(fmt.Errorf("%w: server stopping", ErrNoConn))
+		return nil
+	}
+
+	ses.mx.Lock()
+	defer ses.mx.Unlock()
+	if ses.sub != nil {
+		resp.Err = toWireErr(fmt.Errorf("%w: repeated Hello", ErrRpc))
+		return nil
+	}
+	s.Mach.Add1(ss.SharedStates.Handshaking, nil)
+	ses.clientId = args.ClientId
+	ses.sub = e.Subscribe()
+
+	resp.WorkerId = s.worker.Id()
+	resp.Names = e.Names()
+	resp.Epoch = e.Epoch
+	resp.MachineTick = s.worker.MachineTick()
+	if args.SchemaHash != SchemaHash(s.worker.Schema(), e.Names()) {
+		resp.Schema = s.worker.Schema()
+	}
+	var u engine.Update
+	if args.KnownTime != nil && len(args.KnownTime) == len(e.Names()) {
+		u = ses.sub.Resume(args.KnownTime, args.KnownSeq)
+		resp.Resumed = true
+	} else {
+		u = ses.sub.Full(true)
+	}
+	resp.Clock = toWire(&u)
+	return nil
+}
+
+func (ses *session) handleReady(_ *rpc2.Client, _ *Empty, _ *Empty) error {
+	ses.mx.Lock()
+	if ses.sub == nil || ses.ready {
+		ses.mx.Unlock()
+		return fmt.Errorf("%w: Ready out of order", ErrRpc)
+	}
+	ses.ready = true
+	sub := ses.sub
+	ses.mx.Unlock()
+
+	// the client is synced and listening: from now on the connection may idle
+	_ = ses.conn.SetReadDeadline(time.Time{})
+	ses.s.Mach.Add1(ss.SharedStates.HandshakeDone, nil)
+	ses.wg.Add(2)
+	go ses.pushLoop(sub)
+	go ses.payloadLoop(sub)
+	return nil
+}
+
+// readySub returns the subscription of a session past its handshake.
+func (ses *session) readySub() (*engine.Sub, error) {
+	ses.mx.Lock()
+	defer ses.mx.Unlock()
+	if !ses.ready || ses.sub == nil {
+		return nil, fmt.Errorf("%w: handshake not done", ErrRpc)
+	}
+	return ses.sub, nil
+}
+
+func (ses *session) mutate(_ *rpc2.Client, args *ArgsMut, resp *RespMut) error {
+	ses.calls.Add(1)
+	sub, err := ses.readySub()
+	if err != nil {
+		resp.Err = toWireErr(err)
+		return nil
+	}
+	res, err := ses.apply(args)
+	if err != nil {
+		resp.Err = toWireErr(err)
+		resp.Result = am.Canceled
+	} else {
+		resp.Result = res
+	}
+	if u, ok := sub.Next(); ok {
+		resp.Clock = toWire(&u)
+	}
+	return nil
+}
+
+func (ses *session) mutateNS(_ *rpc2.Client, args *ArgsMut, _ *Empty) error {
+	ses.calls.Add(1)
+	if _, err := ses.readySub(); err != nil {
+		return err
+	}
+	_, err := ses.apply(args)
+	return err
+}
+
+// apply executes a mutation on the worker, once per mutation ID.
+func (ses *session) apply(args *ArgsMut) (am.Result, error) {
+	names, err := ses.statesOf(args.States)
+	if err != nil {
+		return am.Canceled, err
+	}
+	if args.Type > mutAddErr || (args.Type == mutAddErr && len(names) != 1) {
+		return am.Canceled, fmt.Errorf("%w: mutation type %d", ErrInvalidParams,
+			args.Type)
+	}
+	if args.Id == 0 {
+		return ses.exec(args, names)
+	}
+	entry, first := ses.s.dedup.begin(ses.id(), args.Id)
+	if !first {
+		select {
+		case <-entry.done:
+			return entry.result, nil
+		case <-ses.ctx.Done():
+			return am.Canceled, fmt.Errorf("%w: connection closed", ErrNoConn)
+		}
+	}
+	res, err := ses.exec(args, names)
+	entry.finish(res)
+	return res, err
+}
+
+func (ses *session) exec(m *ArgsMut, names am.S) (res am.Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			res, err = am.Canceled, fmt.Errorf("%w: worker panicked: %v", ErrRpc, r)
+		}
+	}()
+	w := ses.s.worker
+	switch m.Type {
+	case mutAdd:
+		return w.Add(names, m.Args), nil
+	case mutRemove:
+		return w.Remove(names, m.Args), nil
+	case mutAddErr:
+		return w.AddErrState(names[0], &RemoteError{Msg: m.ErrMsg}, m.Args), nil
+	default:
+		return w.Set(names, m.Args), nil
+	}
+}
+
+func (ses *session) statesOf(idxs []int) (am.S, error) {
+	names := ses.s.engine.Names()
+	out := make(am.S, len(idxs))
+	for i, idx := range idxs {
+		if idx < 0 || idx >= len(names) {
+			return nil, fmt.Errorf("%w: state index %d (worker has %d states)",
+				ErrInvalidParams, idx, len(names))
+		}
+		out[i] = names[idx]
+	}
+	return out, nil
+}
+
+func (ses *session) sync(_ *rpc2.Client, args *ArgsSync, resp *RespSync) error {
+	ses.calls.Add(1)
+	sub, err := ses.readySub()
+	if err != nil {
+		resp.Err = toWireErr(err)
+		return nil
+	}
+	if args.Full {
+		u := sub.Full(false)
+		resp.Clock = toWire(&u)
+	} else if u, ok := sub.Next(); ok {
+		resp.Clock = toWire(&u)
+	}
+	return nil
+}
+
+func (ses *session) get(_ *rpc2.Client, args *ArgsGet, resp *RespGet) error {
+	ses.calls.Add(1)
+	if _, err := ses.readySub(); err != nil {
+		resp.Err = toWireErr(err)
+		return nil
+	}
+	if ses.s.Getter == nil {
+		resp.Err = toWireErr(fmt.Errorf("%w: server has no getter", ErrUnsupported))
+		return nil
+	}
+	v := ses.s.Getter(args.Name)
+	if err := checkEncodable(v); err != nil {
+		resp.Err = toWireErr(fmt.Errorf("getter %q: %w", args.Name, err))
+		return nil
+	}
+	resp.Value = v
+	return nil
+}
+
+func (ses *session) can(_ *rpc2.Client, args *ArgsMut, resp *RespMut) error {
+	ses.calls.Add(1)
+	if _, err := ses.readySub(); err != nil {
+		resp.Err = toWireErr(err)
+		return nil
+	}
+	names, err := ses.statesOf(args.States)
+	if err != nil {
+		resp.Err = toWireErr(err)
+		return nil
+	}
+	if args.Type == mutRemove {
+		resp.Result = ses.s.worker.CanRemove(names, args.Args)
+	} else {
+		resp.Result = ses.s.worker.CanAdd(names, args.Args)
+	}
+	return nil
+}
+
+func (ses *session) err(_ *rpc2.Client, _ *Empty, resp *RespErr) error {
+	if _, err := ses.readySub(); err != nil {
+		resp.Err = toWireErr(err)
+		return nil
+	}
+	if e := ses.s.worker.Err(); e != nil {
+		resp.Msg = e.Error()
+	}
+	return nil
+}
+
+// maxWhenArgs bounds the open WhenArgs subscriptions of one client.
+const maxWhenArgs = 1024
+
+func (ses *session) whenArgsAdd(_ *rpc2.Client, args *ArgsWhenArgs,
+	_ *Empty,
+) error {
+	if _, err := ses.readySub(); err != nil {
+		return err
+	}
+	names, err := ses.statesOf([]int{args.State})
+	if err != nil {
+		return err
+	}
+	ses.mx.Lock()
+	if len(ses.whenArgs) >= maxWhenArgs {
+		ses.mx.Unlock()
+		return fmt.Errorf("%w: too many WhenArgs subscriptions", ErrInvalidParams)
+	}
+	ctx, cancel := context.WithCancel(ses.ctx)
+	ses.whenArgs[args.Id] = cancel
+	ses.wg.Add(1)
+	ses.mx.Unlock()
+
+	ch := ses.s.worker.WhenArgs(names[0], args.Args, ctx)
+	go func() {
+		defer ses.wg.Done()
+		defer cancel()
+		select {
+		case <-ch:
+			if ctx.Err() == nil {
+				_ = ses.rc.Notify(mWhenArgsDone, &ArgsWhenArgsDone{Id: args.Id})
+			}
+		case <-ctx.Done():
+		}
+		ses.mx.Lock()
+		delete(ses.whenArgs, args.Id)
+		ses.mx.Unlock()
+	}()
+	return nil
+}
+
+func (ses *session) whenArgsCancel(_ *rpc2.Client, args *ArgsWhenArgsDone,
+	_ *Empty,
+) error {
+	ses.mx.Lock()
+	cancel := ses.whenArgs[args.Id]
+	ses.mx.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	return nil
+}
+
+func (ses *session) handleBye(_ *rpc2.Client, _ *Empty, _ *Empty) error {
+	ses.mx.Lock()
+	ses.bye = true
+	ses.mx.Unlock()
+	return nil
+}
+
+// pushLoop sends worker-side changes: the first change after a quiet period
+// at once, then at most one push per PushInterval, always ending with the
+// latest time (a trailing flush), so no change is ever lost.
+func (ses *session) pushLoop(sub *engine.Sub) {
+	defer ses.wg.Done()
+	interval := ses.s.PushInterval
+	if interval <= 0 {
+		return
+	}
+	var last time.Time
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		select {
+		case <-ses.ctx.Done():
+			return
+		case <-sub.Changed():
+		}
+		if wait := time.Until(last.Add(interval)); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ses.ctx.Done():
+				return
+			case <-timer.C:
+			}
+		}
+		u, ok := sub.Next()
+		if !ok {
+			// a mutation reply already carried it
+			continue
+		}
+		if err := ses.rc.Notify(mClock, toWire(&u)); err != nil {
+			ses.cancel()
+			return
+		}
+		last = time.Now()
+	}
+}
+
+// payloadLoop forwards the worker's SendPayload args to the client.
+func (ses *session) payloadLoop(sub *engine.Sub) {
+	defer ses.wg.Done()
+	source := ses.s.worker.Id()
+	for {
+		select {
+		case <-ses.ctx.Done():
+			return
+		case args := <-sub.Payloads():
+			a := ParseArgs(args)
+			if a.Payload == nil || (a.Id != "" && a.Id != ses.id()) {
+				continue
+			}
+			p := *a.Payload
+			if p.Source == "" {
+				p.Source = source
+			}
+			if p.Token == "" {
+				p.Token = randToken()
+			}
+			if err := checkEncodable(p.Data); err != nil {
+				ses.s.log.Error("payload dropped", "name", p.Name, "err", err)
+				continue
+			}
+			if err := ses.rc.Notify(mPayload, &p); err != nil {
+				ses.cancel()
+				return
+			}
+		}
+	}
+}
+
+func toWire(u *engine.Update) *WireUpdate {
+	return &WireUpdate{
+		From: u.FromSeq,
+		To:   u.ToSeq,
+		Diff: clock.AppendBinary(nil, u.Diff),
+		Sum:  u.Sum,
+		QT:   u.QueueTick,
+		Full: u.Full,
+	}
+}
+
+func randToken() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,167 @@
+package arpc
+
+import (
+	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+)
+
+// ProtocolVersion is the version of the aRPC wire protocol spoken here. A
+// server refuses a Hello with another version (ErrRpc). See
+// docs/protocol.md.
+const ProtocolVersion = 1
+
+// preface is written by the client before anything else: it lets a port
+// multiplexer recognise aRPC, and a server drop non-aRPC peers at once.
+const preface = "aRPC"
+
+// Method names, client → server.
+const (
+	mHello     = "Hello"
+	mReady     = "Ready"
+	mMutate    = "M"
+	mMutateNS  = "MN"
+	mSync      = "Sync"
+	mGet       = "Get"
+	mCan       = "Can"
+	mErr       = "Err"
+	mWhenArgs  = "WA"
+	mWhenArgsX = "WAX"
+	mBye       = "Bye"
+)
+
+// Method names, server → client (all notifications).
+const (
+	mClock        = "C"
+	mPayload      = "P"
+	mWhenArgsDone = "WAD"
+	mServerBye    = "SBye"
+)
+
+// Empty is an empty request or reply.
+type Empty struct{}
+
+// ArgsHello opens the handshake.
+type ArgsHello struct {
+	// Version is the client's ProtocolVersion.
+	Version int
+	// ClientId is the client's machine ID, checked against Server.AllowId.
+	ClientId string
+	// SchemaHash is the hash of the client's names and relations.
+	SchemaHash string
+	// KnownTime is the replica's time when resuming after a reconnect; nil on
+	// a first connection.
+	KnownTime am.Time
+	// KnownSeq is the replica's sequence number when resuming.
+	KnownSeq uint64
+	// KnownEpoch is the engine epoch KnownSeq belongs to.
+	KnownEpoch uint64
+}
+
+// RespHello answers ArgsHello.
+type RespHello struct {
+	Err *WireErr
+	// WorkerId is the worker machine's ID.
+	WorkerId string
+	// ServerId is the server machine's ID.
+	ServerId string
+	// Names are the worker's ordered state names.
+	Names am.S
+	// Schema is sent only when the client's SchemaHash differs.
+	Schema am.Schema
+	// Epoch identifies the server's clock engine.
+	Epoch uint64
+	// Clock is the full time, or a resume diff when KnownTime was accepted.
+	Clock *WireUpdate
+	// MachineTick is the worker's machine tick.
+	MachineTick uint32
+	// Resumed says Clock continues the client's replica instead of replacing
+	// it.
+	Resumed bool
+}
+
+// WireUpdate is an engine update on the wire: the diff is encoded with
+// clock.AppendBinary.
+type WireUpdate struct {
+	From uint64
+	To   uint64
+	Diff []byte
+	Sum  uint64
+	QT   uint64
+	Full bool
+}
+
+// Mutation types on the wire.
+const (
+	mutAdd    uint8 = 0
+	mutRemove uint8 = 1
+	mutSet    uint8 = 2
+	// mutAddErr is AddErrState: States[0] is the error state, ErrMsg the
+	// error's message.
+	mutAddErr uint8 = 3
+)
+
+// ArgsMut is a mutation request.
+type ArgsMut struct {
+	// Type is add, remove or set.
+	Type uint8
+	// States are state indexes.
+	States []int
+	// Args are the mutation's args (gob-encoded; custom types must be
+	// registered).
+	Args am.A
+	// Id is a client-unique mutation ID for exactly-once retries; 0 disables
+	// deduplication.
+	Id uint64
+	// Event names the source event of Ev* mutations, informational.
+	Event string
+	// ErrMsg is the error of an AddErrState mutation.
+	ErrMsg string
+}
+
+// RespMut answers ArgsMut.
+type RespMut struct {
+	Err    *WireErr
+	Result am.Result
+	Clock  *WireUpdate
+}
+
+// ArgsSync asks for the clock.
+type ArgsSync struct {
+	// Full asks for a full snapshot instead of a diff (a resync).
+	Full bool
+}
+
+// RespSync answers ArgsSync.
+type RespSync struct {
+	Err   *WireErr
+	Clock *WireUpdate
+}
+
+// ArgsGet asks the server's getter for a named value.
+type ArgsGet struct {
+	Name string
+}
+
+// RespGet answers ArgsGet.
+type RespGet struct {
+	Err   *WireErr
+	Value any
+}
+
+// RespErr answers the Err method: the worker's last error.
+type RespErr struct {
+	Err *WireErr
+	// Msg is the error message, empty for none.
+	Msg string
+}
+
+// ArgsWhenArgs registers a remote WhenArgs subscription.
+type ArgsWhenArgs struct {
+	Id    uint64
+	State int
+	Args  am.A
+}
+
+// ArgsWhenArgsDone tells the client a WhenArgs subscription matched.
+type ArgsWhenArgsDone struct {
+	Id uint64
+}

@@ -1,0 +1,606 @@
+package arpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+
+	"github.com/arpcbridge/arpcbridge/arpc/clock"
+	"github.com/arpcbridge/arpcbridge/arpc/engine"
+)
+
+// Transport is what a remote Worker needs from the connection behind it.
+// The aRPC Client implements it; the gRPC client in package bridge does too,
+// so both give the same *Worker. Methods are called concurrently. A
+// transport applies the clock update of every reply to the worker (see
+// Worker.ApplyUpdate) before returning.
+type Transport interface {
+	// Mutate executes a mutation remotely; with noSync it returns at once
+	// without a result (Executed) and without a clock update.
+	Mutate(ctx context.Context, m *ArgsMut, noSync bool) (am.Result, error)
+	// Sync asks for the clock: a diff, or a full snapshot when full is set.
+	Sync(ctx context.Context, full bool) error
+	// Can is a remote dry run of an add (or a remove).
+	Can(ctx context.Context, m *ArgsMut) (am.Result, error)
+	// Err returns the worker's last error message, empty for none.
+	Err(ctx context.Context) (string, error)
+	// WhenArgs subscribes to the state being activated with args; the
+	// returned channel closes on a match or when ctx ends.
+	WhenArgs(ctx context.Context, state int, args am.A) (<-chan struct{}, error)
+	// Timeout bounds each am.Api method, which take no context.
+	Timeout() time.Duration
+}
+
+// maxPending bounds the updates a replica holds while waiting for the one
+// that continues its chain; past it, the replica resyncs.
+const maxPending = 64
+
+// Worker is a remote worker: a replica of a worker machine's clock that
+// implements am.Api. Mutations are remote calls; reads and waits are answered
+// locally from the replica, which the transport keeps current. Obtain it from
+// Client.Worker once the client is Ready. Safe for concurrent use.
+type Worker struct {
+	id       string
+	parentId string
+	schema   am.Schema
+	names    am.S
+	index    map[string]int
+	t        Transport
+	log      *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mx          sync.RWMutex
+	time        am.Time
+	seq         uint64
+	queueTick   uint64
+	machineTick uint32
+	pending     map[uint64]*engine.Update
+	waits       map[int][]*waiter
+	anyWaits    []*waiter
+	stateCtx    map[int]*stateCtx
+	tracers     []am.Tracer
+	onDispose   []am.HandlerDispose
+
+	resyncing   atomic.Bool
+	resyncs     atomic.Uint64
+	updates     atomic.Uint64
+	disposed    atomic.Bool
+	errInternal chan error
+	lastErr     atomic.Pointer[error]
+	errCache    struct {
+		sync.Mutex
+		tick uint64
+		err  error
+	}
+	mutId   atomic.Uint64
+	idSeed  uint64
+	standIn standIn
+}
+
+var _ am.Api = (*Worker)(nil)
+
+// NewWorker creates a remote worker over a transport, with the worker's ID,
+// schema and ordered state names (as learned in a handshake). The replica
+// starts at the all-zero time until the first update. ctx bounds the
+// worker's life, like a machine's.
+func NewWorker(ctx context.Context, id string, schema am.Schema, names am.S,
+	t Transport, log *slog.Logger,
+) *Worker {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	w := &Worker{
+		id:          id,
+		schema:      schema,
+		names:       slices.Clone(names),
+		index:       make(map[string]int, len(names)),
+		t:           t,
+		log:         log,
+		ctx:         wctx,
+		cancel:      cancel,
+		time:        make(am.Time, len(names)),
+		pending:     map[uint64]*engine.Update{},
+		waits:       map[int][]*waiter{},
+		stateCtx:    map[int]*stateCtx{},
+		errInternal: make(chan error, 10),
+		idSeed:      uint64(time.Now().UnixNano()) << 20,
+	}
+	for i, n := range names {
+		w.index[n] = i
+	}
+	context.AfterFunc(wctx, w.Dispose)
+	return w
+}
+
+// ApplyUpdate applies an engine update to the replica, respecting its chain:
+// an update applies only on top of the sequence it names; a later one is
+// held until the missing one arrives; an older one is dropped. A checksum
+// mismatch or a broken chain triggers a full resync (counted in Stats).
+func (w *Worker) ApplyUpdate(u *engine.Update) {
+	if u == nil || w.disposed.Load() {
+		return
+	}
+	w.mx.Lock()
+	before := slices.Clone(w.time)
+	changed := false
+	needResync := false
+
+	switch {
+	case u.Full:
+		next := make(am.Time, len(w.names))
+		if err := clock.Apply(next, u.Diff); err != nil {
+			needResync = true
+			break
+		}
+		w.time, w.seq, w.queueTick = next, u.ToSeq, u.QueueTick
+		changed = true
+		if clock.Sum(w.time) != u.Sum {
+			needResync = true
+		}
+	case u.FromSeq == w.seq:
+		ok := w.applyLocked(u)
+		changed = true
+		needResync = !ok
+	case u.FromSeq > w.seq:
+		if len(w.pending) >= maxPending {
+			needResync = true
+		} else {
+			w.pending[u.FromSeq] = u
+		}
+	default:
+		// stale: the replica is already past it
+	}
+	// continue the chain with held updates
+	for {
+		p, ok := w.pending[w.seq]
+		if !ok {
+			break
+		}
+		delete(w.pending, w.seq)
+		changed = true
+		if !w.applyLocked(p) {
+			needResync = true
+			break
+		}
+	}
+	for from := range w.pending {
+		if from < w.seq {
+			delete(w.pending, from)
+		}
+	}
+	var fire []func()
+	var after am.Time
+	if changed {
+		after = slices.Clone(w.time)
+		fire = w.collectLocked(before)
+	}
+	tracers := w.tracers
+	w.mx.Unlock()
+
+	w.updates.Add(1)
+	for _, f := range fire {
+		f()
+	}
+	if changed && len(tracers) > 0 && !slices.Equal(before, after) {
+		tx := &am.Transition{TimeBefore: before, TimeAfter: after, MachApi: w}
+		tx.IsAccepted.Store(true)
+		for _, t := range tracers {
+			t.TransitionEnd(tx)
+		}
+	}
+	if needResync {
+		w.resync()
+	}
+}
+
+// applyLocked applies a chained update; false means the replica drifted.
+func (w *Worker) applyLocked(u *engine.Update) bool {
+	if err := clock.Apply(w.time, u.Diff); err != nil {
+		return false
+	}
+	w.seq, w.queueTick = u.ToSeq, u.QueueTick
+	return clock.Sum(w.time) == u.Sum
+}
+
+// resetChain forgets held updates and takes seq as the current sequence
+// (after a reconnect the transport resumes from the replica's time).
+func (w *Worker) resetChain() {
+	w.mx.Lock()
+	defer w.mx.Unlock()
+	clear(w.pending)
+}
+
+// knownClock returns the replica's time and sequence, for resuming.
+func (w *Worker) knownClock() (am.Time, uint64) {
+	w.mx.RLock()
+	defer w.mx.RUnlock()
+	return slices.Clone(w.time), w.seq
+}
+
+// resync asks the transport for a full snapshot, once at a time.
+func (w *Worker) resync() {
+	if !w.resyncing.CompareAndSwap(false, true) {
+		return
+	}
+	w.resyncs.Add(1)
+	go func() {
+		defer w.resyncing.Store(false)
+		ctx, cancel := context.WithTimeout(w.ctx, w.t.Timeout())
+		defer cancel()
+		if err := w.t.Sync(ctx, true); err != nil {
+			w.reportErr(fmt.Errorf("resync: %w", err))
+		}
+	}()
+}
+
+// WorkerStats are a remote worker's counters.
+type WorkerStats struct {
+	// Updates counts clock updates received (pushes and replies).
+	Updates uint64
+	// Resyncs counts full resyncs caused by drift or a broken chain.
+	Resyncs uint64
+	// Seq is the engine sequence the replica is at.
+	Seq uint64
+}
+
+// Stats returns the worker's counters.
+func (w *Worker) Stats() WorkerStats {
+	w.mx.RLock()
+	seq := w.seq
+	w.mx.RUnlock()
+	return WorkerStats{Updates: w.updates.Load(), Resyncs: w.resyncs.Load(),
+		Seq: seq}
+}
+
+// reportErr records an error of a method that has no error result (the
+// am.Api mutations): it becomes LastErr and is offered on ErrInternal.
+func (w *Worker) reportErr(err error) {
+	w.lastErr.Store(&err)
+	w.log.Warn("remote worker error", "worker", w.id, "err", err)
+	select {
+	case w.errInternal <- err:
+	default:
+	}
+}
+
+// LastErr returns the last error of a call made through an am.Api method
+// (which return only am.Result), e.g. ErrNetworkTimeout or ErrInvalidParams.
+func (w *Worker) LastErr() error {
+	if p := w.lastErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// ///// MUTATIONS (remote)
+
+// Mutate is the context-aware mutation behind Add, Remove and Set: it
+// returns the worker's result, or an error (unknown states wrap
+// ErrInvalidParams; network failures ErrNetwork, ErrNetworkTimeout,
+// ErrNoConn). The reply's clock diff is applied before it returns.
+func (w *Worker) Mutate(ctx context.Context, typ am.MutationType, states am.S,
+	args am.A,
+) (am.Result, error) {
+	var t uint8
+	switch typ {
+	case am.MutationAdd:
+		t = mutAdd
+	case am.MutationRemove:
+		t = mutRemove
+	case am.MutationSet:
+		t = mutSet
+	default:
+		return am.Canceled, fmt.Errorf("%w: mutation type %v", ErrInvalidParams,
+			typ)
+	}
+	return w.send(ctx, &ArgsMut{Type: t, Args: args}, states, false)
+}
+
+func (w *Worker) send(ctx context.Context, m *ArgsMut, states am.S,
+	noSync bool,
+) (am.Result, error) {
+	if w.disposed.Load() {
+		return am.Canceled, fmt.Errorf("%w: worker disposed", ErrNoConn)
+	}
+	idxs, err := w.indexes(states)
+	if err != nil {
+		return am.Canceled, err
+	}
+	if err := checkArgs(m.Args); err != nil {
+		return am.Canceled, err
+	}
+	m.States = idxs
+	m.Id = w.idSeed + w.mutId.Add(1)
+	return w.t.Mutate(ctx, m, noSync)
+}
+
+func (w *Worker) indexes(states am.S) ([]int, error) {
+	idxs := make([]int, len(states))
+	for i, s := range states {
+		idx, ok := w.index[s]
+		if !ok {
+			return nil, fmt.Errorf("%w: %w: %q not in worker %s", ErrInvalidParams,
+				am.ErrStateMissing, s, w.id)
+		}
+		idxs[i] = idx
+	}
+	return idxs, nil
+}
+
+// call runs a mutation for an am.Api method: errors become Canceled plus
+// LastErr.
+func (w *Worker) call(m *ArgsMut, states am.S, noSync bool) am.Result {
+	ctx, cancel := context.WithTimeout(w.ctx, w.t.Timeout())
+	defer cancel()
+	res, err := w.send(ctx, m, states, noSync)
+	if err != nil {
+		w.reportErr(err)
+		return am.Canceled
+	}
+	return res
+}
+
+// Add activates states on the worker and returns the worker's result; the
+// replica reflects it when Add returns. Unknown states give Canceled and
+// LastErr wrapping ErrInvalidParams (a local machine would panic).
+func (w *Worker) Add(states am.S, args am.A) am.Result {
+	return w.call(&ArgsMut{Type: mutAdd, Args: args}, states, false)
+}
+
+// Add1 is Add for one state.
+func (w *Worker) Add1(state string, args am.A) am.Result {
+	return w.Add(am.S{state}, args)
+}
+
+// Remove deactivates states on the worker. See Add.
+func (w *Worker) Remove(states am.S, args am.A) am.Result {
+	return w.call(&ArgsMut{Type: mutRemove, Args: args}, states, false)
+}
+
+// Remove1 is Remove for one state.
+func (w *Worker) Remove1(state string, args am.A) am.Result {
+	return w.Remove(am.S{state}, args)
+}
+
+// Set activates exactly the given states on the worker. See Add.
+func (w *Worker) Set(states am.S, args am.A) am.Result {
+	return w.call(&ArgsMut{Type: mutSet, Args: args}, states, false)
+}
+
+// Toggle removes states when all are active (per the replica), else adds
+// them.
+func (w *Worker) Toggle(states am.S, args am.A) am.Result {
+	if w.Is(states) {
+		return w.Remove(states, args)
+	}
+	return w.Add(states, args)
+}
+
+// Toggle1 is Toggle for one state.
+func (w *Worker) Toggle1(state string, args am.A) am.Result {
+	return w.Toggle(am.S{state}, args)
+}
+
+// AddErr adds Exception on the worker with err; the worker's Err() then
+// returns a RemoteError with err's message.
+func (w *Worker) AddErr(err error, args am.A) am.Result {
+	return w.AddErrState(am.StateException, err, args)
+}
+
+// AddErrState adds state and Exception on the worker with err (sent as its
+// message).
+func (w *Worker) AddErrState(state string, err error, args am.A) am.Result {
+	if err == nil {
+		return am.Canceled
+	}
+	return w.call(&ArgsMut{Type: mutAddErr, Args: args, ErrMsg: err.Error()},
+		am.S{state}, false)
+}
+
+// AddNS is a no-sync Add: it neither waits for the result nor brings back a
+// clock, and returns Executed once sent. Call Sync after a batch.
+func (w *Worker) AddNS(states am.S, args am.A) am.Result {
+	return w.call(&ArgsMut{Type: mutAdd, Args: args}, states, true)
+}
+
+// Add1NS is AddNS for one state.
+func (w *Worker) Add1NS(state string, args am.A) am.Result {
+	return w.AddNS(am.S{state}, args)
+}
+
+// RemoveNS is a no-sync Remove. See AddNS.
+func (w *Worker) RemoveNS(states am.S, args am.A) am.Result {
+	return w.call(&ArgsMut{Type: mutRemove, Args: args}, states, true)
+}
+
+// Remove1NS is RemoveNS for one state.
+func (w *Worker) Remove1NS(state string, args am.A) am.Result {
+	return w.RemoveNS(am.S{state}, args)
+}
+
+// Sync brings the replica up to date with one call and returns its time.
+func (w *Worker) Sync() am.Time {
+	ctx, cancel := context.WithTimeout(w.ctx, w.t.Timeout())
+	defer cancel()
+	if err := w.t.Sync(ctx, false); err != nil {
+		w.reportErr(err)
+	}
+	return w.Time(nil)
+}
+
+func evName(e *am.Event) string {
+	if e == nil {
+		return ""
+	}
+	return e.Name
+}
+
+// EvAdd is Add with a source event (informational, sent along).
+func (w *Worker) EvAdd(e *am.Event, states am.S, args am.A) am.Result {
+	return w.call(&ArgsMut{Type: mutAdd, Args: args, Event: evName(e)}, states,
+		false)
+}
+
+// EvAdd1 is EvAdd for one state.
+func (w *Worker) EvAdd1(e *am.Event, state string, args am.A) am.Result {
+	return w.EvAdd(e, am.S{state}, args)
+}
+
+// EvRemove is Remove with a source event.
+func (w *Worker) EvRemove(e *am.Event, states am.S, args am.A) am.Result {
+	return w.call(&ArgsMut{Type: mutRemove, Args: args, Event: evName(e)},
+		states, false)
+}
+
+// EvRemove1 is EvRemove for one state.
+func (w *Worker) EvRemove1(e *am.Event, state string, args am.A) am.Result {
+	return w.EvRemove(e, am.S{state}, args)
+}
+
+// EvAddErr is AddErr with a source event.
+func (w *Worker) EvAddErr(e *am.Event, err error, args am.A) am.Result {
+	return w.EvAddErrState(e, am.StateException, err, args)
+}
+
+// EvAddErrState is AddErrState with a source event.
+func (w *Worker) EvAddErrState(e *am.Event, state string, err error,
+	args am.A,
+) am.Result {
+	if err == nil {
+		return am.Canceled
+	}
+	return w.call(&ArgsMut{Type: mutAddErr, Args: args, ErrMsg: err.Error(),
+		Event: evName(e)}, am.S{state}, false)
+}
+
+// EvToggle is Toggle with a source event.
+func (w *Worker) EvToggle(e *am.Event, states am.S, args am.A) am.Result {
+	if w.Is(states) {
+		return w.EvRemove(e, states, args)
+	}
+	return w.EvAdd(e, states, args)
+}
+
+// EvToggle1 is EvToggle for one state.
+func (w *Worker) EvToggle1(e *am.Event, state string, args am.A) am.Result {
+	return w.EvToggle(e, am.S{state}, args)
+}
+
+// CanAdd asks the worker for a dry run of adding states: Executed when the
+// mutation would be accepted, Canceled when not (or on error, see LastErr).
+func (w *Worker) CanAdd(states am.S, args am.A) am.Result {
+	return w.can(mutAdd, states, args)
+}
+
+// CanAdd1 is CanAdd for one state.
+func (w *Worker) CanAdd1(state string, args am.A) am.Result {
+	return w.CanAdd(am.S{state}, args)
+}
+
+// CanRemove is CanAdd for removing states.
+func (w *Worker) CanRemove(states am.S, args am.A) am.Result {
+	return w.can(mutRemove, states, args)
+}
+
+// CanRemove1 is CanRemove for one state.
+func (w *Worker) CanRemove1(state string, args am.A) am.Result {
+	return w.CanRemove(am.S{state}, args)
+}
+
+func (w *Worker) can(typ uint8, states am.S, args am.A) am.Result {
+	idxs, err := w.indexes(states)
+	if err == nil {
+		err = checkArgs(args)
+	}
+	if err != nil {
+		w.reportErr(err)
+		return am.Canceled
+	}
+	ctx, cancel := context.WithTimeout(w.ctx, w.t.Timeout())
+	defer cancel()
+	res, err := w.t.Can(ctx, &ArgsMut{Type: typ, States: idxs, Args: args})
+	if err != nil {
+		w.reportErr(err)
+		return am.Canceled
+	}
+	return res
+}
+
+// Err returns the worker's last error (as a RemoteError), asking the worker
+// once per activation of Exception; nil when Exception never became active.
+func (w *Worker) Err() error {
+	tick := w.Tick(am.StateException)
+	if tick == 0 {
+		return nil
+	}
+	w.errCache.Lock()
+	defer w.errCache.Unlock()
+	if w.errCache.tick == tick {
+		return w.errCache.err
+	}
+	ctx, cancel := context.WithTimeout(w.ctx, w.t.Timeout())
+	defer cancel()
+	msg, err := w.t.Err(ctx)
+	if err != nil {
+		w.reportErr(err)
+		return nil
+	}
+	var out error
+	if msg != "" {
+		out = &RemoteError{Msg: msg}
+	}
+	w.errCache.tick, w.errCache.err = tick, out
+	return out
+}
+
+// IsErr reports whether Exception is active.
+func (w *Worker) IsErr() bool { return w.Is1(am.StateException) }
+
+// WhenArgs returns a channel closed when the worker activates state with
+// args matching the given ones (compared on the worker). The subscription
+// lives on the server; it ends with ctx (or the worker).
+func (w *Worker) WhenArgs(state string, args am.A,
+	ctx context.Context,
+) <-chan struct{} {
+	idx, ok := w.index[state]
+	if ctx == nil {
+		ctx = w.ctx
+	}
+	if !ok {
+		w.reportErr(fmt.Errorf("%w: %w: %q", ErrInvalidParams, am.ErrStateMissing,
+			state))
+		return closedChan
+	}
+	if err := checkArgs(args); err != nil {
+		w.reportErr(err)
+		return closedChan
+	}
+	ch, err := w.t.WhenArgs(ctx, idx, args)
+	if err != nil {
+		w.reportErr(err)
+		return closedChan
+	}
+	return ch
+}
+
+var closedChan = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
+// ErrNotLocal is what methods that need the worker's own goroutine and
+// handlers return on a remote worker.
+var ErrNotLocal = fmt.Errorf("%w: needs the local machine", ErrUnsupported)
+
+var _ = errors.Is
