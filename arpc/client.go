@@ -13,6 +13,7 @@ import (
 	"github.com/cenkalti/rpc2"
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 
+	"github.com/arpcbridge/arpcbridge/arpc/clock"
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 )
 
@@ -28,6 +29,7 @@ const (
 	DefaultCallRetryTimeout = time.Minute
 	DefaultCallRetryDelay   = 100 * time.Millisecond
 	DefaultCallRetryBackoff = 3 * time.Second
+	DefaultPingTimeout      = time.Second
 )
 
 // ClientOpts are optional settings of NewClient. The zero value means
@@ -91,6 +93,12 @@ type Client struct {
 	CallRetryDelay time.Duration
 	// CallRetryBackoff caps the delay between call retries.
 	CallRetryBackoff time.Duration
+	// PingTimeout bounds the liveness check made after a call timed out: a
+	// connection that does not answer a Ping within it is closed, the client
+	// reconnects and the call is retried (exactly-once). One that answers is
+	// alive but slow, and the call returns ErrNetworkTimeout. Default
+	// DefaultPingTimeout, capped at CallTimeout.
+	PingTimeout time.Duration
 
 	// MaxMsgSize limits one incoming message. Default DefaultMaxMsgSize.
 	MaxMsgSize int
@@ -108,23 +116,36 @@ type Client struct {
 	started  bool
 	stopping bool
 	conn     *clientConn
-	wg       sync.WaitGroup
-	runDone  chan struct{}
+	// connCh is closed and replaced whenever conn changes
+	connCh  chan struct{}
+	wg      sync.WaitGroup
+	runDone chan struct{}
 
 	whenArgsId atomic.Uint64
 	traffic    trafficCounters
 	reconnects atomic.Uint64
 	fullSyncs  atomic.Uint64
+	pings      atomic.Uint64
+	deadConns  atomic.Uint64
+	// epoch is the server engine's epoch of the last handshake
+	epoch atomic.Uint64
 }
 
 // clientConn is one live connection.
 type clientConn struct {
-	net  net.Conn
-	rc   *rpc2.Client
-	bye  atomic.Bool
-	mx   sync.Mutex
-	wa   map[uint64]chan struct{}
-	done chan struct{}
+	// ns numbers the no-sync mutations sent on this connection
+	ns  atomic.Uint64
+	net net.Conn
+	rc  *rpc2.Client
+	bye atomic.Bool
+	// dead is set once the connection was dropped: late pushes from it are
+	// ignored, as the replica resumed on another connection
+	dead atomic.Bool
+	// pinging is set while a liveness check runs
+	pinging atomic.Bool
+	mx      sync.Mutex
+	wa      map[uint64]chan struct{}
+	done    chan struct{}
 }
 
 // GetClientId returns the machine ID a client named name uses, which is
@@ -175,6 +196,8 @@ func NewClient(
 		CallRetryTimeout: DefaultCallRetryTimeout,
 		CallRetryDelay:   DefaultCallRetryDelay,
 		CallRetryBackoff: DefaultCallRetryBackoff,
+		PingTimeout:      DefaultPingTimeout,
+		connCh:           make(chan struct{}),
 		schema:           norm,
 		names:            names,
 		hash:             SchemaHash(norm, names),
@@ -384,6 +407,7 @@ func (c *Client) connectOnce() error {
 		SchemaHash: c.hash}
 	if c.Worker != nil {
 		hello.KnownTime, hello.KnownSeq = c.Worker.knownClock()
+		hello.KnownEpoch = c.epoch.Load()
 	}
 	var resp RespHello
 	if err := callRaw(ctx, cc.rc, mHello, hello, &resp); err != nil {
@@ -417,13 +441,18 @@ func (c *Client) connectOnce() error {
 	} else if !resp.Resumed {
 		c.fullSyncs.Add(1)
 	}
+	c.epoch.Store(resp.Epoch)
+	if resp.Resumed {
+		// The resume diff is relative to the time sent in Hello. Rebase it
+		// onto that time, so that nothing applied meanwhile (a late push of
+		// the old connection) can make it apply twice; only the merged diff
+		// crossed the wire.
+		u.Full = true
+		u.Diff = clock.Compute(nil, clock.Applied(hello.KnownTime, u.Diff))
+	}
 	c.Worker.resetChain()
 	c.Worker.mx.Lock()
 	c.Worker.machineTick = resp.MachineTick
-	if resp.Resumed {
-		// the resume diff continues the replica's own sequence
-		u.FromSeq = c.Worker.seq
-	}
 	c.Worker.mx.Unlock()
 	c.Worker.ApplyUpdate(u)
 
@@ -435,7 +464,7 @@ func (c *Client) connectOnce() error {
 		c.mx.Unlock()
 		return context.Canceled
 	}
-	c.conn = cc
+	c.setConnLocked(cc)
 	c.mx.Unlock()
 	ok = true
 	c.Mach.Add(am.S{ss.SharedStates.HandshakeDone, ss.ClientStates.Ready}, nil)
@@ -448,10 +477,38 @@ func (c *Client) current() *clientConn {
 	return c.conn
 }
 
+// setConnLocked makes cc the current connection and wakes waitConn.
+func (c *Client) setConnLocked(cc *clientConn) {
+	c.conn = cc
+	close(c.connCh)
+	c.connCh = make(chan struct{})
+}
+
+// waitConn waits for a current connection other than old, nil when ctx
+// ends first.
+func (c *Client) waitConn(ctx context.Context, old *clientConn) *clientConn {
+	for {
+		c.mx.Lock()
+		cc, ch := c.conn, c.connCh
+		c.mx.Unlock()
+		if cc != nil && cc != old && !cc.dead.Load() {
+			return cc
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
 func (c *Client) dropConn(cc *clientConn) {
+	if cc != nil {
+		cc.dead.Store(true)
+	}
 	c.mx.Lock()
-	if c.conn == cc {
-		c.conn = nil
+	if c.conn == cc && cc != nil {
+		c.setConnLocked(nil)
 	}
 	c.mx.Unlock()
 	if cc == nil {
@@ -468,7 +525,9 @@ func (c *Client) dropConn(cc *clientConn) {
 
 func (c *Client) register(cc *clientConn) {
 	cc.rc.Handle(mClock, func(_ *rpc2.Client, u *WireUpdate, _ *Empty) error {
-		c.applyWire(u)
+		if !cc.dead.Load() {
+			c.applyWire(u)
+		}
 		return nil
 	})
 	cc.rc.Handle(mPayload, func(_ *rpc2.Client, p *ArgsPayload, _ *Empty) error {
@@ -521,13 +580,17 @@ type ClientStats struct {
 	// FullSyncs counts reconnects that could not resume and took a full
 	// snapshot.
 	FullSyncs uint64
+	// Pings counts liveness checks made after call timeouts, and DeadConns
+	// the connections they found dead and closed.
+	Pings, DeadConns uint64
 }
 
 // Stats returns the client's counters.
 func (c *Client) Stats() ClientStats {
 	return ClientStats{BytesIn: c.traffic.in.Load(),
 		BytesOut: c.traffic.out.Load(), Reconnects: c.reconnects.Load(),
-		FullSyncs: c.fullSyncs.Load()}
+		FullSyncs: c.fullSyncs.Load(), Pings: c.pings.Load(),
+		DeadConns: c.deadConns.Load()}
 }
 
 // Get asks the server's getter for the value named name.

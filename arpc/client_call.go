@@ -131,7 +131,9 @@ func (t transport) Mutate(ctx context.Context, m *ArgsMut, noSync bool) (
 		if cc == nil {
 			return am.Canceled, fmt.Errorf("%w: %s", ErrNoConn, mMutateNS)
 		}
-		if err := cc.rc.Notify(mMutateNS, m); err != nil {
+		nm := *m
+		nm.NS = cc.ns.Add(1)
+		if err := cc.rc.Notify(mMutateNS, &nm); err != nil {
 			return am.Canceled, wrapCallErr(mMutateNS, err)
 		}
 		return am.Executed, nil
@@ -139,6 +141,9 @@ func (t transport) Mutate(ctx context.Context, m *ArgsMut, noSync bool) (
 	var resp RespMut
 	err := c.withRetries(ctx, func(ctx context.Context) error {
 		resp = RespMut{}
+		if cc := c.current(); cc != nil {
+			m.NS = cc.ns.Load()
+		}
 		return c.call(ctx, mMutate, m, &resp)
 	})
 	if err != nil {
@@ -195,7 +200,11 @@ func (c *Client) withRetries(ctx context.Context,
 func (t transport) Sync(ctx context.Context, full bool) error {
 	c := t.c
 	var resp RespSync
-	if err := c.call(ctx, mSync, &ArgsSync{Full: full}, &resp); err != nil {
+	args := &ArgsSync{Full: full}
+	if cc := c.current(); cc != nil {
+		args.NS = cc.ns.Load()
+	}
+	if err := c.call(ctx, mSync, args, &resp); err != nil {
 		return err
 	}
 	if err := resp.Err.toErr(); err != nil {

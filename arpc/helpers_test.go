@@ -9,23 +9,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/arpcbridge/arpcbridge/arpc"
+	"github.com/arpcbridge/arpcbridge/internal/apitest"
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 )
 
-// testSchema exercises every relation: Require, Remove, Add, Multi, Auto.
-var testSchema = am.SchemaMerge(ss.WorkerSchema, am.Schema{
-	"A":     {Add: am.S{"B"}},
-	"B":     {},
-	"C":     {Require: am.S{"B"}},
-	"D":     {Remove: am.S{"A"}},
-	"E":     {Multi: true},
-	"F":     {Auto: true, Require: am.S{"D"}},
-	"Value": {},
-	"Err1":  {Require: am.S{am.StateException}},
-})
-
-var testNames = am.SAdd(ss.WorkerStates.Names(),
-	am.S{"A", "B", "C", "D", "E", "F", "Value", "Err1"})
+var (
+	testSchema = apitest.Schema
+	testNames  = apitest.Names
+)
 
 func newWorker(t testing.TB, ctx context.Context) *am.Machine {
 	t.Helper()

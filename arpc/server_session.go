@@ -28,6 +28,12 @@ type session struct {
 	cancel context.CancelFunc
 	// refuse, when set, is the answer to Hello (busy server).
 	refuse error
+	// busyWith is the session holding the server's slot when this one was
+	// refused; a Hello from the same client ID takes its place (the client
+	// reconnected before the server noticed the old connection die).
+	busyWith *session
+	// closed is closed once close has released the session.
+	closed chan struct{}
 
 	mx       sync.Mutex
 	clientId string
@@ -38,6 +44,24 @@ type session struct {
 	wg       sync.WaitGroup
 
 	calls atomic.Uint64
+
+	// no-sync mutations are applied in their order; nsDone is the last one
+	nsMx   sync.Mutex
+	nsCond *sync.Cond
+	nsDone uint64
+}
+
+// awaitNS blocks until the no-sync mutations up to n were applied (or the
+// connection ends).
+func (ses *session) awaitNS(n uint64) {
+	if n == 0 {
+		return
+	}
+	ses.nsMx.Lock()
+	defer ses.nsMx.Unlock()
+	for ses.nsDone < n && ses.ctx.Err() == nil {
+		ses.nsCond.Wait()
+	}
 }
 
 // serveConn runs one connection until it closes.
@@ -61,12 +85,19 @@ func (s *Server) serveConn(conn net.Conn) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	sess := &session{s: s, conn: conn, ctx: ctx, cancel: cancel,
-		whenArgs: map[uint64]context.CancelFunc{}}
+		whenArgs: map[uint64]context.CancelFunc{}, closed: make(chan struct{})}
+	sess.nsCond = sync.NewCond(&sess.nsMx)
+	context.AfterFunc(ctx, func() {
+		sess.nsMx.Lock()
+		sess.nsCond.Broadcast()
+		sess.nsMx.Unlock()
+	})
 
 	s.mx.Lock()
 	if s.sess != nil {
 		sess.refuse = fmt.Errorf("%w: %s already serves client %s", ErrBusy,
 			s.name, s.sess.id())
+		sess.busyWith = s.sess
 	} else if s.stopped {
 		s.mx.Unlock()
 		return
@@ -82,13 +113,9 @@ func (s *Server) serveConn(conn net.Conn) {
 		s.Mach.Add1(ss.ServerStates.ClientConnected, nil)
 	}
 
-	go func() {
-		select {
-		case <-ctx.Done():
-			_ = conn.Close()
-		case <-sess.rc.DisconnectNotify():
-		}
-	}()
+	// no goroutine per idle connection for this: closing the conn ends Run
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
 	sess.rc.Run()
 	cancel()
 	sess.wg.Wait()
@@ -103,6 +130,7 @@ func (ses *session) id() string {
 
 // close releases the session's subscription and server slot.
 func (ses *session) close() {
+	defer close(ses.closed)
 	ses.mx.Lock()
 	sub := ses.sub
 	ses.sub = nil
@@ -113,7 +141,10 @@ func (ses *session) close() {
 	if sub != nil {
 		sub.Close()
 	}
-	if ses.refuse != nil {
+	ses.mx.Lock()
+	refused := ses.refuse != nil
+	ses.mx.Unlock()
+	if refused {
 		return
 	}
 	s := ses.s
@@ -149,15 +180,54 @@ func (ses *session) register() {
 	h(mWhenArgs, ses.whenArgsAdd)
 	h(mWhenArgsX, ses.whenArgsCancel)
 	h(mBye, ses.handleBye)
+	h(mPing, ses.ping)
+}
+
+// ping answers a liveness check; it needs no handshake and touches nothing.
+func (ses *session) ping(_ *rpc2.Client, _ *Empty, _ *Empty) error {
+	return nil
+}
+
+// takeOver moves the server's slot from old, a session of the same client
+// that the server still holds, to ses: the old connection is closed and its
+// release awaited (within the handshake timeout).
+func (ses *session) takeOver(old *session) error {
+	s := ses.s
+	old.cancel()
+	t := time.NewTimer(s.handshakeTimeout())
+	defer t.Stop()
+	select {
+	case <-old.closed:
+	case <-t.C:
+		return fmt.Errorf("%w: %s: previous connection of the client did not "+
+			"close", ErrBusy, s.name)
+	case <-ses.ctx.Done():
+		return fmt.Errorf("%w: connection closed", ErrNoConn)
+	}
+	s.mx.Lock()
+	defer s.mx.Unlock()
+	switch {
+	case s.stopped:
+		return fmt.Errorf("%w: server stopping", ErrNoConn)
+	case s.sess != nil:
+		return fmt.Errorf("%w: %s already serves client %s", ErrBusy, s.name,
+			s.sess.id())
+	}
+	s.sess = ses
+	ses.mx.Lock()
+	ses.refuse, ses.busyWith = nil, nil
+	ses.mx.Unlock()
+	s.Mach.Add1(ss.ServerStates.ClientConnected, nil)
+	return nil
 }
 
 func (ses *session) hello(_ *rpc2.Client, args *ArgsHello, resp *RespHello) error {
 	s := ses.s
 	resp.ServerId = s.Mach.Id()
+	ses.mx.Lock()
+	refuse, old := ses.refuse, ses.busyWith
+	ses.mx.Unlock()
 	switch {
-	case ses.refuse != nil:
-		resp.Err = toWireErr(ses.refuse)
-		return nil
 	case args.Version != ProtocolVersion:
 		resp.Err = toWireErr(fmt.Errorf("%w: client speaks protocol %d, server %d",
 			ErrRpc, args.Version, ProtocolVersion))
@@ -166,6 +236,14 @@ func (ses *session) hello(_ *rpc2.Client, args *ArgsHello, resp *RespHello) erro
 		s.AllowFn != nil && !s.AllowFn(args.ClientId):
 		resp.Err = toWireErr(fmt.Errorf("%w: client %q not allowed by %s",
 			ErrNoAccess, args.ClientId, s.name))
+		return nil
+	}
+	if refuse != nil && old != nil && args.ClientId != "" &&
+		old.id() == args.ClientId {
+		refuse = ses.takeOver(old)
+	}
+	if refuse != nil {
+		resp.Err = toWireErr(refuse)
 		return nil
 	}
 	s.mx.Lock()
@@ -217,9 +295,8 @@ func (ses *session) handleReady(_ *rpc2.Client, _ *Empty, _ *Empty) error {
 	// the client is synced and listening: from now on the connection may idle
 	_ = ses.conn.SetReadDeadline(time.Time{})
 	ses.s.Mach.Add1(ss.SharedStates.HandshakeDone, nil)
-	ses.wg.Add(2)
+	ses.wg.Add(1)
 	go ses.pushLoop(sub)
-	go ses.payloadLoop(sub)
 	return nil
 }
 
@@ -240,6 +317,7 @@ func (ses *session) mutate(_ *rpc2.Client, args *ArgsMut, resp *RespMut) error {
 		resp.Err = toWireErr(err)
 		return nil
 	}
+	ses.awaitNS(args.NS)
 	res, err := ses.apply(args)
 	if err != nil {
 		resp.Err = toWireErr(err)
@@ -258,7 +336,14 @@ func (ses *session) mutateNS(_ *rpc2.Client, args *ArgsMut, _ *Empty) error {
 	if _, err := ses.readySub(); err != nil {
 		return err
 	}
+	ses.awaitNS(args.NS - 1)
 	_, err := ses.apply(args)
+	ses.nsMx.Lock()
+	if args.NS > ses.nsDone {
+		ses.nsDone = args.NS
+	}
+	ses.nsCond.Broadcast()
+	ses.nsMx.Unlock()
 	return err
 }
 
@@ -328,6 +413,7 @@ func (ses *session) sync(_ *rpc2.Client, args *ArgsSync, resp *RespSync) error {
 		resp.Err = toWireErr(err)
 		return nil
 	}
+	ses.awaitNS(args.NS)
 	if args.Full {
 		u := sub.Full(false)
 		resp.Clock = toWire(&u)
@@ -446,32 +532,40 @@ func (ses *session) handleBye(_ *rpc2.Client, _ *Empty, _ *Empty) error {
 	return nil
 }
 
-// pushLoop sends worker-side changes: the first change after a quiet period
-// at once, then at most one push per PushInterval, always ending with the
-// latest time (a trailing flush), so no change is ever lost.
+// pushLoop sends worker-side changes and payloads; one goroutine per
+// client does both. Changes: the first after a quiet period at once, then at
+// most one push per PushInterval, always ending with the latest time (a
+// trailing flush), so no change is ever lost.
 func (ses *session) pushLoop(sub *engine.Sub) {
 	defer ses.wg.Done()
 	interval := ses.s.PushInterval
-	if interval <= 0 {
-		return
-	}
 	var last time.Time
+	// due is the pending trailing flush; nil when none
+	var due <-chan time.Time
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
 	for {
+		var changed <-chan struct{}
+		if interval > 0 && due == nil {
+			changed = sub.Changed()
+		}
 		select {
 		case <-ses.ctx.Done():
 			return
-		case <-sub.Changed():
-		}
-		if wait := time.Until(last.Add(interval)); wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-ses.ctx.Done():
+		case args := <-sub.Payloads():
+			if !ses.sendPayload(args) {
 				return
-			case <-timer.C:
 			}
+			continue
+		case <-changed:
+			if wait := time.Until(last.Add(interval)); wait > 0 {
+				timer.Reset(wait)
+				due = timer.C
+				continue
+			}
+		case <-due:
+			due = nil
 		}
 		u, ok := sub.Next()
 		if !ok {
@@ -486,36 +580,29 @@ func (ses *session) pushLoop(sub *engine.Sub) {
 	}
 }
 
-// payloadLoop forwards the worker's SendPayload args to the client.
-func (ses *session) payloadLoop(sub *engine.Sub) {
-	defer ses.wg.Done()
-	source := ses.s.worker.Id()
-	for {
-		select {
-		case <-ses.ctx.Done():
-			return
-		case args := <-sub.Payloads():
-			a := ParseArgs(args)
-			if a.Payload == nil || (a.Id != "" && a.Id != ses.id()) {
-				continue
-			}
-			p := *a.Payload
-			if p.Source == "" {
-				p.Source = source
-			}
-			if p.Token == "" {
-				p.Token = randToken()
-			}
-			if err := checkEncodable(p.Data); err != nil {
-				ses.s.log.Error("payload dropped", "name", p.Name, "err", err)
-				continue
-			}
-			if err := ses.rc.Notify(mPayload, &p); err != nil {
-				ses.cancel()
-				return
-			}
-		}
+// sendPayload forwards one of the worker's SendPayload args to the client;
+// false means the connection failed.
+func (ses *session) sendPayload(args am.A) bool {
+	a := ParseArgs(args)
+	if a.Payload == nil || (a.Id != "" && a.Id != ses.id()) {
+		return true
 	}
+	p := *a.Payload
+	if p.Source == "" {
+		p.Source = ses.s.worker.Id()
+	}
+	if p.Token == "" {
+		p.Token = randToken()
+	}
+	if err := checkEncodable(p.Data); err != nil {
+		ses.s.log.Error("payload dropped", "name", p.Name, "err", err)
+		return true
+	}
+	if err := ses.rc.Notify(mPayload, &p); err != nil {
+		ses.cancel()
+		return false
+	}
+	return true
 }
 
 func toWire(u *engine.Update) *WireUpdate {

@@ -26,6 +26,8 @@ const (
 	mWhenArgs  = "WA"
 	mWhenArgsX = "WAX"
 	mBye       = "Bye"
+	// mPing is a liveness check, answered at any time (see Client.PingTimeout).
+	mPing = "Ping"
 )
 
 // Method names, server → client (all notifications).
@@ -115,6 +117,10 @@ type ArgsMut struct {
 	Event string
 	// ErrMsg is the error of an AddErrState mutation.
 	ErrMsg string
+	// NS numbers no-sync mutations per connection (1, 2, ...): the server
+	// applies them in this order. On other calls it is the number of the
+	// last no-sync mutation sent before, which the server applies first.
+	NS uint64
 }
 
 // RespMut answers ArgsMut.
@@ -128,6 +134,9 @@ type RespMut struct {
 type ArgsSync struct {
 	// Full asks for a full snapshot instead of a diff (a resync).
 	Full bool
+	// NS is the number of the last no-sync mutation sent before, which the
+	// server applies first.
+	NS uint64
 }
 
 // RespSync answers ArgsSync.

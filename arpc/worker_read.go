@@ -304,7 +304,7 @@ func (w *Worker) String() string {
 }
 
 // StringAll returns every state with its tick, inactive ones in brackets,
-// e.g. (Foo:1)[Bar:2].
+// e.g. (Foo:1) [Bar:2].
 func (w *Worker) StringAll() string {
 	w.mx.RLock()
 	defer w.mx.RUnlock()
@@ -317,7 +317,7 @@ func (w *Worker) StringAll() string {
 			off = append(off, s)
 		}
 	}
-	return "(" + strings.Join(on, " ") + ")[" + strings.Join(off, " ") + "]"
+	return "(" + strings.Join(on, " ") + ") [" + strings.Join(off, " ") + "]"
 }
 
 // Inspect returns a multi-line description of states (all for nil): active

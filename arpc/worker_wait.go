@@ -258,9 +258,10 @@ func (w *Worker) WhenQueue(tick am.Result) <-chan struct{} {
 	})
 }
 
-// NewStateCtx returns a context that is canceled when the state's current
-// activation ends (per the replica), or at once when it is not active. It
-// carries am.CtxValue like a machine's state context.
+// NewStateCtx returns a context bound to the state's current tick: it is
+// canceled when the state's tick changes (per the replica), i.e. when an
+// active state is deactivated or an inactive one activated, as a local
+// machine's state context. It carries am.CtxValue.
 func (w *Worker) NewStateCtx(state string, _ ...*am.Event) context.Context {
 	idx, ok := w.index[state]
 	if !ok {
@@ -278,7 +279,7 @@ func (w *Worker) NewStateCtx(state string, _ ...*am.Event) context.Context {
 	}
 	ctx, cancel := context.WithCancel(context.WithValue(w.ctx, am.CtxKey,
 		am.CtxValue{Id: w.id, State: state, Tick: tick}))
-	if !am.IsActiveTick(tick) || w.disposed.Load() {
+	if w.disposed.Load() {
 		cancel()
 		return ctx
 	}

@@ -61,6 +61,8 @@ type Engine struct {
 
 	payloadIdx int
 	subs       map[*Sub]struct{}
+	// recent holds the last RecentSnapshots snapshots by seq (see recent.go)
+	recent [RecentSnapshots]*Snapshot
 
 	transitions   atomic.Uint64
 	diffsComputed atomic.Uint64
@@ -111,6 +113,7 @@ func Attach(worker am.Api) (*Engine, error) {
 	e.mx.Lock()
 	if e.cur == nil {
 		e.cur = newSnapshot(1, worker.Time(nil), worker.QueueTick())
+		e.remember(e.cur)
 	}
 	e.mx.Unlock()
 	registry[worker] = e
@@ -204,6 +207,7 @@ func (e *Engine) observe(after am.Time, queueTick uint64) {
 		seq = e.cur.Seq + 1
 	}
 	e.cur = newSnapshot(seq, t, queueTick)
+	e.remember(e.cur)
 	ch := e.changed
 	e.changed = nil
 	e.mx.Unlock()

@@ -1,0 +1,81 @@
+package arpc
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+)
+
+// This file exports what another door to the same worker (the gRPC bridge)
+// shares with the aRPC server and client, so that both behave the same.
+
+// Mutation types of ArgsMut.Type, for Transport implementations.
+const (
+	// MutAdd adds ArgsMut.States.
+	MutAdd = mutAdd
+	// MutRemove removes ArgsMut.States.
+	MutRemove = mutRemove
+	// MutSet sets exactly ArgsMut.States.
+	MutSet = mutSet
+	// MutAddErr is AddErrState: States[0] is the error state, ErrMsg the
+	// error's message.
+	MutAddErr = mutAddErr
+)
+
+// Dedup is the exactly-once memory of one worker's mutations, shared by
+// every server (aRPC or gRPC) of that worker: a mutation retried with the
+// same client ID and mutation ID is answered with the first result instead
+// of being applied again. See DedupWindow for its bounds. Safe for
+// concurrent use.
+type Dedup struct{ s *dedupStore }
+
+// DedupFor returns the Dedup of worker, the same one its aRPC servers use.
+func DedupFor(worker am.Api) *Dedup { return &Dedup{s: dedupFor(worker)} }
+
+// Do runs exec once per (client, id). The first caller executes; a
+// concurrent or later caller with the same pair waits (within ctx) for the
+// first result and gets it with replayed set. id 0 disables de-duplication.
+func (d *Dedup) Do(ctx context.Context, client string, id uint64,
+	exec func() (am.Result, error),
+) (res am.Result, replayed bool, err error) {
+	if id == 0 {
+		res, err = exec()
+		return res, false, err
+	}
+	entry, first := d.s.begin(client, id)
+	if !first {
+		select {
+		case <-entry.done:
+			return entry.result, true, nil
+		case <-ctx.Done():
+			return am.Canceled, false, fmt.Errorf("%w: waiting for the first "+
+				"attempt: %w", ErrNoConn, ctx.Err())
+		}
+	}
+	res, err = exec()
+	entry.finish(res)
+	return res, false, err
+}
+
+// NormalizeSchema returns schema as a machine holds it (parsed, with the
+// Exception state defined), which is what SchemaHash expects.
+func NormalizeSchema(schema am.Schema) am.Schema { return normalizeSchema(schema) }
+
+// CompareSchemas returns nil when the local schema and names match the
+// worker's, or an error wrapping ErrSchemaMismatch naming the first
+// difference. A nil remote schema compares names only.
+func CompareSchemas(local am.Schema, localNames am.S, remote am.Schema,
+	remoteNames am.S,
+) error {
+	return compareSchemas(local, localNames, remote, remoteNames)
+}
+
+// KnownClock returns the replica's time and the engine sequence it is at,
+// read together, for resuming a clock stream.
+func (w *Worker) KnownClock() (am.Time, uint64) {
+	w.mx.RLock()
+	defer w.mx.RUnlock()
+	return slices.Clone(w.time), w.seq
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package arpc_test
+
+const raceOn = false
