@@ -138,14 +138,13 @@ type clientConn struct {
 	net net.Conn
 	rc  *rpc2.Client
 	bye atomic.Bool
-	// dead is set once the connection was dropped: late pushes from it are
-	// ignored, as the replica resumed on another connection
+	// dead is set once the connection was dropped (or found dead by a
+	// ping): late pushes from it are ignored, as the replica resumes on
+	// another connection
 	dead atomic.Bool
-	// pinging is set while a liveness check runs
-	pinging atomic.Bool
-	mx      sync.Mutex
-	wa      map[uint64]chan struct{}
-	done    chan struct{}
+	mx   sync.Mutex
+	wa   map[uint64]chan struct{}
+	done chan struct{}
 }
 
 // GetClientId returns the machine ID a client named name uses, which is
@@ -484,8 +483,8 @@ func (c *Client) setConnLocked(cc *clientConn) {
 	c.connCh = make(chan struct{})
 }
 
-// waitConn waits for a current connection other than old, nil when ctx
-// ends first.
+// waitConn waits for a current connection other than old; nil when ctx
+// ends first or the client stopped reconnecting.
 func (c *Client) waitConn(ctx context.Context, old *clientConn) *clientConn {
 	for {
 		c.mx.Lock()
@@ -496,6 +495,8 @@ func (c *Client) waitConn(ctx context.Context, old *clientConn) *clientConn {
 		}
 		select {
 		case <-ch:
+		case <-c.runDone:
+			return nil
 		case <-ctx.Done():
 			return nil
 		}

@@ -49,9 +49,12 @@ func wrapCallErr(method string, err error) error {
 	}
 }
 
-// call makes one call on the current connection. When ctx ends first, a
-// reply that still arrives has its clock applied (late), so the replica's
-// chain never breaks.
+// call makes one call on the current connection, bounded by CallTimeout
+// and ctx. When the call times out, the connection is checked with a Ping
+// (see PingTimeout): a dead one is closed, so that the client reconnects, and
+// the error then also wraps ErrNetwork (retryable). When the call ends
+// early, a reply that still arrives has its clock applied (late), so the
+// replica's chain never breaks.
 func (c *Client) call(ctx context.Context, method string, args any,
 	reply any,
 ) error {
@@ -59,11 +62,14 @@ func (c *Client) call(ctx context.Context, method string, args any,
 	if cc == nil {
 		return fmt.Errorf("%w: %s", ErrNoConn, method)
 	}
+	actx, cancel := context.WithTimeout(ctx,
+		orDefault(c.CallTimeout, DefaultCallTimeout))
+	defer cancel()
 	call := cc.rc.Go(method, args, reply, make(chan *rpc2.Call, 1))
 	select {
 	case <-call.Done:
 		return wrapCallErr(method, call.Error)
-	case <-ctx.Done():
+	case <-actx.Done():
 	}
 	c.wg.Add(1)
 	go func() {
@@ -76,7 +82,44 @@ func (c *Client) call(ctx context.Context, method string, args any,
 		case <-cc.done:
 		}
 	}()
-	return ctxErr(ctx, method)
+	if ctx.Err() == nil && c.ctx.Err() == nil {
+		// the call's own timeout: is the connection alive?
+		if err := c.ping(cc); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrNetworkTimeout, method, err)
+		}
+	}
+	return ctxErr(actx, method)
+}
+
+// ping checks cc with a Ping within PingTimeout (capped at CallTimeout) and
+// closes it when it does not answer; the error then wraps ErrNetwork.
+func (c *Client) ping(cc *clientConn) error {
+	c.pings.Add(1)
+	timeout := min(orDefault(c.PingTimeout, DefaultPingTimeout),
+		orDefault(c.CallTimeout, DefaultCallTimeout))
+	ctx, cancel := context.WithTimeout(c.ctx, timeout)
+	defer cancel()
+	err := callRaw(ctx, cc.rc, mPing, &Empty{}, &Empty{})
+	if err == nil || errors.Is(err, ErrRpc) {
+		// an answer, even an error, means the peer is there
+		return nil
+	}
+	if cc.dead.CompareAndSwap(false, true) {
+		c.deadConns.Add(1)
+		c.log.Warn("connection dead after a call timeout, closing", "err", err)
+	}
+	_ = cc.net.Close()
+	return fmt.Errorf("%w: no answer to a ping, connection closed", ErrNetwork)
+}
+
+// Ping checks the connection with one round trip, bounded by ctx. It does
+// not close the connection on failure.
+func (c *Client) Ping(ctx context.Context) error {
+	cc := c.current()
+	if cc == nil {
+		return fmt.Errorf("%w: %s", ErrNoConn, mPing)
+	}
+	return callRaw(ctx, cc.rc, mPing, &Empty{}, &Empty{})
 }
 
 // applyReply applies the clock carried by a reply.
@@ -114,9 +157,16 @@ type transport struct{ c *Client }
 
 var _ Transport = transport{}
 
-// Timeout implements Transport.
+// Timeout implements Transport: the budget of one am.Api method, retries
+// included (CallRetryTimeout; CallTimeout plus a ping when retries are
+// off). Each attempt is bounded by CallTimeout.
 func (t transport) Timeout() time.Duration {
-	return orDefault(t.c.CallTimeout, DefaultCallTimeout)
+	c := t.c
+	callT := orDefault(c.CallTimeout, DefaultCallTimeout)
+	if c.CallRetries < 0 {
+		return callT + min(orDefault(c.PingTimeout, DefaultPingTimeout), callT)
+	}
+	return max(callT, orDefault(c.CallRetryTimeout, DefaultCallRetryTimeout))
 }
 
 // Mutate implements Transport: one mutation, retried exactly-once when the
@@ -156,8 +206,11 @@ func (t transport) Mutate(ctx context.Context, m *ArgsMut, noSync bool) (
 	return resp.Result, nil
 }
 
-// withRetries runs fn, retrying retryable failures while the client is
-// reconnecting, within CallRetries and CallRetryTimeout (and ctx).
+// withRetries runs fn, retrying retryable failures (the connection broke,
+// or a timed out call found it dead) on the next connection, within
+// CallRetries and CallRetryTimeout (and ctx). A retry waits for both a new
+// connection and the retry delay (CallRetryDelay doubling up to
+// CallRetryBackoff); it gives up when the client stops reconnecting.
 func (c *Client) withRetries(ctx context.Context,
 	fn func(ctx context.Context) error,
 ) error {
@@ -167,29 +220,23 @@ func (c *Client) withRetries(ctx context.Context,
 		orDefault(c.CallRetryTimeout, DefaultCallRetryTimeout))
 	defer cancel()
 	for attempt := 0; ; attempt++ {
-		err := fn(ctx)
-		if err == nil || !retryable(err) || attempt >= retries {
+		cc := c.current()
+		err := fn(rctx)
+		if err == nil || !retryable(err) || attempt >= retries ||
+			rctx.Err() != nil {
 			if err != nil && attempt > 0 {
 				c.Mach.Add1(ss.ClientStates.CallRetryFailed, nil)
 			}
 			return err
 		}
-		// retry only while a reconnect is possible
-		if c.ctx.Err() != nil || c.Mach.Not1(ss.SharedStates.Start) ||
-			c.Mach.Is1(ss.ClientStates.Disconnected) &&
-				c.Mach.Not1(ss.ClientStates.RetryingConn) &&
-				c.Mach.Not1(ss.ClientStates.Connecting) {
-			return err
-		}
 		c.Mach.Add1(ss.ClientStates.RetryingCall, nil)
-		select {
-		case <-c.Mach.When1(ss.ClientStates.Ready, rctx):
-		case <-rctx.Done():
-		}
-		if rctx.Err() != nil || ctx.Err() != nil {
+		due := time.Now().Add(delay)
+		if c.waitConn(rctx, cc) == nil {
+			c.Mach.Add1(ss.ClientStates.CallRetryFailed, nil)
 			return err
 		}
-		if !sleepCtx(rctx, delay) {
+		if !sleepCtx(rctx, time.Until(due)) {
+			c.Mach.Add1(ss.ClientStates.CallRetryFailed, nil)
 			return err
 		}
 		delay = min(delay*2, orDefault(c.CallRetryBackoff, DefaultCallRetryBackoff))

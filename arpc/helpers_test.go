@@ -116,3 +116,13 @@ func waitCh(t testing.TB, ch <-chan struct{}, what string) {
 		t.Fatalf("timeout waiting for %s", what)
 	}
 }
+
+// waitChT waits for a value on a channel within 5s.
+func waitChT[T any](t testing.TB, ch <-chan T, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("timeout waiting for %s", what)
+	}
+}
