@@ -236,9 +236,13 @@ func (c *Client) Stop(waitTillExit context.Context, dispose bool) am.Result {
 	if first {
 		if cc != nil {
 			_ = cc.rc.Notify(mBye, &Empty{})
+		}
+		// cancel before closing, so that run does not take the closed
+		// connection for a lost one and reconnect
+		c.cancel()
+		if cc != nil {
 			_ = cc.net.Close()
 		}
-		c.cancel()
 	}
 	if started && waitTillExit != nil {
 		select {
@@ -385,7 +389,7 @@ func (c *Client) connectOnce() error {
 	cc.rc = rpc2.NewClientWithCodec(newCodec(conn, c.MaxMsgSize,
 		DefaultWriteTimeout, &c.traffic))
 	c.register(cc)
-	c.wg.Add(1)
+	c.wg.Add(1) // in run, which Stop waits for before it Waits
 	go func() {
 		defer c.wg.Done()
 		cc.rc.Run()
@@ -632,4 +636,19 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// goTracked runs fn on a goroutine Stop waits for; once Stop began, fn is
+// not started (Add must not race with Wait).
+func (c *Client) goTracked(fn func()) {
+	c.mx.Lock()
+	defer c.mx.Unlock()
+	if c.stopping {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		fn()
+	}()
 }

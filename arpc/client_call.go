@@ -71,9 +71,7 @@ func (c *Client) call(ctx context.Context, method string, args any,
 		return wrapCallErr(method, call.Error)
 	case <-actx.Done():
 	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
+	c.goTracked(func() {
 		select {
 		case <-call.Done:
 			if call.Error == nil {
@@ -81,7 +79,7 @@ func (c *Client) call(ctx context.Context, method string, args any,
 			}
 		case <-cc.done:
 		}
-	}()
+	})
 	if ctx.Err() == nil && c.ctx.Err() == nil {
 		// the call's own timeout: is the connection alive?
 		if err := c.ping(cc); err != nil {
@@ -188,22 +186,42 @@ func (t transport) Mutate(ctx context.Context, m *ArgsMut, noSync bool) (
 		}
 		return am.Executed, nil
 	}
-	var resp RespMut
+	// a fresh reply per attempt: a timed-out attempt's late reply may still
+	// be decoded into its own
+	resp := &RespMut{}
 	err := c.withRetries(ctx, func(ctx context.Context) error {
-		resp = RespMut{}
+		r := &RespMut{}
 		if cc := c.current(); cc != nil {
 			m.NS = cc.ns.Load()
 		}
-		return c.call(ctx, mMutate, m, &resp)
+		err := c.call(ctx, mMutate, m, r)
+		if err == nil {
+			resp = r
+		}
+		return err
 	})
 	if err != nil {
 		return am.Canceled, err
 	}
 	c.applyWire(resp.Clock)
+	c.awaitSeq(ctx, resp.Seq)
 	if err := resp.Err.toErr(); err != nil {
 		return am.Canceled, err
 	}
 	return resp.Result, nil
+}
+
+// awaitSeq waits (within ctx) until the replica reached seq: the change
+// travels in a push or in another call's reply already on its way.
+func (c *Client) awaitSeq(ctx context.Context, seq uint64) {
+	w := c.Worker
+	if w == nil || seq == 0 || w.Stats().Seq >= seq {
+		return
+	}
+	if !w.awaitSeq(ctx, seq) {
+		w.reportErr(fmt.Errorf("%w: replica did not reach seq %d",
+			ErrNetworkTimeout, seq))
+	}
 }
 
 // withRetries runs fn, retrying retryable failures (the connection broke,
@@ -260,6 +278,7 @@ func (t transport) Sync(ctx context.Context, full bool) error {
 	if resp.Clock != nil {
 		c.applyWire(resp.Clock)
 	}
+	c.awaitSeq(ctx, resp.Seq)
 	return nil
 }
 

@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/arpcbridge/arpcbridge/arpc"
-	"github.com/arpcbridge/arpcbridge/internal/apitest"
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
+	"github.com/arpcbridge/arpcbridge/internal/apitest"
 )
 
 var (

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -116,8 +117,8 @@ func TestMuxConcurrentConnectsAllGetPushes(t *testing.T) {
 			}
 		}
 		stopClients(t, cs)
-		waitMuxEmpty(t, m)
 	}
+	waitMuxEmpty(t, m)
 	st := m.Stats()
 	assert.EqualValues(t, clients*reps, st.Accepted)
 	assert.Zero(t, st.Refused)
@@ -186,7 +187,8 @@ func TestMuxDisposesServers(t *testing.T) {
 	defer mx.Unlock()
 	require.Len(t, servers, 10)
 	for _, s := range servers {
-		assert.True(t, s.Mach.IsDisposed(), s.Mach.Id())
+		// am disposes in the background
+		waitCh(t, s.Mach.WhenDisposed(), s.Mach.Id()+" disposed")
 	}
 	e, err := engine.Attach(w)
 	require.NoError(t, err)
@@ -277,7 +279,10 @@ func TestMuxDropsOtherProtocols(t *testing.T) {
 	for _, conn := range []net.Conn{junk, silent} {
 		require.NoError(t, conn.SetReadDeadline(time.Now().Add(5*time.Second)))
 		_, err = io.Copy(io.Discard, conn)
-		require.NoError(t, err, "closed by the mux (EOF), not timed out")
+		if err != nil {
+			require.NotErrorIs(t, err, os.ErrDeadlineExceeded,
+				"closed by the mux, not timed out")
+		}
 	}
 	assert.Zero(t, m.Stats().Accepted)
 
@@ -337,11 +342,18 @@ func TestRelayTree(t *testing.T) {
 		waitCh(t, l.Worker.When1("D", nil), "D through the relay")
 	}
 	// leaf → worker, exactly once
-	before := w.Tick("E")
-	require.Equal(t, am.Executed, leaves[0].Worker.Add1("E", nil))
-	assert.Equal(t, before+2, w.Tick("E"))
+	for range 3 {
+		before := w.Tick("E")
+		require.Equal(t, am.Executed, leaves[0].Worker.Add1("E", nil))
+		want := w.Tick("E")
+		// Multi: +1 when inactive, +2 when active (off and on again)
+		assert.LessOrEqual(t, want-before, uint64(2))
+		assert.Positive(t, want-before)
+		for _, l := range leaves {
+			waitCh(t, l.Worker.WhenTime1("E", want, nil), "E back to every leaf")
+		}
+	}
 	for _, l := range leaves {
-		waitCh(t, l.Worker.WhenTime1("E", before+2, nil), "E back to every leaf")
 		assert.Equal(t, w.Time(nil), l.Worker.Time(nil))
 	}
 }

@@ -75,6 +75,8 @@ type Server struct {
 	// WriteTimeout bounds each write to the client. Default
 	// DefaultWriteTimeout.
 	WriteTimeout time.Duration
+	// Hooks observe the server's events (see ServerHooks). Default: none.
+	Hooks ServerHooks
 
 	name   string
 	worker am.Api

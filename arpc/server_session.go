@@ -26,12 +26,6 @@ type session struct {
 	rc     *rpc2.Client
 	ctx    context.Context
 	cancel context.CancelFunc
-	// refuse, when set, is the answer to Hello (busy server).
-	refuse error
-	// busyWith is the session holding the server's slot when this one was
-	// refused; a Hello from the same client ID takes its place (the client
-	// reconnected before the server noticed the old connection die).
-	busyWith *session
 	// closed is closed once close has released the session.
 	closed chan struct{}
 
@@ -45,7 +39,8 @@ type session struct {
 
 	calls atomic.Uint64
 
-	// no-sync mutations are applied in their order; nsDone is the last one
+	// no-sync mutations are applied in their order (rpc2 runs each request
+	// on its own goroutine); nsDone is the last one applied
 	nsMx   sync.Mutex
 	nsCond *sync.Cond
 	nsDone uint64
@@ -93,25 +88,9 @@ func (s *Server) serveConn(conn net.Conn) {
 		sess.nsMx.Unlock()
 	})
 
-	s.mx.Lock()
-	if s.sess != nil {
-		sess.refuse = fmt.Errorf("%w: %s already serves client %s", ErrBusy,
-			s.name, s.sess.id())
-		sess.busyWith = s.sess
-	} else if s.stopped {
-		s.mx.Unlock()
-		return
-	} else {
-		s.sess = sess
-	}
-	s.mx.Unlock()
-
 	cod := newCodec(conn, s.MaxMsgSize, s.writeTimeout(), &s.traffic)
 	sess.rc = rpc2.NewClientWithCodec(cod)
 	sess.register()
-	if sess.refuse == nil {
-		s.Mach.Add1(ss.ServerStates.ClientConnected, nil)
-	}
 
 	// no goroutine per idle connection for this: closing the conn ends Run
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
@@ -141,22 +120,44 @@ func (ses *session) close() {
 	if sub != nil {
 		sub.Close()
 	}
-	ses.mx.Lock()
-	refused := ses.refuse != nil
-	ses.mx.Unlock()
-	if refused {
-		return
-	}
 	s := ses.s
 	s.mx.Lock()
-	if s.sess == ses {
+	held := s.sess == ses
+	if held {
 		s.sess = nil
 	}
 	s.mx.Unlock()
-	if !s.Mach.IsDisposed() {
+	if held && !s.Mach.IsDisposed() {
 		s.Mach.Remove(am.S{ss.ServerStates.ClientConnected,
 			ss.SharedStates.Handshaking, ss.SharedStates.HandshakeDone}, nil)
 	}
+}
+
+// claim takes the server's one client slot for this session, at Hello: a
+// connection holds no slot before it identified itself, so silent or
+// refused peers never block real clients. A Hello from the client ID that
+// holds the slot takes its place (the client reconnected before the server
+// noticed the old connection die).
+func (ses *session) claim(clientId string) error {
+	s := ses.s
+	s.mx.Lock()
+	old := s.sess
+	switch {
+	case s.stopped:
+		s.mx.Unlock()
+		return fmt.Errorf("%w: server stopping", ErrNoConn)
+	case old == nil || old == ses:
+		s.sess = ses
+		s.mx.Unlock()
+		s.Mach.Add1(ss.ServerStates.ClientConnected, nil)
+		return nil
+	}
+	s.mx.Unlock()
+	if clientId != "" && old.id() == clientId {
+		return ses.takeOver(old)
+	}
+	return fmt.Errorf("%w: %s already serves client %s", ErrBusy, s.name,
+		old.id())
 }
 
 // sayBye tells the client the server is going away, so it does not treat
@@ -214,9 +215,6 @@ func (ses *session) takeOver(old *session) error {
 			s.sess.id())
 	}
 	s.sess = ses
-	ses.mx.Lock()
-	ses.refuse, ses.busyWith = nil, nil
-	ses.mx.Unlock()
 	s.Mach.Add1(ss.ServerStates.ClientConnected, nil)
 	return nil
 }
@@ -224,9 +222,6 @@ func (ses *session) takeOver(old *session) error {
 func (ses *session) hello(_ *rpc2.Client, args *ArgsHello, resp *RespHello) error {
 	s := ses.s
 	resp.ServerId = s.Mach.Id()
-	ses.mx.Lock()
-	refuse, old := ses.refuse, ses.busyWith
-	ses.mx.Unlock()
 	switch {
 	case args.Version != ProtocolVersion:
 		resp.Err = toWireErr(fmt.Errorf("%w: client speaks protocol %d, server %d",
@@ -238,12 +233,8 @@ func (ses *session) hello(_ *rpc2.Client, args *ArgsHello, resp *RespHello) erro
 			ErrNoAccess, args.ClientId, s.name))
 		return nil
 	}
-	if refuse != nil && old != nil && args.ClientId != "" &&
-		old.id() == args.ClientId {
-		refuse = ses.takeOver(old)
-	}
-	if refuse != nil {
-		resp.Err = toWireErr(refuse)
+	if err := ses.claim(args.ClientId); err != nil {
+		resp.Err = toWireErr(err)
 		return nil
 	}
 	s.mx.Lock()
@@ -279,6 +270,9 @@ func (ses *session) hello(_ *rpc2.Client, args *ArgsHello, resp *RespHello) erro
 		u = ses.sub.Full(true)
 	}
 	resp.Clock = toWire(&u)
+	if h := s.Hooks.Handshake; h != nil {
+		h(args.ClientId, resp.Resumed)
+	}
 	return nil
 }
 
@@ -325,6 +319,9 @@ func (ses *session) mutate(_ *rpc2.Client, args *ArgsMut, resp *RespMut) error {
 	} else {
 		resp.Result = res
 	}
+	// the push loop may have taken the diff already: Seq tells the client
+	// which sequence to wait for, so the mutation is visible when it returns
+	resp.Seq = sub.Engine().Snapshot().Seq
 	if u, ok := sub.Next(); ok {
 		resp.Clock = toWire(&u)
 	}
@@ -379,6 +376,9 @@ func (ses *session) exec(m *ArgsMut, names am.S) (res am.Result, err error) {
 		if r := recover(); r != nil {
 			res, err = am.Canceled, fmt.Errorf("%w: worker panicked: %v", ErrRpc, r)
 		}
+		if h := ses.s.Hooks.Mutated; h != nil {
+			h(res, err)
+		}
 	}()
 	w := ses.s.worker
 	switch m.Type {
@@ -417,8 +417,11 @@ func (ses *session) sync(_ *rpc2.Client, args *ArgsSync, resp *RespSync) error {
 	if args.Full {
 		u := sub.Full(false)
 		resp.Clock = toWire(&u)
-	} else if u, ok := sub.Next(); ok {
-		resp.Clock = toWire(&u)
+	} else {
+		resp.Seq = sub.Engine().Snapshot().Seq
+		if u, ok := sub.Next(); ok {
+			resp.Clock = toWire(&u)
+		}
 	}
 	return nil
 }
@@ -568,15 +571,20 @@ func (ses *session) pushLoop(sub *engine.Sub) {
 			due = nil
 		}
 		u, ok := sub.Next()
+		// a wake counts against the interval even when a mutation reply
+		// already carried the change: under a stream of client mutations the
+		// pusher then wakes once per interval, not once per mutation
+		last = time.Now()
 		if !ok {
-			// a mutation reply already carried it
 			continue
 		}
 		if err := ses.rc.Notify(mClock, toWire(&u)); err != nil {
 			ses.cancel()
 			return
 		}
-		last = time.Now()
+		if h := ses.s.Hooks.Pushed; h != nil {
+			h(&u)
+		}
 	}
 }
 

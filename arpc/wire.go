@@ -128,6 +128,10 @@ type RespMut struct {
 	Err    *WireErr
 	Result am.Result
 	Clock  *WireUpdate
+	// Seq is the engine sequence right after the mutation. When Clock does
+	// not reach it (a concurrent push carried the change), the client waits
+	// for that push before returning.
+	Seq uint64
 }
 
 // ArgsSync asks for the clock.
@@ -143,6 +147,8 @@ type ArgsSync struct {
 type RespSync struct {
 	Err   *WireErr
 	Clock *WireUpdate
+	// Seq is the engine sequence when the Sync was answered (see RespMut).
+	Seq uint64
 }
 
 // ArgsGet asks the server's getter for a named value.

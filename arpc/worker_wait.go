@@ -133,6 +133,15 @@ func (w *Worker) never(ctx context.Context) <-chan struct{} {
 	return w.wait([]int{}, ctx, func() bool { return false })
 }
 
+// awaitSeq waits until the replica's sequence reached seq; false when ctx
+// ended or the worker was disposed first.
+func (w *Worker) awaitSeq(ctx context.Context, seq uint64) bool {
+	<-w.wait(nil, ctx, func() bool { return w.seq >= seq })
+	w.mx.RLock()
+	defer w.mx.RUnlock()
+	return w.seq >= seq
+}
+
 // ///// WAITS (local)
 
 // When returns a channel closed when all states are active (at once if they

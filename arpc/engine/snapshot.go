@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"time"
+
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 
 	"github.com/arpcbridge/arpcbridge/arpc/clock"
@@ -18,6 +20,9 @@ type Snapshot struct {
 	Sum uint64
 	// QueueTick is the worker's queue tick when the snapshot was taken.
 	QueueTick uint64
+	// At is when the snapshot was taken (the end of the worker's
+	// transition), for measuring how long changes wait to reach peers.
+	At time.Time
 }
 
 // Update brings a replica from one snapshot to another.
@@ -46,5 +51,6 @@ func (u *Update) Empty() bool {
 }
 
 func newSnapshot(seq uint64, t am.Time, queueTick uint64) *Snapshot {
-	return &Snapshot{Seq: seq, Time: t, Sum: clock.Sum(t), QueueTick: queueTick}
+	return &Snapshot{Seq: seq, Time: t, Sum: clock.Sum(t), QueueTick: queueTick,
+		At: time.Now()}
 }

@@ -32,6 +32,9 @@ func (e *Engine) Subscribe() *Sub {
 	return s
 }
 
+// Engine returns the engine of the subscription.
+func (s *Sub) Engine() *Engine { return s.e }
+
 // Payloads delivers the args of the worker's SendPayload mutations made
 // while the subscription is open.
 func (s *Sub) Payloads() <-chan am.A { return s.payloads }

@@ -1,0 +1,304 @@
+package arpc_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+	"github.com/stretchr/testify/require"
+
+	"github.com/arpcbridge/arpcbridge/arpc"
+	ss "github.com/arpcbridge/arpcbridge/arpc/states"
+)
+
+// benchClients is how many clients the mux benchmarks connect: 1000, or
+// ARPC_BENCH_CLIENTS.
+func benchClients() int {
+	if n, err := strconv.Atoi(os.Getenv("ARPC_BENCH_CLIENTS")); err == nil && n > 0 {
+		return n
+	}
+	return 1000
+}
+
+// connectAll starts n clients of addr, at most par at a time, and waits
+// until all are Ready.
+func connectAll(tb testing.TB, ctx context.Context, addr string, n int,
+	prefix string,
+) []*arpc.Client {
+	tb.Helper()
+	cs := make([]*arpc.Client, n)
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	for i := range cs {
+		cs[i] = muxClient(tb, ctx, addr, fmt.Sprintf("%s%d", prefix, i))
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			cs[i].Start()
+			select {
+			case <-cs[i].Mach.When1(ss.ClientStates.Ready, nil):
+			case <-time.After(30 * time.Second):
+				tb.Errorf("client %d not Ready: %v", i, cs[i].Mach.Err())
+			}
+		})
+	}
+	wg.Wait()
+	return cs
+}
+
+func heapAlloc() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+func pct(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(float64(len(sorted))*p))]
+}
+
+// BenchmarkMuxFanOut connects benchClients() clients to one worker through
+// a Mux (both sides in this process) and reports the connect-all time, the
+// memory and goroutines per idle client (client and server side together),
+// and the time from one worker mutation until each client, and all of
+// them, see it.
+func BenchmarkMuxFanOut(b *testing.B) {
+	n := benchClients()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := newWorker(b, ctx)
+	m := startMux(b, ctx, w, nil)
+
+	baseHeap, baseG := heapAlloc(), runtime.NumGoroutine()
+	start := time.Now()
+	cs := connectAll(b, ctx, m.Addr, n, "f")
+	connectAllT := time.Since(start)
+	defer stopClients(b, cs)
+	heap := heapAlloc()
+	g := runtime.NumGoroutine()
+
+	var each, all []time.Duration
+	b.ResetTimer()
+	for range b.N {
+		want := w.Tick("E") + 1
+		if w.Is1("E") {
+			want++
+		}
+		chs := make([]<-chan struct{}, n)
+		for i, c := range cs {
+			chs[i] = c.Worker.WhenTime1("E", want, nil)
+		}
+		lat := make([]time.Duration, n)
+		var wg sync.WaitGroup
+		t0 := time.Now()
+		w.Add1("E", nil)
+		for i := range chs {
+			wg.Go(func() {
+				select {
+				case <-chs[i]:
+					lat[i] = time.Since(t0)
+				case <-time.After(10 * time.Second):
+					lat[i] = 10 * time.Second
+				}
+			})
+		}
+		wg.Wait()
+		each = append(each, lat...)
+		all = append(all, slices.Max(lat))
+		// let the push interval pass, so each round is a first change
+		time.Sleep(arpc.DefaultPushInterval)
+	}
+	b.StopTimer()
+	slices.Sort(each)
+	slices.Sort(all)
+	b.ReportMetric(float64(n), "clients")
+	b.ReportMetric(connectAllT.Seconds()*1000, "connect-all-ms")
+	b.ReportMetric(float64(heap-min(heap, baseHeap))/float64(n)/1024,
+		"KiB/client(both-sides)")
+	b.ReportMetric(float64(g-baseG)/float64(n), "goroutines/client(both-sides)")
+	b.ReportMetric(float64(pct(each, 0.5).Microseconds())/1000, "p50-each-ms")
+	b.ReportMetric(float64(pct(each, 0.99).Microseconds())/1000, "p99-each-ms")
+	b.ReportMetric(float64(pct(all, 0.5).Microseconds())/1000, "p50-all-ms")
+	b.ReportMetric(float64(pct(all, 0.99).Microseconds())/1000, "p99-all-ms")
+}
+
+// BenchmarkMuxServerSideMemory connects benchClients() clients from a child
+// process and reports the heap and goroutines this (server) process spends
+// per idle client.
+func BenchmarkMuxServerSideMemory(b *testing.B) {
+	n := benchClients()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := newWorker(b, ctx)
+	m := startMux(b, ctx, w, nil)
+	// warm up one client, so first-use allocations are not counted
+	warm := connectAll(b, ctx, m.Addr, 1, "warm")
+	stopClients(b, warm)
+	waitMuxEmpty(b, m)
+
+	for range b.N {
+		baseHeap, baseG := heapAlloc(), runtime.NumGoroutine()
+		cmd := exec.Command(os.Args[0], "-test.run=^TestMuxChildClients$",
+			"-test.v")
+		cmd.Env = append(os.Environ(), "ARPC_CHILD_ADDR="+m.Addr,
+			"ARPC_BENCH_CLIENTS="+strconv.Itoa(n))
+		stdin, err := cmd.StdinPipe()
+		require.NoError(b, err)
+		stdout, err := cmd.StdoutPipe()
+		require.NoError(b, err)
+		start := time.Now()
+		require.NoError(b, cmd.Start())
+		sc := bufio.NewScanner(stdout)
+		ready := false
+		for sc.Scan() {
+			if sc.Text() == "READY" {
+				ready = true
+				break
+			}
+		}
+		require.True(b, ready, "child clients not ready")
+		connectAllT := time.Since(start)
+		require.Equal(b, n, m.Stats().Clients)
+		heap, g := heapAlloc(), runtime.NumGoroutine()
+		_ = stdin.Close()
+		go func() { _, _ = io.Copy(io.Discard, stdout) }()
+		require.NoError(b, cmd.Wait())
+		waitMuxEmpty(b, m)
+
+		b.ReportMetric(float64(n), "clients")
+		b.ReportMetric(connectAllT.Seconds()*1000, "connect-all-ms(incl-exec)")
+		b.ReportMetric(float64(heap-min(heap, baseHeap))/float64(n)/1024,
+			"KiB/client(server)")
+		b.ReportMetric(float64(g-baseG)/float64(n), "goroutines/client(server)")
+	}
+}
+
+// TestMuxChildClients is the client side of BenchmarkMuxServerSideMemory,
+// run in a child process; it does nothing otherwise.
+func TestMuxChildClients(t *testing.T) {
+	addr := os.Getenv("ARPC_CHILD_ADDR")
+	if addr == "" {
+		t.Skip("child of BenchmarkMuxServerSideMemory only")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cs := connectAll(t, ctx, addr, benchClients(), "child")
+	fmt.Println("READY")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	stopClients(t, cs)
+}
+
+// BenchmarkResumeBytes: a client misses 10k worker mutations during a 1 s
+// disconnection of a worker with a wide schema (500 states, all active
+// once); it reports the bytes the client receives to resume, and those of a
+// full resync (a fresh client's handshake).
+func BenchmarkResumeBytes(b *testing.B) {
+	const states = 500
+	schema := am.Schema{}
+	maps := func(s am.Schema) am.Schema { return am.SchemaMerge(ss.WorkerSchema, s) }
+	names := ss.WorkerStates.Names()
+	for i := range states {
+		name := fmt.Sprintf("S%03d", i)
+		schema[name] = am.State{Multi: i == 0}
+		names = append(names, name)
+	}
+	schema = maps(schema)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w, err := am.NewCommon(ctx, "w-wide", schema, names, nil, nil, nil)
+	require.NoError(b, err)
+	defer w.Dispose()
+	w.Add(names[len(ss.WorkerStates.Names()):], nil)
+
+	// a switchable link: a proxy we can refuse new connections on
+	var (
+		mx      sync.Mutex
+		refuse  bool
+		conns   []net.Conn
+		backend = startMux(b, ctx, w, nil)
+	)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(b, err)
+	defer lis.Close()
+	go func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			mx.Lock()
+			if refuse {
+				mx.Unlock()
+				_ = c.Close()
+				continue
+			}
+			s, err := net.Dial("tcp", backend.Addr)
+			if err != nil {
+				mx.Unlock()
+				_ = c.Close()
+				continue
+			}
+			conns = append(conns, c, s)
+			mx.Unlock()
+			go func() { _, _ = io.Copy(s, c); _ = s.Close() }()
+			go func() { _, _ = io.Copy(c, s); _ = c.Close() }()
+		}
+	}()
+	cut := func(on bool) {
+		mx.Lock()
+		defer mx.Unlock()
+		refuse = on
+		if on {
+			for _, c := range conns {
+				_ = c.Close()
+			}
+			conns = nil
+		}
+	}
+
+	for range b.N {
+		c, err := arpc.NewClient(ctx, lis.Addr().String(), "resume", schema, names,
+			nil)
+		require.NoError(b, err)
+		c.ConnRetryDelay = 10 * time.Millisecond
+		c.ConnRetryBackoff = 50 * time.Millisecond
+		c.ConnRetries = 1000
+		c.Start()
+		<-c.Mach.When1(ss.ClientStates.Ready, nil)
+		firstIn := c.Stats().BytesIn
+
+		cut(true)
+		<-c.Mach.When1(ss.ClientStates.Disconnected, nil)
+		start := time.Now()
+		for i := range 10_000 {
+			w.Add1(names[len(ss.WorkerStates.Names())+i%7], nil)
+		}
+		time.Sleep(time.Second - time.Since(start)) // the 1 s disconnection
+		before := c.Stats().BytesIn
+		cut(false)
+		want := w.Time(nil)
+		<-c.Worker.WhenTime(names, want, nil)
+		resumeIn := c.Stats().BytesIn - before
+		b.ReportMetric(float64(firstIn), "full-handshake-bytes")
+		b.ReportMetric(float64(resumeIn), "resume-bytes")
+		b.ReportMetric(float64(c.Stats().FullSyncs), "full-resyncs")
+		stop, cancelStop := context.WithTimeout(context.Background(), 5*time.Second)
+		c.Stop(stop, true)
+		cancelStop()
+	}
+}

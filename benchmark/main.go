@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+)
+
+func main() {
+	var (
+		rounds   = flag.Int("rounds", 5, "rounds per scenario (fan-out runs at most 3)")
+		baseline = flag.String("baseline", "upstream-arpc", "transport the ratios refer to")
+		only     = flag.String("transports", "", "comma-separated transports (default: all)")
+		scens    = flag.String("scenarios", "", "comma-separated scenarios: sgp,rt,burst,fanout,payload (default: all)")
+		quick    = flag.Bool("quick", false, "small sizes, for a quick look (not comparable with full runs)")
+		write    = flag.Bool("write", false, "update README.md and chart.svg in -dir")
+		dir      = flag.String("dir", "benchmark", "directory of README.md and chart.svg")
+		timeout  = flag.Duration("timeout", 90*time.Second, "bound on one measurement")
+		list     = flag.Bool("list", false, "list transports and exit")
+		quiet    = flag.Bool("q", false, "no progress lines")
+	)
+	flag.Parse()
+
+	if *list {
+		for _, t := range Transports() {
+			fmt.Printf("%-20s %s\n", t.Name(), t.Desc())
+		}
+		return
+	}
+
+	cfg := RunConfig{
+		Rounds:   *rounds,
+		Baseline: *baseline,
+		Timeout:  *timeout,
+	}
+	if *quick {
+		cfg.Sizes = QuickSizes()
+	}
+	if *only != "" {
+		for _, name := range strings.Split(*only, ",") {
+			t := TransportByName(strings.TrimSpace(name))
+			if t == nil {
+				fmt.Fprintf(os.Stderr, "unknown transport %q (see -list)\n", name)
+				os.Exit(2)
+			}
+			cfg.Transports = append(cfg.Transports, t)
+		}
+	}
+	if *scens != "" {
+		for _, s := range strings.Split(*scens, ",") {
+			cfg.Scenarios = append(cfg.Scenarios, strings.TrimSpace(s))
+		}
+	}
+	if !*quiet {
+		cfg.Progress = func(format string, args ...any) {
+			fmt.Fprintf(os.Stderr, format+"\n", args...)
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	res, err := Run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "run:", err)
+		os.Exit(1)
+	}
+	res.WriteMachine(os.Stdout)
+	fmt.Println()
+	res.WriteMarkdown(os.Stdout)
+	if *write {
+		if err := res.WriteFiles(*dir); err != nil {
+			fmt.Fprintln(os.Stderr, "write:", err)
+			os.Exit(1)
+		}
+	}
+}

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// headline is one metric picked for the summary table and the chart.
+type headline struct {
+	scenario string
+	variant  string // preferred variant; the last one when absent
+	key      string
+	title    string
+}
+
+var headlines = []headline{
+	{"sgp", "", mNsOp, "sgp time/op"},
+	{"rt", "", mP50, "round trip p50"},
+	{"rt", "", mP99, "round trip p99"},
+	{"burst", "", mSync, "burst: sync after loop"},
+	{"fanout", "100", mFanP99, "fan-out p99"},
+	{"fanout", "1000", mFanP99, "fan-out p99"},
+	{"payload", "1MiB", mPayRate, "payload"},
+	{"payload", "16MiB", mPayRate, "payload"},
+}
+
+// resolvedHeadline is a headline bound to a scenario in the results.
+type resolvedHeadline struct {
+	sc    *scenario
+	v     int
+	m     metricDef
+	title string
+}
+
+func (r *Results) headlines() []resolvedHeadline {
+	var out []resolvedHeadline
+	seen := map[string]bool{}
+	for _, h := range headlines {
+		for _, sc := range r.Scenarios {
+			if sc.name != h.scenario {
+				continue
+			}
+			v := len(sc.variants) - 1
+			for i, lbl := range sc.variants {
+				if lbl == h.variant {
+					v = i
+				}
+			}
+			for _, m := range sc.metrics {
+				if m.key != h.key {
+					continue
+				}
+				title := h.title
+				if sc.variants[v] != "" {
+					title += " @" + variantTitle(sc, v)
+				}
+				if seen[title] {
+					continue
+				}
+				seen[title] = true
+				out = append(out, resolvedHeadline{sc, v, m, title})
+			}
+		}
+	}
+
+	return out
+}
+
+// variantTitle is a variant label for humans: "100 clients", "16MiB".
+func variantTitle(sc *scenario, v int) string {
+	if sc.name == "fanout" {
+		return sc.variants[v] + " clients"
+	}
+	return sc.variants[v]
+}
+
+// baselineValue is the baseline transport's median, NaN when missing.
+func (r *Results) baselineValue(sc *scenario, v int, key string) float64 {
+	m, _ := r.Median(sc, r.Config.Baseline, v, key)
+	return m
+}
+
+// cellText formats one table cell: value and ratio, "—" when the transport
+// does not take part, "fail[n]" with a footnote when it failed.
+func (r *Results) cellText(
+	sc *scenario, t string, v int, m metricDef, notes *[]string,
+) string {
+	c := r.cell(sc.name, t, v)
+	if c == nil {
+		return "—"
+	}
+	key := sc.key(m, v)
+	if c.err != nil && len(c.samples[key]) == 0 {
+		return fmt.Sprintf("fail[^%d]", noteIndex(notes,
+			fmt.Sprintf("%s, %s: %v", t, variantOrAll(sc, v), c.err)))
+	}
+	val, ok := r.Median(sc, t, v, key)
+	if !ok {
+		return "—"
+	}
+	s := formatValue(val, m.unit)
+	if !m.noRatio && t != r.Config.Baseline {
+		if ratio := formatRatio(val, r.baselineValue(sc, v, key)); ratio != "" {
+			s += " (" + ratio + ")"
+		}
+	}
+
+	return s
+}
+
+// noteIndex returns the 1-based footnote number of note, adding it once.
+func noteIndex(notes *[]string, note string) int {
+	for i, n := range *notes {
+		if n == note {
+			return i + 1
+		}
+	}
+	*notes = append(*notes, note)
+
+	return len(*notes)
+}
+
+func variantOrAll(sc *scenario, v int) string {
+	if sc.variants[v] == "" {
+		return sc.name
+	}
+	return sc.name + " @" + variantTitle(sc, v)
+}
+
+// WriteMarkdown writes the summary table and one table per scenario.
+func (r *Results) WriteMarkdown(w io.Writer) {
+	var notes []string
+	base := r.Config.Baseline
+	rowName := func(t string) string {
+		if t == base {
+			return "**" + t + "** (baseline)"
+		}
+		return t
+	}
+
+	// summary
+	hs := r.headlines()
+	fmt.Fprintf(w, "Medians of %d rounds (fan-out: at most 3); ratios are to **%s** "+
+		"(for MB/s higher is better, for everything else lower is).\n\n", r.Config.Rounds, base)
+	fmt.Fprint(w, "| transport |")
+	for _, h := range hs {
+		fmt.Fprintf(w, " %s |", h.title)
+	}
+	fmt.Fprint(w, "\n|---|")
+	fmt.Fprint(w, strings.Repeat("---:|", len(hs)))
+	fmt.Fprintln(w)
+	for _, t := range r.Transports {
+		fmt.Fprintf(w, "| %s |", rowName(t.Name()))
+		for _, h := range hs {
+			fmt.Fprintf(w, " %s |", r.cellText(h.sc, t.Name(), h.v, h.m, &notes))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
+
+	// per scenario
+	for _, sc := range r.Scenarios {
+		fmt.Fprintf(w, "#### %s — %s\n\n%s.\n\n| transport |", sc.name, sc.title, sc.desc)
+		cols := 0
+		for v := range sc.variants {
+			for _, m := range sc.metrics {
+				title := m.title
+				if sc.variants[v] != "" {
+					title += variantTitle(sc, v)
+				}
+				fmt.Fprintf(w, " %s |", title)
+				cols++
+			}
+		}
+		fmt.Fprint(w, "\n|---|")
+		fmt.Fprint(w, strings.Repeat("---:|", cols))
+		fmt.Fprintln(w)
+		for _, t := range r.Transports {
+			if r.cells[sc.name][t.Name()] == nil {
+				continue
+			}
+			fmt.Fprintf(w, "| %s |", rowName(t.Name()))
+			for v := range sc.variants {
+				for _, m := range sc.metrics {
+					fmt.Fprintf(w, " %s |", r.cellText(sc, t.Name(), v, m, &notes))
+				}
+			}
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintln(w)
+	}
+
+	for i, n := range notes {
+		fmt.Fprintf(w, "[^%d]: %s\n", i+1, oneLine(n))
+	}
+	if len(notes) > 0 {
+		fmt.Fprintln(w)
+	}
+}
+
+// oneLine squashes an error onto one line for a footnote.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
+
+// WriteMachine writes the machine line.
+func (r *Results) WriteMachine(w io.Writer) {
+	m := r.Machine
+	fmt.Fprintf(w, "Machine: %s, %d cores, %s %s/%s; run on %s, took %v.\n",
+		m.CPU, m.Cores, m.GoVersion, m.OS, m.Arch, m.Date,
+		r.Elapsed.Round(1e9))
+}

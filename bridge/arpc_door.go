@@ -1,0 +1,68 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+
+	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+
+	"github.com/arpcbridge/arpcbridge/arpc"
+	ss "github.com/arpcbridge/arpcbridge/arpc/states"
+)
+
+// arpcDoor serves the aRPC connections cmux hands over with an arpc.Mux:
+// one arpc.Server per connection, all on the worker's shared engine and
+// exactly-once memory, like the gRPC service.
+type arpcDoor struct {
+	mux *arpc.Mux
+}
+
+func newARPCDoor(ctx context.Context, name string, worker am.Api,
+	l net.Listener, opts *ServerOpts, log *slog.Logger,
+) (*arpcDoor, error) {
+	so := opts.Service
+	configure := opts.ConfigureARPC
+	newServer := func(num int, _ net.Conn) (*arpc.Server, error) {
+		s, err := arpc.NewServer(ctx, "", fmt.Sprintf("%s-%d", name, num),
+			worker, &arpc.ServerOpts{Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		// the defaults shared with the gRPC service, then the user's hook
+		s.AllowId, s.AllowFn, s.Getter = so.AllowId, so.AllowFn, so.Getter
+		switch {
+		case so.PushInterval > 0:
+			s.PushInterval = so.PushInterval
+		case so.PushInterval < 0:
+			// no throttle: the smallest interval aRPC has
+			s.PushInterval = 1
+		}
+		if configure != nil {
+			configure(s)
+		}
+		return s, nil
+	}
+	m, err := arpc.NewMux(ctx, name, newServer, &arpc.MuxOpts{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	m.Listener = l
+	return &arpcDoor{mux: m}, nil
+}
+
+// start starts accepting aRPC connections.
+func (d *arpcDoor) start() error {
+	d.mux.Start()
+	if d.mux.Mach.Not1(ss.MuxStates.Ready) {
+		return fmt.Errorf("%w: aRPC mux did not start: %v", arpc.ErrNetwork,
+			d.mux.Mach.Err())
+	}
+	return nil
+}
+
+// stop says goodbye to every aRPC client and waits for their servers.
+func (d *arpcDoor) stop() {
+	d.mux.Stop(true)
+}

@@ -1,0 +1,484 @@
+package bridge_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"runtime"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/arpcbridge/arpcbridge/arpc"
+	"github.com/arpcbridge/arpcbridge/arpc/clock"
+	ss "github.com/arpcbridge/arpcbridge/arpc/states"
+	"github.com/arpcbridge/arpcbridge/bridge"
+	benchmarkv1 "github.com/arpcbridge/arpcbridge/gen/arpc/benchmark/v1"
+	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
+)
+
+// countingListener counts the bytes the server writes, for wire sizes.
+type countingListener struct {
+	net.Listener
+	out atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: c, out: &l.out}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	out *atomic.Int64
+}
+
+func (c *countingConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	c.out.Add(int64(n))
+	return n, err
+}
+
+// peerServer is the plain, hand-written unary gRPC baseline: Ping is the
+// transport floor, and CallOp does the same job as the bridge's Mutate of
+// one state — it runs worker.Add1 of the state at index op and returns
+// whether it executed.
+type peerServer struct {
+	benchmarkv1.UnimplementedBenchmarkServiceServer
+	w     *am.Machine
+	names am.S
+}
+
+func (peerServer) Ping(_ context.Context, req *benchmarkv1.PingRequest) (
+	*benchmarkv1.PingResponse, error,
+) {
+	return &benchmarkv1.PingResponse{Payload: req.Payload}, nil
+}
+
+func (p peerServer) CallOp(_ context.Context, req *benchmarkv1.CallOpRequest) (
+	*benchmarkv1.CallOpResponse, error,
+) {
+	if req.Op < 0 || int(req.Op) >= len(p.names) {
+		return &benchmarkv1.CallOpResponse{}, nil
+	}
+	return &benchmarkv1.CallOpResponse{
+		Ok: p.w.Add1(p.names[req.Op], nil) == am.Executed}, nil
+}
+
+// benchRow is one measured call of an interleaved run.
+type benchRow struct {
+	name string
+	fn   func() error
+	// p50 of each round, and every sample (for p99)
+	p50s []time.Duration
+	all  []time.Duration
+}
+
+// interleave measures rows in rounds: every round runs each row for n calls,
+// in an order rotated per round, so that the machine's background load (2
+// cores, other jobs) hits every row alike. Compare rows by the median over
+// rounds of their per-round ratios (see ratio), not by absolute numbers.
+func interleave(b *testing.B, rounds, n int, rows []*benchRow) {
+	b.Helper()
+	buf := make([]time.Duration, n)
+	for r := range rounds {
+		for k := range rows {
+			row := rows[(k+r)%len(rows)]
+			for range n / 10 { // warm up
+				require.NoError(b, row.fn(), row.name)
+			}
+			for i := range buf {
+				start := time.Now()
+				err := row.fn()
+				buf[i] = time.Since(start)
+				require.NoError(b, err, row.name)
+			}
+			row.all = append(row.all, buf...)
+			slices.Sort(buf)
+			row.p50s = append(row.p50s, buf[n/2])
+		}
+	}
+}
+
+// median of the per-round p50 ratios a/b.
+func ratio(a, b *benchRow) float64 {
+	r := make([]float64, len(a.p50s))
+	for i := range r {
+		r[i] = float64(a.p50s[i]) / float64(b.p50s[i])
+	}
+	slices.Sort(r)
+	return r[len(r)/2]
+}
+
+func (r *benchRow) p50() time.Duration {
+	s := slices.Clone(r.p50s)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func (r *benchRow) p99() time.Duration {
+	s := slices.Clone(r.all)
+	slices.Sort(s)
+	return s[len(s)*99/100]
+}
+
+// BenchmarkDoors measures, in one run and for the same worker, the latency
+// of one Add of one state through every door, interleaved in rounds:
+//
+//   - phase 1, no replicas: in-process Add1; a plain hand-written unary gRPC
+//     Ping (the transport floor) and CallOp running the same Add1 in its
+//     handler (the fair peer), both on their own plain grpc.Server; the
+//     fair peer again on a grpc.Server with the bridge's default stream
+//     workers (ServerOpts.StreamWorkers), to show what of the difference is
+//     that setting; the bridge's Mutate through the raw stub, with and
+//     without the reply's clock update.
+//   - phase 2, a gRPC and an aRPC replica watching (every mutation is also
+//     pushed to both): the fair peer again, Worker.Add1 over gRPC (the Go
+//     client: mutation ID, reply applied to the replica) and over aRPC.
+//
+// Ratios are medians over rounds of per-round p50 ratios against the fair
+// peer measured in the same phase. BenchmarkDoorsBytes covers the wire
+// sizes.
+//
+//	go test -run '^$' -bench Doors -benchtime 1x ./bridge/
+func BenchmarkDoors(b *testing.B) {
+	rounds, n := 41, 150
+	if testing.Short() {
+		rounds, n = 5, 40
+	}
+	w := newWorker(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := bridge.NewServer(ctx, listen(b), "bench", w, &bridge.ServerOpts{
+		Service: bridge.ServiceOpts{PushInterval: -1}})
+	require.NoError(b, err)
+	served := make(chan error, 1)
+	go func() { served <- s.Serve() }()
+	defer func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		require.NoError(b, s.Shutdown(sctx))
+		<-served
+	}()
+	addr := s.Addr().String()
+
+	// the plain gRPC peer, on its own port and a default grpc.Server, and
+	// the same peer with the bridge server's default stream workers
+	peerOn := func(opts ...grpc.ServerOption) benchmarkv1.BenchmarkServiceClient {
+		l := listen(b)
+		gs := grpc.NewServer(opts...)
+		benchmarkv1.RegisterBenchmarkServiceServer(gs, peerServer{w: w,
+			names: w.StateNames()})
+		go func() { _ = gs.Serve(l) }()
+		b.Cleanup(gs.Stop)
+		return benchmarkv1.NewBenchmarkServiceClient(newConn(b,
+			l.Addr().String()))
+	}
+	peer := peerOn()
+	peerW := peerOn(grpc.NumStreamWorkers(uint32(max(4,
+		2*runtime.GOMAXPROCS(0)))))
+
+	rpc := rawClient(b, addr)
+	bctx := context.Background()
+	eIdx := w.Index1("E")
+	mreq := &bridgev1.MutateRequest{ClientId: "bench",
+		Type:         bridgev1.MutationType_MUTATION_TYPE_ADD,
+		StateIndexes: []uint32{uint32(eIdx)}}
+	mreqNoSync := &bridgev1.MutateRequest{ClientId: "bench",
+		Type:         bridgev1.MutationType_MUTATION_TYPE_ADD,
+		StateIndexes: []uint32{uint32(eIdx)}, NoSync: true}
+	opReq := &benchmarkv1.CallOpRequest{Op: int32(eIdx)}
+	fairOn := func(c benchmarkv1.BenchmarkServiceClient) func() error {
+		return func() error {
+			resp, err := c.CallOp(bctx, opReq)
+			if err == nil && !resp.Ok {
+				err = fmt.Errorf("CallOp not executed")
+			}
+			return err
+		}
+	}
+	fair := fairOn(peer)
+
+	inproc := &benchRow{name: "in-process Add1", fn: func() error {
+		if r := w.Add1("E", nil); r != am.Executed {
+			return fmt.Errorf("result %v", r)
+		}
+		return nil
+	}}
+	ping := &benchRow{name: "plain gRPC Ping", fn: func() error {
+		_, err := peer.Ping(bctx, &benchmarkv1.PingRequest{})
+		return err
+	}}
+	op := &benchRow{name: "plain gRPC Add1 (peer)", fn: fair}
+	opW := &benchRow{name: "peer + stream workers", fn: fairOn(peerW)}
+	mutate := &benchRow{name: "gRPC Mutate (stub)", fn: func() error {
+		resp, err := rpc.Mutate(bctx, mreq)
+		if err == nil {
+			mreq.KnownSeq = resp.Update.ToSeq
+		}
+		return err
+	}}
+	mutateNS := &benchRow{name: "gRPC Mutate no_sync", fn: func() error {
+		_, err := rpc.Mutate(bctx, mreqNoSync)
+		return err
+	}}
+	var g *bridge.Client
+	var a *arpc.Client
+	op2 := &benchRow{name: "plain gRPC Add1 (peer)²", fn: fair}
+	gAdd := &benchRow{name: "gRPC Worker.Add1²", fn: func() error {
+		if r := g.Worker.Add1("E", nil); r != am.Executed {
+			return fmt.Errorf("result %v: %w", r, g.Worker.LastErr())
+		}
+		return nil
+	}}
+	aAdd := &benchRow{name: "aRPC Worker.Add1²", fn: func() error {
+		if r := a.Worker.Add1("E", nil); r != am.Executed {
+			return fmt.Errorf("result %v: %w", r, a.Worker.LastErr())
+		}
+		return nil
+	}}
+
+	b.ResetTimer()
+	for range b.N {
+		phase1 := []*benchRow{inproc, ping, op, opW, mutate, mutateNS}
+		interleave(b, rounds, n, phase1)
+		if g == nil {
+			g = dial(b, addr, "bench-grpc", nil)
+			a = newARPCClient(b, addr, "bench-arpc")
+		}
+		interleave(b, rounds, n, []*benchRow{op2, gAdd, aAdd})
+	}
+	b.StopTimer()
+
+	b.Logf("%d rounds x %d calls per row; ² = with a gRPC and an aRPC "+
+		"replica watching", rounds, n)
+	b.Logf("%-26s %9s %9s %8s %8s", "call", "p50", "p99", "/peer", "/ping")
+	for _, r := range []*benchRow{inproc, ping, op, opW, mutate, mutateNS,
+		op2, gAdd, aAdd} {
+		peerRow := op
+		if strings.HasSuffix(r.name, "²") {
+			peerRow = op2
+		}
+		b.Logf("%-26s %9v %9v %7.2fx %7.2fx", r.name,
+			r.p50().Round(100*time.Nanosecond), r.p99().Round(time.Microsecond),
+			ratio(r, peerRow), ratio(r, ping))
+	}
+	b.ReportMetric(ratio(mutate, op), "mutate/peer")
+	b.ReportMetric(ratio(mutate, opW), "mutate/peer+workers")
+	b.ReportMetric(ratio(mutate, ping), "mutate/ping")
+	b.ReportMetric(ratio(op, ping), "peer/ping")
+	b.ReportMetric(ratio(gAdd, op2), "grpc-add1/peer²")
+	b.ReportMetric(ratio(aAdd, op2), "arpc-add1/peer²")
+}
+
+// BenchmarkDoorsBytes measures the wire bytes per pushed clock update (one
+// state changed per transition, framing included) through both doors, for
+// the test worker and wider workers whose ticks were aged to realistic
+// sizes, against sending the full time: a message with the time vector,
+// seq and queue tick (HandshakeResponse's encoding of them) in the same
+// framing, and the bridge's own full ClockUpdate.
+//
+//	go test -run '^$' -bench DoorsBytes -benchtime 1x ./bridge/
+func BenchmarkDoorsBytes(b *testing.B) {
+	pushes := 1000
+	if testing.Short() {
+		pushes = 100
+	}
+	for _, size := range []int{0, 32, 64} {
+		name := "test-worker"
+		if size > 0 {
+			name = fmt.Sprintf("%d-states", size)
+		}
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				measureBytes(b, size, pushes)
+			}
+		})
+	}
+}
+
+// wideSchema is a worker with states in total (worker states included):
+// S0 is multi, the others plain.
+func wideSchema(states int) (am.Schema, am.S) {
+	names := slices.Clone(ss.WorkerStates.Names())
+	extra := am.Schema{}
+	for i := 0; len(names) < states; i++ {
+		n := fmt.Sprintf("S%d", i)
+		extra[n] = am.State{Multi: i == 0}
+		names = append(names, n)
+	}
+	return am.SchemaMerge(ss.WorkerSchema, extra), names
+}
+
+func measureBytes(b *testing.B, size, pushes int) {
+	schema, names, state := testSchema, testNames, "E"
+	if size > 0 {
+		schema, names = wideSchema(size)
+		state = "S0"
+	}
+	w, err := am.NewCommon(context.Background(), "w-"+b.Name(), schema, names,
+		nil, nil, &am.Opts{DontLogStackTrace: true})
+	require.NoError(b, err)
+	defer w.Dispose()
+	// age the ticks: a worker that ran for a while has multi-byte ticks
+	// and sequence numbers
+	for i, n := range names {
+		if n == am.StateException || n == ss.WorkerStates.SendPayload {
+			continue
+		}
+		for range 20 + 7*i {
+			w.Toggle1(n, nil)
+		}
+	}
+	for range 3000 {
+		w.Add1(state, nil)
+	}
+
+	cl := &countingListener{Listener: listen(b)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := bridge.NewServer(ctx, cl, "bytes", w, &bridge.ServerOpts{
+		Service: bridge.ServiceOpts{PushInterval: -1}})
+	require.NoError(b, err)
+	served := make(chan error, 1)
+	go func() { served <- s.Serve() }()
+	defer func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		require.NoError(b, s.Shutdown(sctx))
+		<-served
+	}()
+	addr := s.Addr().String()
+
+	wireBytes := func(replica am.Api) float64 {
+		before := cl.out.Load()
+		for range pushes {
+			w.Add1(state, nil)
+			select {
+			case <-replica.WhenTime1(state, w.Tick(state), nil):
+			case <-time.After(5 * time.Second):
+				b.Fatal("push not seen")
+			}
+		}
+		return float64(cl.out.Load()-before) / float64(pushes)
+	}
+	// one door at a time
+	g, err := bridge.Dial(ctx, addr, "bytes-grpc", schema, names, nil)
+	require.NoError(b, err)
+	grpcBytes := wireBytes(g.Worker)
+	_, seq := g.Worker.KnownClock()
+	require.NoError(b, g.Close())
+	ac, err := arpc.NewClient(ctx, addr, "bytes-arpc", schema, names, nil)
+	require.NoError(b, err)
+	ac.Start()
+	select {
+	case <-ac.Mach.When1(ss.ClientStates.Ready, nil):
+	case <-time.After(5 * time.Second):
+		b.Fatalf("aRPC client not ready: %v", ac.Mach.Err())
+	}
+	arpcBytes := wireBytes(ac.Worker)
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ac.Stop(sctx, true)
+	scancel()
+
+	// the full time, in the same framing: gRPC's 5-byte message prefix, a
+	// 9-byte HTTP/2 frame header and the 2-byte oneof wrapper of a stream
+	// message
+	const framing = 5 + 9 + 2
+	t := w.Time(nil)
+	vec := proto.Size(&bridgev1.HandshakeResponse{Time: t, Seq: seq,
+		QueueTick: w.QueueTick()}) + framing
+	fullUpd := proto.Size(&bridgev1.ClockUpdate{
+		Indexes: seqIdx(len(t)), Deltas: t, Sum: clock.Sum(t), ToSeq: seq,
+		QueueTick: w.QueueTick(), Full: true}) + framing
+	b.Logf("%d states: per update gRPC %.1f B, aRPC %.1f B; full time "+
+		"(vector+seq+queue tick) %d B = %.2fx the gRPC update, %.2fx aRPC's; "+
+		"full ClockUpdate %d B", len(names), grpcBytes, arpcBytes, vec,
+		float64(vec)/grpcBytes, float64(vec)/arpcBytes, fullUpd)
+	b.ReportMetric(grpcBytes, "grpc-B/update")
+	b.ReportMetric(arpcBytes, "arpc-B/update")
+	b.ReportMetric(float64(vec), "full-B")
+	b.ReportMetric(float64(vec)/grpcBytes, "full/grpc-update")
+}
+
+func seqIdx(n int) []uint32 {
+	out := make([]uint32, n)
+	for i := range out {
+		out[i] = uint32(i)
+	}
+	return out
+}
+
+func newConn(b *testing.B, addr string) *grpc.ClientConn {
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(
+		insecureCreds()))
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = cc.Close() })
+	return cc
+}
+
+// BenchmarkMutatePath runs one Add of one state per op through the fair
+// peer (a plain unary gRPC handler doing Add1), the bridge's Mutate stub
+// and the Go client's Worker.Add1 over gRPC (its replica watching), for
+// -benchmem and pprof of the Mutate paths:
+//
+//	go test -run '^$' -bench MutatePath -benchmem -cpuprofile cpu.out ./bridge/
+func BenchmarkMutatePath(b *testing.B) {
+	w := newWorker(b)
+	s := startServer(b, w, &bridge.ServerOpts{
+		Service: bridge.ServiceOpts{PushInterval: -1}})
+	addr := s.Addr().String()
+	pl := listen(b)
+	ps := grpc.NewServer()
+	benchmarkv1.RegisterBenchmarkServiceServer(ps, peerServer{w: w,
+		names: w.StateNames()})
+	go func() { _ = ps.Serve(pl) }()
+	b.Cleanup(ps.Stop)
+	ctx := context.Background()
+	eIdx := w.Index1("E")
+
+	b.Run("peer", func(b *testing.B) {
+		peer := benchmarkv1.NewBenchmarkServiceClient(newConn(b,
+			pl.Addr().String()))
+		req := &benchmarkv1.CallOpRequest{Op: int32(eIdx)}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := peer.CallOp(ctx, req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("stub", func(b *testing.B) {
+		rpc := rawClient(b, addr)
+		req := &bridgev1.MutateRequest{ClientId: "bench",
+			Type:         bridgev1.MutationType_MUTATION_TYPE_ADD,
+			StateIndexes: []uint32{uint32(eIdx)}}
+		b.ReportAllocs()
+		for b.Loop() {
+			resp, err := rpc.Mutate(ctx, req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			req.KnownSeq = resp.Update.ToSeq
+		}
+	})
+	b.Run("worker", func(b *testing.B) {
+		g := dial(b, addr, "bench-path", nil)
+		b.ReportAllocs()
+		for b.Loop() {
+			if r := g.Worker.Add1("E", nil); r != am.Executed {
+				b.Fatal(r, g.Worker.LastErr())
+			}
+		}
+	})
+}

@@ -1,0 +1,527 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/arpcbridge/arpcbridge/arpc"
+	"github.com/arpcbridge/arpcbridge/arpc/clock"
+	ss "github.com/arpcbridge/arpcbridge/arpc/states"
+	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
+)
+
+// Client defaults, besides the arpc.Default* ones it shares with the aRPC
+// client.
+const (
+	// DefaultReconnectDelay is the first delay before reopening a broken
+	// WatchClock stream; it doubles up to arpc.DefaultConnRetryBackoff.
+	DefaultReconnectDelay = 50 * time.Millisecond
+	// DefaultWindowSize is the static HTTP/2 flow-control window (per
+	// stream and per connection) of a dialed connection. A static window
+	// turns off gRPC's bandwidth-delay probing, which otherwise answers
+	// about every other small message (clock updates, Mutate replies) with
+	// a PING round trip: 17 bytes each way and a wakeup on both ends. Large
+	// payloads are the only traffic that a bigger, adaptive window would
+	// speed up, and only on links slower than DefaultWindowSize per
+	// round trip.
+	DefaultWindowSize = 1 << 20
+)
+
+// ClientOpts are optional settings of Dial. The zero value means defaults.
+type ClientOpts struct {
+	// Conn, when set, is used instead of dialing addr (for example a bufconn
+	// or a connection with TLS). Close does not close it.
+	Conn grpc.ClientConnInterface
+	// DialOptions are passed to grpc.NewClient when dialing addr, after the
+	// defaults: insecure (plaintext) credentials and static flow-control
+	// windows of DefaultWindowSize. Later options win, so these can change
+	// the credentials and the window sizes; for gRPC's adaptive windows,
+	// pass a connection of your own as Conn.
+	DialOptions []grpc.DialOption
+	// ConnTimeout bounds Dial: the handshake and the initial sync. Default
+	// arpc.DefaultConnTimeout.
+	ConnTimeout time.Duration
+	// CallTimeout bounds each am.Api method of the Worker. Default
+	// arpc.DefaultCallTimeout.
+	CallTimeout time.Duration
+	// CallRetries is how many times a mutation that failed with UNAVAILABLE
+	// (the connection broke) is retried, exactly-once thanks to its
+	// mutation_id. Default arpc.DefaultCallRetries; negative means none.
+	CallRetries int
+	// ConnRetryTimeout bounds how long a broken WatchClock stream is
+	// retried before the client gives up (see Client.Done). Default
+	// arpc.DefaultConnRetryTimeout.
+	ConnRetryTimeout time.Duration
+	// HeartbeatInterval is asked of the server for the WatchClock stream.
+	// Default DefaultHeartbeat.
+	HeartbeatInterval time.Duration
+	// Consumer receives the worker's payloads as WorkerPayload mutations
+	// (states.ConsumerSchema), with an arpc.ArgsPayload whose Data is the
+	// payload's bytes ([]byte), or a string for text payloads.
+	Consumer *am.Machine
+	// Logger receives the client's diagnostics. Default: discarded.
+	Logger *slog.Logger
+}
+
+// Client is a gRPC connection to a BridgeService, exposing its worker as
+// Worker: the same *arpc.Worker (an am.Api) an aRPC client gives, kept
+// current by a WatchClock stream that reconnects and resumes by itself.
+// Safe for concurrent use.
+type Client struct {
+	// Worker is the remote worker, ready when Dial returns.
+	Worker *arpc.Worker
+	// Id is the client ID the server sees: arpc.GetClientId(name), as for an
+	// aRPC client, so that one AllowId serves both doors.
+	Id string
+
+	opts   ClientOpts
+	names  am.S
+	hash   string
+	rpc    bridgev1.BridgeServiceClient
+	closer func() error
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	wg        sync.WaitGroup
+	bgMx      sync.Mutex // orders background work's wg.Add before Close
+	bgResync  atomic.Bool
+	closeOnce sync.Once
+	done      chan struct{}
+	err       atomic.Pointer[error]
+
+	applyMx sync.Mutex
+	hist    [historySize]histEntry
+
+	reconnects atomic.Uint64
+	resyncs    atomic.Uint64
+	rebased    atomic.Uint64
+	heartbeats atomic.Uint64
+	payloads   atomic.Uint64
+}
+
+// Dial connects to the BridgeService at addr as client name, checks that
+// schema and names (in order) match the worker's, and returns once the
+// Worker replica is in sync and watching. ctx bounds the client's life, like
+// arpc.NewClient's; Close ends it earlier.
+func Dial(ctx context.Context, addr string, name string, schema am.Schema,
+	names am.S, opts *ClientOpts,
+) (*Client, error) {
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%w: no state names", arpc.ErrInvalidParams)
+	}
+	if opts == nil {
+		opts = &ClientOpts{}
+	}
+	norm := arpc.NormalizeSchema(schema)
+	for _, n := range names {
+		if _, ok := norm[n]; !ok {
+			return nil, fmt.Errorf("%w: state %q not in schema",
+				arpc.ErrInvalidParams, n)
+		}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	c := &Client{
+		Id:     arpc.GetClientId(name),
+		opts:   *opts,
+		names:  names,
+		hash:   arpc.SchemaHash(norm, names),
+		log:    log.With("client", name),
+		ctx:    cctx,
+		cancel: cancel,
+		done:   make(chan struct{}),
+		closer: func() error { return nil },
+	}
+	conn := opts.Conn
+	if conn == nil {
+		dopts := append([]grpc.DialOption{
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithInitialWindowSize(DefaultWindowSize),
+			grpc.WithInitialConnWindowSize(DefaultWindowSize),
+		}, opts.DialOptions...)
+		cc, err := grpc.NewClient(addr, dopts...)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("%w: %w", arpc.ErrNetwork, err)
+		}
+		conn, c.closer = cc, cc.Close
+	}
+	c.rpc = bridgev1.NewBridgeServiceClient(conn)
+	if err := c.connect(norm); err != nil {
+		cancel()
+		_ = c.closer()
+		close(c.done)
+		return nil, err
+	}
+	return c, nil
+}
+
+// connect handshakes, builds the Worker and opens the first stream.
+func (c *Client) connect(schema am.Schema) error {
+	ctx, cancel := context.WithTimeout(c.ctx,
+		orDefault(c.opts.ConnTimeout, arpc.DefaultConnTimeout))
+	defer cancel()
+	hs, err := c.rpc.Handshake(ctx, &bridgev1.HandshakeRequest{
+		ClientId: c.Id, SchemaHash: c.hash, StateNames: c.names,
+		ProtocolVersion: ProtocolVersion,
+	}, grpc.WaitForReady(true))
+	if err != nil {
+		return fromStatus("Handshake", err)
+	}
+	if err := arpc.CompareSchemas(schema, c.names, fromProtoSchema(hs.Schema),
+		hs.StateNames); err != nil {
+		return err
+	}
+	if len(hs.Time) != len(c.names) {
+		return fmt.Errorf("%w: handshake time has %d ticks for %d states",
+			arpc.ErrInvalidResp, len(hs.Time), len(c.names))
+	}
+	c.Worker = arpc.NewWorker(c.ctx, hs.MachineId, schema, c.names,
+		transport{c}, c.log)
+	c.Worker.ApplyUpdate(fullFromTime(hs.Time, hs.Seq, hs.QueueTick))
+
+	stream, scancel, err := c.openStream(ctx)
+	if err != nil {
+		return err
+	}
+	c.wg.Add(1)
+	go c.watch(stream, scancel)
+	return nil
+}
+
+// openStream opens a WatchClock stream resuming from the replica and reads
+// it until InitialSyncDone. The stream lives until scancel or c.ctx ends.
+func (c *Client) openStream(ctx context.Context) (
+	grpc.ServerStreamingClient[bridgev1.WatchClockResponse], context.CancelFunc,
+	error,
+) {
+	sctx, scancel := context.WithCancel(c.ctx)
+	stop := context.AfterFunc(ctx, scancel)
+	defer stop()
+	t, seq := c.Worker.KnownClock()
+	stream, err := c.rpc.WatchClock(sctx, &bridgev1.WatchClockRequest{
+		ClientId: c.Id, KnownSeq: seq, KnownTime: t, SchemaHash: c.hash,
+		HeartbeatInterval: durationpb.New(orDefault(c.opts.HeartbeatInterval,
+			DefaultHeartbeat)),
+	})
+	if err != nil {
+		scancel()
+		return nil, nil, fromStatus("WatchClock", err)
+	}
+	for {
+		msg, err := stream.Recv()
+		if err != nil {
+			scancel()
+			return nil, nil, fromStatus("WatchClock", err)
+		}
+		if _, ok := msg.Event.(*bridgev1.WatchClockResponse_InitialSyncDone); ok {
+			return stream, scancel, nil
+		}
+		c.handle(msg, true)
+	}
+}
+
+// handle applies one stream message.
+func (c *Client) handle(msg *bridgev1.WatchClockResponse, initial bool) {
+	switch ev := msg.Event.(type) {
+	case *bridgev1.WatchClockResponse_Update:
+		c.applyUpdate(ev.Update, initial)
+	case *bridgev1.WatchClockResponse_Heartbeat:
+		c.heartbeats.Add(1)
+		// behind the stream's head: a Mutate reply that continued the
+		// stream's chain was lost
+		if ev.Heartbeat.Seq > c.Worker.Stats().Seq {
+			c.resync(false)
+		}
+	case *bridgev1.WatchClockResponse_Payload:
+		c.payloads.Add(1)
+		if c.opts.Consumer == nil {
+			return
+		}
+		p := ev.Payload
+		var data any = p.Data
+		if len(p.ContentType) >= 10 && p.ContentType[:10] == "text/plain" {
+			data = string(p.Data)
+		}
+		c.opts.Consumer.Add1(ss.ConsumerStates.WorkerPayload,
+			arpc.Pass(&arpc.A{Name: p.Name, Payload: &arpc.ArgsPayload{
+				Name: p.Name, Source: p.Source, Data: data, Token: p.Token}}))
+	}
+}
+
+// applyUpdate applies a clock update from the stream or a reply; a
+// malformed one asks for a resync. A reply starts from the seq the replica
+// had when it asked, which need not be the stream's (the server continues
+// the stream's chain with a reply only when both are at that seq), so an
+// update may start from a seq the replica has already passed while still
+// bringing it further: the client then rebuilds the target time from its
+// own recent history, or, past that history, asks for a diff with Sync. An
+// update from a seq the replica has not reached waits in the Worker for the
+// one before it (a reply still in flight).
+//
+// force applies even an update that seems older than the replica: the first
+// one of a new stream, which may come from a restarted engine whose seqs
+// started again.
+func (c *Client) applyUpdate(pu *bridgev1.ClockUpdate, force bool) {
+	// the common stale case (the stream's copy of a Mutate reply, or the
+	// other way round) costs no conversion
+	if pu != nil && !force && pu.ToSeq <= c.Worker.Stats().Seq {
+		return
+	}
+	u, err := fromProtoUpdate(pu, len(c.names))
+	if err != nil {
+		c.log.Warn("bad clock update, resyncing", "err", err)
+		c.resync(true)
+		return
+	}
+	c.applyMx.Lock()
+	seq := c.Worker.Stats().Seq
+	if u.ToSeq <= seq && !force {
+		// already known (a full one would move the replica back)
+		c.applyMx.Unlock()
+		return
+	}
+	if !u.Full && u.FromSeq < seq && u.ToSeq > seq {
+		base := c.history(u.FromSeq)
+		if base == nil {
+			c.applyMx.Unlock()
+			c.resync(false)
+			return
+		}
+		sum := u.Sum
+		u = fullFromTime(clock.Applied(base, u.Diff), u.ToSeq, u.QueueTick)
+		u.Sum = sum
+		c.rebased.Add(1)
+	}
+	c.Worker.ApplyUpdate(u)
+	if force || c.Worker.Stats().Seq != seq {
+		t, now := c.Worker.KnownClock()
+		c.hist[now%historySize] = histEntry{seq: now, time: t}
+	}
+	c.applyMx.Unlock()
+}
+
+// historySize is how many recent replica times a client keeps for rebasing
+// updates.
+const historySize = 64
+
+type histEntry struct {
+	seq  uint64
+	time am.Time
+}
+
+// history returns the replica's time at seq, nil when forgotten. Call with
+// applyMx held.
+func (c *Client) history(seq uint64) am.Time {
+	if e := c.hist[seq%historySize]; e.time != nil && e.seq == seq {
+		return e.time
+	}
+	return nil
+}
+
+// resync brings the replica up to date with Sync (a diff from its time, or
+// full).
+func (c *Client) resync(full bool) {
+	c.resyncs.Add(1)
+	ctx, cancel := context.WithTimeout(c.ctx, c.callTimeout())
+	defer cancel()
+	if err := (transport{c}).Sync(ctx, full); err != nil {
+		c.log.Warn("resync failed", "err", err)
+	}
+}
+
+// resyncLater runs one resync(false) in the background, unless one is
+// already running or the client is closing.
+func (c *Client) resyncLater() {
+	c.bgMx.Lock()
+	defer c.bgMx.Unlock()
+	if c.ctx.Err() != nil || !c.bgResync.CompareAndSwap(false, true) {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer c.bgResync.Store(false)
+		c.resync(false)
+	}()
+}
+
+// watch reads the stream, and reopens it (resuming) when it breaks, until
+// the client closes or gives up.
+func (c *Client) watch(stream grpc.ServerStreamingClient[bridgev1.
+	WatchClockResponse], scancel context.CancelFunc,
+) {
+	defer c.wg.Done()
+	defer close(c.done)
+	for {
+		err := c.read(stream)
+		scancel()
+		if c.ctx.Err() != nil {
+			return
+		}
+		c.log.Warn("clock stream broken, reconnecting", "err", err)
+		stream, scancel, err = c.reopen(err)
+		if err != nil {
+			if c.ctx.Err() == nil {
+				c.log.Error("clock stream lost", "err", err)
+				c.err.Store(&err)
+			}
+			return
+		}
+		c.reconnects.Add(1)
+	}
+}
+
+func (c *Client) read(stream grpc.ServerStreamingClient[bridgev1.
+	WatchClockResponse],
+) error {
+	for {
+		msg, err := stream.Recv()
+		if err != nil {
+			return fromStatus("WatchClock", err)
+		}
+		c.handle(msg, false)
+	}
+}
+
+// permanentErr reports errors a reconnect cannot fix.
+func permanentErr(err error) bool {
+	return errors.Is(err, arpc.ErrNoAccess) ||
+		errors.Is(err, arpc.ErrSchemaMismatch) ||
+		errors.Is(err, ErrProtocolVersion) ||
+		errors.Is(err, arpc.ErrInvalidParams) ||
+		errors.Is(err, arpc.ErrUnsupported) ||
+		errors.Is(err, arpc.ErrRpc)
+}
+
+// reopen retries opening the stream with backoff, within ConnRetryTimeout.
+func (c *Client) reopen(last error) (
+	grpc.ServerStreamingClient[bridgev1.WatchClockResponse], context.CancelFunc,
+	error,
+) {
+	deadline := time.Now().Add(orDefault(c.opts.ConnRetryTimeout,
+		arpc.DefaultConnRetryTimeout))
+	delay := DefaultReconnectDelay
+	for {
+		if permanentErr(last) {
+			return nil, nil, last
+		}
+		if time.Now().After(deadline) {
+			return nil, nil, fmt.Errorf("gave up reconnecting: %w", last)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-c.ctx.Done():
+			t.Stop()
+			return nil, nil, c.ctx.Err()
+		case <-t.C:
+		}
+		delay = min(delay*2, arpc.DefaultConnRetryBackoff)
+		ctx, cancel := context.WithTimeout(c.ctx,
+			orDefault(c.opts.ConnTimeout, arpc.DefaultConnTimeout))
+		stream, scancel, err := c.openStream(ctx)
+		cancel()
+		if err == nil {
+			return stream, scancel, nil
+		}
+		last = err
+	}
+}
+
+// Close ends the stream, disposes the Worker and closes the connection
+// (unless it came from ClientOpts.Conn). Idempotent.
+func (c *Client) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		c.bgMx.Lock()
+		c.cancel()
+		c.bgMx.Unlock()
+		c.wg.Wait()
+		if c.Worker != nil {
+			c.Worker.Dispose()
+		}
+		err = c.closer()
+	})
+	return err
+}
+
+// Done is closed when the client stops watching the worker: after Close, or
+// when a broken stream could not be reopened (see Err).
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err returns why the client stopped watching on its own, nil otherwise.
+func (c *Client) Err() error {
+	if p := c.err.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Get reads a value the worker's service exposes (ServiceOpts.Getter), as
+// JSON-like data (nil, float64, string, bool, []any, map[string]any).
+// Unknown names wrap ErrNotFound.
+func (c *Client) Get(ctx context.Context, name string) (any, error) {
+	resp, err := c.rpc.Get(ctx, &bridgev1.GetRequest{Name: name,
+		ClientId: c.Id})
+	if err != nil {
+		return nil, fromStatus("Get", err)
+	}
+	return resp.Value.AsInterface(), nil
+}
+
+// RPC returns the generated stub, for calls the Worker does not cover.
+func (c *Client) RPC() bridgev1.BridgeServiceClient { return c.rpc }
+
+// ClientStats are a client's counters.
+type ClientStats struct {
+	// Reconnects counts reopened WatchClock streams.
+	Reconnects uint64
+	// Resyncs counts Sync calls made because an update could not be applied.
+	Resyncs uint64
+	// Rebased counts updates applied on a seq the replica had passed, from
+	// the client's history.
+	Rebased uint64
+	// Heartbeats and Payloads count received stream messages.
+	Heartbeats, Payloads uint64
+}
+
+// Stats returns the client's counters.
+func (c *Client) Stats() ClientStats {
+	return ClientStats{Reconnects: c.reconnects.Load(),
+		Resyncs: c.resyncs.Load(), Rebased: c.rebased.Load(),
+		Heartbeats: c.heartbeats.Load(), Payloads: c.payloads.Load()}
+}
+
+func (c *Client) callTimeout() time.Duration {
+	return orDefault(c.opts.CallTimeout, arpc.DefaultCallTimeout)
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// mutationId formats a Worker's mutation ID for the wire.
+func mutationId(id uint64) string {
+	if id == 0 {
+		return ""
+	}
+	return strconv.FormatUint(id, 36)
+}

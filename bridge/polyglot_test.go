@@ -1,0 +1,131 @@
+package bridge_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// repoRoot is the repository root, seen from this package's directory.
+const repoRoot = ".."
+
+// runClient runs a polyglot client against addr and returns its JSON line.
+func runClient(t *testing.T, name string, args ...string) map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = repoRoot
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, "stderr: %s\nstdout: %s", stderr.String(), out)
+	var res map[string]any
+	require.NoError(t, json.Unmarshal(out, &res), string(out))
+	return res
+}
+
+// TestNodeClient runs clients/node against the one-port server, fresh and
+// resuming (scripts/polyglot-deps.sh installs its modules).
+func TestNodeClient(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node not installed: run scripts/polyglot-deps.sh (CI does)")
+	}
+	if _, err := os.Stat(filepath.Join(repoRoot,
+		"clients/node/node_modules/@grpc/grpc-js")); err != nil {
+		t.Skip("clients/node/node_modules missing: run scripts/polyglot-deps.sh")
+	}
+	w := newWorker(t)
+	s := startServer(t, w, nil)
+	for _, resume := range []bool{false, true} {
+		args := []string{"clients/node/client.mjs", s.Addr().String(),
+			"--state", "A", "--timeout", "30"}
+		if resume {
+			args = append(args, "--resume")
+		}
+		res := runClient(t, node, args...)
+		assert.Equal(t, true, res["ok"], res)
+		assert.Equal(t, w.Id(), res["machine_id"])
+	}
+	assert.True(t, w.Is1("A"))
+}
+
+// TestPythonClient runs clients/python with Debian's python3-grpcio.
+func TestPythonClient(t *testing.T) {
+	py := "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import grpc, grpc_tools").Run(); err != nil {
+		t.Skip("/usr/bin/python3 lacks grpc/grpc_tools: run " +
+			"scripts/polyglot-deps.sh (CI does)")
+	}
+	w := newWorker(t)
+	s := startServer(t, w, nil)
+	for _, resume := range []bool{false, true} {
+		args := []string{"clients/python/client.py", s.Addr().String(),
+			"--state", "G", "--timeout", "30"}
+		if resume {
+			args = append(args, "--resume")
+		}
+		res := runClient(t, py, args...)
+		assert.Equal(t, true, res["ok"], res)
+	}
+	assert.True(t, w.Is1("G"))
+}
+
+// TestGrpcurl: list, describe, a mutation and a few stream messages with
+// grpcurl over server reflection (scripts/tools.sh --grpcurl installs it).
+func TestGrpcurl(t *testing.T) {
+	bin, err := filepath.Abs(filepath.Join(repoRoot, ".tools/bin/grpcurl"))
+	require.NoError(t, err)
+	if _, err := os.Stat(bin); err != nil {
+		t.Skip(".tools/bin/grpcurl missing: run scripts/tools.sh --grpcurl " +
+			"(CI does)")
+	}
+	w := newWorker(t)
+	s := startServer(t, w, nil)
+	addr := s.Addr().String()
+	run := func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, bin, append([]string{"-plaintext"},
+			args...)...).CombinedOutput()
+		return string(out), err
+	}
+
+	out, err := run(addr, "list")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "arpc.bridge.v1.BridgeService")
+	assert.Contains(t, out, "grpc.health.v1.Health")
+
+	out, err = run(addr, "describe", "arpc.bridge.v1.BridgeService")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "rpc WatchClock")
+
+	out, err = run("-d", `{"client_id":"cli","type":"MUTATION_TYPE_ADD",`+
+		`"states":["A"],"args":{"n":1},"mutation_id":"cli-1"}`, addr,
+		"arpc.bridge.v1.BridgeService/Mutate")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "MUTATION_RESULT_EXECUTED")
+	assert.True(t, w.Is1("A"))
+
+	out, err = run("-d", `{"client_id":"cli","type":"MUTATION_TYPE_ADD",`+
+		`"states":["Nope"]}`, addr, "arpc.bridge.v1.BridgeService/Mutate")
+	require.Error(t, err)
+	assert.Contains(t, out, "InvalidArgument")
+
+	// the stream: catch-up, InitialSyncDone, heartbeats, until max-time
+	out, _ = run("-max-time", "1", "-d",
+		`{"client_id":"cli","heartbeat_interval":"0.2s"}`, addr,
+		"arpc.bridge.v1.BridgeService/WatchClock")
+	assert.Contains(t, out, `"full": true`)
+	assert.Contains(t, out, `"initialSyncDone"`)
+	assert.Contains(t, out, `"heartbeat"`)
+}

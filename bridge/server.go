@@ -1,0 +1,333 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"sync"
+	"time"
+
+	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+	"github.com/soheilhy/cmux"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/arpcbridge/arpcbridge/arpc"
+	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
+)
+
+// Server defaults.
+const (
+	// DefaultReadTimeout bounds how long a new connection may take to send
+	// the bytes that tell its protocol apart.
+	DefaultReadTimeout = 5 * time.Second
+	// DefaultMaxRecvMsgSize limits one incoming gRPC message; larger ones
+	// get RESOURCE_EXHAUSTED. The same default as aRPC's frame limit.
+	DefaultMaxRecvMsgSize = arpc.DefaultMaxMsgSize
+)
+
+// ServerOpts are optional settings of NewServer. The zero value means
+// defaults: gRPC, aRPC and HTTP/1.1 /healthz on the one listener.
+type ServerOpts struct {
+	// Service configures the gRPC service (allow list, getter, push
+	// interval).
+	Service ServiceOpts
+	// HTTP serves HTTP/1.1 requests other than /healthz, which the server
+	// answers itself (200 while serving, 503 once shutting down). Mount
+	// /metrics here. Default: 404 for everything else.
+	HTTP http.Handler
+	// ReadTimeout bounds the protocol detection of a new connection
+	// (cmux.SetReadTimeout). Default DefaultReadTimeout.
+	ReadTimeout time.Duration
+	// MaxRecvMsgSize limits one incoming gRPC message. Default
+	// DefaultMaxRecvMsgSize.
+	MaxRecvMsgSize int
+	// StreamWorkers is how many goroutines the gRPC server keeps for running
+	// calls (grpc.NumStreamWorkers), instead of starting one per call. A
+	// worker keeps the stack that a worker machine's transition grew, which
+	// a fresh goroutine has to grow (copy) again on every Mutate. A
+	// WatchClock stream occupies a worker for its whole life; when none is
+	// idle, a call gets a new goroutine as without workers. Default
+	// 2*GOMAXPROCS, at least 4: few enough that idle workers stay warm;
+	// negative means none.
+	StreamWorkers int
+	// GRPCOptions are appended to the gRPC server's options.
+	GRPCOptions []grpc.ServerOption
+	// NoARPC disables the native aRPC door.
+	NoARPC bool
+	// ConfigureARPC, when set, is called on every aRPC server the Mux
+	// creates (one per connection), before it starts: set PushInterval,
+	// AllowId, Getter... there. By default the aRPC servers take AllowId,
+	// AllowFn, Getter and PushInterval from Service.
+	ConfigureARPC func(s *arpc.Server)
+	// Logger receives the server's diagnostics. Default: discarded.
+	Logger *slog.Logger
+}
+
+// Server serves one worker on one listener to both doors: gRPC
+// (BridgeService, grpc.health.v1, server reflection), native aRPC and
+// HTTP/1.1 (/healthz, and ServerOpts.HTTP). Connections are told apart by
+// their first bytes (cmux): the aRPC preface, an HTTP/1 method, or an HTTP/2
+// preface with a gRPC content type. Create it with NewServer, run Serve and
+// end it with Shutdown.
+type Server struct {
+	svc    *Service
+	gs     *grpc.Server
+	health *health.Server
+	http   *http.Server
+	mux    cmux.CMux
+	arpc   *arpcDoor
+	root   net.Listener
+	log    *slog.Logger
+	opts   ServerOpts
+
+	grpcL, httpL, arpcL net.Listener
+
+	mx       sync.Mutex
+	serving  bool
+	stopping bool
+	stopped  chan struct{}
+	wg       sync.WaitGroup
+}
+
+// NewServer prepares a server of worker on l; name names the aRPC servers'
+// machines. ctx bounds the aRPC door's machines; Shutdown ends everything.
+func NewServer(ctx context.Context, l net.Listener, name string,
+	worker am.Api, opts *ServerOpts,
+) (*Server, error) {
+	if l == nil {
+		return nil, fmt.Errorf("%w: nil listener", arpc.ErrInvalidParams)
+	}
+	if opts == nil {
+		opts = &ServerOpts{}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Service.Logger == nil {
+		opts.Service.Logger = log
+	}
+	svc, err := NewService(worker, &opts.Service)
+	if err != nil {
+		return nil, err
+	}
+	maxRecv := opts.MaxRecvMsgSize
+	if maxRecv <= 0 {
+		maxRecv = DefaultMaxRecvMsgSize
+	}
+	gopts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(maxRecv),
+		// find dead peers of long streams
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			Time: 30 * time.Second, Timeout: 10 * time.Second}),
+	}
+	if workers := streamWorkers(opts.StreamWorkers); workers > 0 {
+		gopts = append(gopts, grpc.NumStreamWorkers(uint32(workers)))
+	}
+	gopts = append(gopts, opts.GRPCOptions...)
+	s := &Server{
+		svc:     svc,
+		gs:      grpc.NewServer(gopts...),
+		health:  health.NewServer(),
+		root:    l,
+		log:     log.With("server", name),
+		opts:    *opts,
+		stopped: make(chan struct{}),
+	}
+	svc.Register(s.gs)
+	healthpb.RegisterHealthServer(s.gs, s.health)
+	s.health.SetServingStatus(bridgev1.BridgeService_ServiceDesc.ServiceName,
+		healthpb.HealthCheckResponse_SERVING)
+	reflection.Register(s.gs)
+
+	s.mux = cmux.New(l)
+	readTimeout := opts.ReadTimeout
+	if readTimeout <= 0 {
+		readTimeout = DefaultReadTimeout
+	}
+	s.mux.SetReadTimeout(readTimeout)
+	s.mux.HandleError(func(err error) bool {
+		var nm cmux.ErrNotMatched
+		if errors.As(err, &nm) {
+			s.log.Debug("unknown protocol, connection closed", "err", err)
+		}
+		return true
+	})
+	// cheapest matchers first: aRPC needs 4 bytes, HTTP/1 a method name
+	if !opts.NoARPC {
+		s.arpcL = subListener{s.mux.Match(arpc.MuxMatcher())}
+	}
+	s.httpL = subListener{s.mux.Match(cmux.HTTP1Fast())}
+	s.grpcL = subListener{s.mux.MatchWithWriters(
+		cmux.HTTP2MatchHeaderFieldPrefixSendSettings("content-type",
+			"application/grpc"))}
+
+	s.http = &http.Server{Handler: s.httpHandler(opts.HTTP),
+		ReadHeaderTimeout: readTimeout}
+	if !opts.NoARPC {
+		door, err := newARPCDoor(ctx, name, worker, s.arpcL, opts, s.log)
+		if err != nil {
+			svc.Close()
+			return nil, err
+		}
+		s.arpc = door
+	}
+	return s, nil
+}
+
+// streamWorkers resolves ServerOpts.StreamWorkers.
+func streamWorkers(n int) int {
+	switch {
+	case n < 0:
+		return 0
+	case n == 0:
+		return max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	return n
+}
+
+func (s *Server) httpHandler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			s.mx.Lock()
+			stopping := s.stopping
+			s.mx.Unlock()
+			if stopping || s.svc.eng.Err() != nil {
+				http.Error(w, "unavailable", http.StatusServiceUnavailable)
+				return
+			}
+			_, _ = w.Write([]byte("ok\n"))
+			return
+		}
+		if next == nil {
+			http.NotFound(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Addr returns the listener's address.
+func (s *Server) Addr() net.Addr { return s.root.Addr() }
+
+// Service returns the gRPC service.
+func (s *Server) Service() *Service { return s.svc }
+
+// GRPC returns the gRPC server, for registering more services before Serve.
+func (s *Server) GRPC() *grpc.Server { return s.gs }
+
+// Serve serves until Shutdown (then it returns nil) or until the listener
+// fails. Call it once.
+func (s *Server) Serve() error {
+	s.mx.Lock()
+	if s.serving || s.stopping {
+		s.mx.Unlock()
+		return fmt.Errorf("%w: Serve called twice or after Shutdown",
+			arpc.ErrInvalidParams)
+	}
+	s.serving = true
+	s.mx.Unlock()
+
+	errs := make(chan error, 4)
+	run := func(name string, fn func() error) {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := fn(); err != nil && !s.isStopping() {
+				errs <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	run("grpc", func() error { return s.gs.Serve(s.grpcL) })
+	run("http", func() error {
+		if err := s.http.Serve(s.httpL); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	run("cmux", s.mux.Serve)
+	if s.arpc != nil {
+		if err := s.arpc.start(); err != nil {
+			errs <- err
+		}
+	}
+
+	select {
+	case err := <-errs:
+		s.log.Error("serving failed", "err", err)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+		return err
+	case <-s.stopped:
+		return nil
+	}
+}
+
+func (s *Server) isStopping() bool {
+	s.mx.Lock()
+	defer s.mx.Unlock()
+	return s.stopping
+}
+
+// Shutdown stops the server gracefully: health turns NOT_SERVING, clock
+// streams end with UNAVAILABLE, aRPC clients are told goodbye, unary calls
+// in flight finish. When ctx ends first, the remaining connections are
+// closed. It waits for every goroutine of the server and returns ctx's error
+// if the graceful part did not finish in time. Idempotent.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mx.Lock()
+	if s.stopping {
+		s.mx.Unlock()
+		<-s.stopped
+		return nil
+	}
+	s.stopping = true
+	s.mx.Unlock()
+
+	s.health.Shutdown()
+	// no new connections; the ones in flight are drained below
+	_ = s.root.Close()
+	s.mux.Close()
+	s.svc.Close()
+	if s.arpc != nil {
+		s.arpc.stop()
+	}
+	graceful := make(chan struct{})
+	go func() {
+		s.gs.GracefulStop()
+		close(graceful)
+	}()
+	var err error
+	select {
+	case <-graceful:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.gs.Stop()
+		<-graceful
+	}
+	if herr := s.http.Shutdown(ctx); herr != nil {
+		_ = s.http.Close()
+		if err == nil {
+			err = herr
+		}
+	}
+	s.wg.Wait()
+	close(s.stopped)
+	return err
+}
+
+// subListener is one protocol's share of the root listener. cmux's listeners
+// close the root listener on Close; the Server closes it once itself, so the
+// servers' Close calls are no-ops. Accept ends when cmux stops.
+type subListener struct{ net.Listener }
+
+func (subListener) Close() error { return nil }

@@ -1,0 +1,475 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+	"google.golang.org/grpc"
+
+	"github.com/arpcbridge/arpcbridge/arpc"
+	"github.com/arpcbridge/arpcbridge/arpc/engine"
+	ss "github.com/arpcbridge/arpcbridge/arpc/states"
+	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
+)
+
+// Service defaults and limits.
+const (
+	// DefaultHeartbeat is the heartbeat interval of a WatchClock stream that
+	// asks for none.
+	DefaultHeartbeat = 5 * time.Second
+	// MinHeartbeat and MaxHeartbeat clamp the interval a client asks for.
+	MinHeartbeat = 100 * time.Millisecond
+	MaxHeartbeat = 5 * time.Minute
+)
+
+// ServiceOpts are optional settings of NewService. The zero value means
+// defaults.
+type ServiceOpts struct {
+	// AllowId, when set, admits only this client ID (PERMISSION_DENIED for
+	// others), as arpc.Server.AllowId does.
+	AllowId string
+	// AllowFn, when set, decides which client IDs are admitted (checked after
+	// AllowId).
+	AllowFn func(clientId string) bool
+	// Getter answers Get, with the same signature as arpc.Server.Getter, so
+	// one function can serve both doors. A nil value means the name is not
+	// exposed (NOT_FOUND). Values are sent as google.protobuf.Value: JSON-like
+	// values directly, others through encoding/json.
+	Getter func(name string) any
+	// PushInterval throttles WatchClock updates of one stream like
+	// arpc.Server.PushInterval: the first change after a quiet period is sent
+	// at once, later ones at most once per interval (merged), and the last
+	// one always. Default arpc.DefaultPushInterval; negative means no
+	// throttle (every change the stream can keep up with is sent).
+	PushInterval time.Duration
+	// Logger receives the service's diagnostics. Default: discarded.
+	Logger *slog.Logger
+}
+
+// Service implements bridgev1.BridgeServiceServer for one worker, on the
+// worker's shared clock engine. Create it with NewService, register it with
+// Register, and Close it when done. Safe for concurrent use.
+type Service struct {
+	bridgev1.UnimplementedBridgeServiceServer
+
+	worker am.Api
+	eng    *engine.Engine
+	dedup  *arpc.Dedup
+	names  am.S
+	index  map[string]int
+	hash   string
+	schema *bridgev1.Schema
+	opts   ServiceOpts
+	log    *slog.Logger
+
+	closeOnce sync.Once
+	closed    chan struct{}
+
+	mx       sync.Mutex
+	watchers map[string]*watcher
+}
+
+var _ bridgev1.BridgeServiceServer = (*Service)(nil)
+
+// NewService attaches to worker's engine (shared with any aRPC server of the
+// same worker). The worker must have the worker states
+// (states.WorkerSchema) and verified state names.
+func NewService(worker am.Api, opts *ServiceOpts) (*Service, error) {
+	if worker == nil {
+		return nil, fmt.Errorf("%w: nil worker", arpc.ErrInvalidParams)
+	}
+	if !worker.Has(ss.WorkerStates.Names()) {
+		return nil, fmt.Errorf("%w: worker %s lacks the worker states %v",
+			arpc.ErrInvalidParams, worker.Id(), ss.WorkerStates.Names())
+	}
+	if opts == nil {
+		opts = &ServiceOpts{}
+	}
+	e, err := engine.Attach(worker)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", arpc.ErrWorkerGone, err)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	names := e.Names()
+	s := &Service{
+		worker:   worker,
+		eng:      e,
+		dedup:    arpc.DedupFor(worker),
+		names:    names,
+		index:    make(map[string]int, len(names)),
+		hash:     arpc.SchemaHash(worker.Schema(), names),
+		schema:   toProtoSchema(worker.Schema(), names),
+		opts:     *opts,
+		log:      log.With("service", "bridge", "worker", worker.Id()),
+		closed:   make(chan struct{}),
+		watchers: map[string]*watcher{},
+	}
+	for i, n := range names {
+		s.index[n] = i
+	}
+	return s, nil
+}
+
+// Register registers the service on a gRPC server.
+func (s *Service) Register(gs grpc.ServiceRegistrar) {
+	bridgev1.RegisterBridgeServiceServer(gs, s)
+}
+
+// Close ends every WatchClock stream (UNAVAILABLE), makes further calls fail
+// with UNAVAILABLE and detaches from the engine. Idempotent.
+func (s *Service) Close() {
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		s.eng.Release()
+	})
+}
+
+// Done is closed when the service is closed.
+func (s *Service) Done() <-chan struct{} { return s.closed }
+
+// Worker returns the served machine.
+func (s *Service) Worker() am.Api { return s.worker }
+
+// SchemaHash returns the worker's schema hash (arpc.SchemaHash).
+func (s *Service) SchemaHash() string { return s.hash }
+
+// Stats returns the shared engine's counters.
+func (s *Service) Stats() engine.Stats { return s.eng.Stats() }
+
+// check admits a call: the service is open, the worker alive and the client
+// allowed.
+func (s *Service) check(clientId string) error {
+	select {
+	case <-s.closed:
+		return fmt.Errorf("%w: server shutting down", ErrClosed)
+	case <-s.eng.Done():
+		return s.eng.Err()
+	default:
+	}
+	if (s.opts.AllowId != "" && clientId != s.opts.AllowId) ||
+		(s.opts.AllowFn != nil && !s.opts.AllowFn(clientId)) {
+		return onField("client_id", arpc.ErrNoAccess, "client %q not allowed",
+			clientId)
+	}
+	return nil
+}
+
+func (s *Service) checkHash(hash string) error {
+	if hash != "" && hash != s.hash {
+		return onField("schema_hash", arpc.ErrSchemaMismatch,
+			"client schema %s, worker schema %s: handshake again", hash, s.hash)
+	}
+	return nil
+}
+
+// checkKnown validates a known_time / known_seq pair.
+func (s *Service) checkKnown(seq uint64, t []uint64) error {
+	if len(t) == 0 {
+		return nil
+	}
+	if seq == 0 {
+		return onField("known_seq", arpc.ErrInvalidParams,
+			"must not be 0 when known_time is set")
+	}
+	if len(t) != len(s.names) {
+		return onField("known_time", arpc.ErrSchemaMismatch,
+			"%d ticks for %d states", len(t), len(s.names))
+	}
+	return nil
+}
+
+// updateSince is the update that brings a client at (seq, t) to now: a diff
+// when the engine remembers seq or the client sent its time, else full.
+func (s *Service) updateSince(seq uint64, t []uint64) engine.Update {
+	if len(t) > 0 {
+		return s.eng.UpdateFromTime(t, seq)
+	}
+	if seq == 0 {
+		return s.eng.UpdateFrom(nil)
+	}
+	return s.eng.UpdateFrom(s.eng.SnapshotAt(seq))
+}
+
+// Handshake implements BridgeServiceServer.
+func (s *Service) Handshake(_ context.Context, req *bridgev1.HandshakeRequest) (
+	*bridgev1.HandshakeResponse, error,
+) {
+	if err := s.check(req.ClientId); err != nil {
+		return nil, toStatus(err)
+	}
+	if req.ClientId == "" {
+		return nil, toStatus(onField("client_id", arpc.ErrInvalidParams,
+			"required"))
+	}
+	if v := req.ProtocolVersion; v != 0 && v != ProtocolVersion {
+		return nil, toStatus(onField("protocol_version", ErrProtocolVersion,
+			"client speaks %d, server %d", v, ProtocolVersion))
+	}
+	for i, n := range req.StateNames {
+		if _, ok := s.index[n]; !ok {
+			return nil, toStatus(onField(fmt.Sprintf("state_names[%d]", i),
+				arpc.ErrSchemaMismatch, "state %q not in worker %s", n,
+				s.worker.Id()))
+		}
+	}
+	snap := s.eng.Snapshot()
+	resp := &bridgev1.HandshakeResponse{
+		MachineId:       s.worker.Id(),
+		StateNames:      s.names,
+		Time:            snap.Time,
+		Seq:             snap.Seq,
+		QueueTick:       snap.QueueTick,
+		SchemaHash:      s.hash,
+		ProtocolVersion: ProtocolVersion,
+	}
+	if req.SchemaHash != s.hash {
+		resp.Schema = s.schema
+	}
+	return resp, nil
+}
+
+// Sync implements BridgeServiceServer.
+func (s *Service) Sync(_ context.Context, req *bridgev1.SyncRequest) (
+	*bridgev1.SyncResponse, error,
+) {
+	if err := s.check(req.ClientId); err != nil {
+		return nil, toStatus(err)
+	}
+	if err := s.checkKnown(req.KnownSeq, req.KnownTime); err != nil {
+		return nil, toStatus(err)
+	}
+	u := s.updateSince(req.KnownSeq, req.KnownTime)
+	return &bridgev1.SyncResponse{Update: toProtoUpdate(&u)}, nil
+}
+
+// Get implements BridgeServiceServer.
+func (s *Service) Get(_ context.Context, req *bridgev1.GetRequest) (
+	*bridgev1.GetResponse, error,
+) {
+	if err := s.check(req.ClientId); err != nil {
+		return nil, toStatus(err)
+	}
+	var v any
+	switch {
+	case req.Name == ErrGetName:
+		if err := s.worker.Err(); err != nil {
+			v = err.Error()
+		}
+		pv, _ := toValue(v)
+		return &bridgev1.GetResponse{Value: pv}, nil
+	case s.opts.Getter != nil:
+		v = s.opts.Getter(req.Name)
+	}
+	if v == nil {
+		return nil, toStatus(onField("name", ErrNotFound, "%q not exposed",
+			req.Name))
+	}
+	pv, err := toValue(v)
+	if err != nil {
+		return nil, toStatus(fmt.Errorf("getter %q: value %T: %w", req.Name, v,
+			err))
+	}
+	return &bridgev1.GetResponse{Value: pv}, nil
+}
+
+// resolve returns the state names of a request: by name or by index, never
+// both.
+func (s *Service) resolve(typ bridgev1.MutationType, names []string,
+	idxs []uint32,
+) (am.S, error) {
+	if typ <= bridgev1.MutationType_MUTATION_TYPE_UNSPECIFIED ||
+		typ > bridgev1.MutationType_MUTATION_TYPE_TOGGLE {
+		return nil, onField("type", arpc.ErrInvalidParams, "mutation type %d",
+			typ)
+	}
+	if len(names) > 0 && len(idxs) > 0 {
+		return nil, onField("states", arpc.ErrInvalidParams,
+			"set states or state_indexes, not both")
+	}
+	var out am.S
+	if len(names) > 0 {
+		out = make(am.S, len(names))
+		for i, n := range names {
+			if _, ok := s.index[n]; !ok {
+				return nil, onField(fmt.Sprintf("states[%d]", i),
+					arpc.ErrInvalidParams, "unknown state %q", n)
+			}
+			out[i] = n
+		}
+	} else if len(idxs) > 0 {
+		out = make(am.S, len(idxs))
+		for i, idx := range idxs {
+			if int(idx) >= len(s.names) {
+				return nil, onField(fmt.Sprintf("state_indexes[%d]", i),
+					arpc.ErrInvalidParams, "state index %d (worker has %d states)",
+					idx, len(s.names))
+			}
+			out[i] = s.names[idx]
+		}
+	}
+	if len(out) == 0 && typ != bridgev1.MutationType_MUTATION_TYPE_SET {
+		return nil, onField("states", arpc.ErrInvalidParams,
+			"no states (only SET takes an empty list)")
+	}
+	return out, nil
+}
+
+// errArg extracts the reserved AddErrState message from args.
+func errArg(typ bridgev1.MutationType, states am.S, args am.A) (
+	msg string, isErr bool, err error,
+) {
+	raw, ok := args[ErrArgKey]
+	if !ok {
+		return "", false, nil
+	}
+	msg, isStr := raw.(string)
+	switch {
+	case !isStr:
+		return "", false, onField("args."+ErrArgKey, arpc.ErrInvalidParams,
+			"must be a string, got %T", raw)
+	case typ != bridgev1.MutationType_MUTATION_TYPE_ADD || len(states) != 1:
+		return "", false, onField("args."+ErrArgKey, arpc.ErrInvalidParams,
+			"needs type ADD and exactly one state")
+	}
+	delete(args, ErrArgKey)
+	return msg, true, nil
+}
+
+// Mutate implements BridgeServiceServer.
+func (s *Service) Mutate(ctx context.Context, req *bridgev1.MutateRequest) (
+	*bridgev1.MutateResponse, error,
+) {
+	if err := s.check(req.ClientId); err != nil {
+		return nil, toStatus(err)
+	}
+	if err := s.checkHash(req.SchemaHash); err != nil {
+		return nil, toStatus(err)
+	}
+	states, err := s.resolve(req.Type, req.States, req.StateIndexes)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	args := fromStruct(req.Args)
+	errMsg, isErr, err := errArg(req.Type, states, args)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	var res am.Result
+	var replayed bool
+	if key := mutationKey(req.MutationId); key == 0 {
+		res, err = s.exec(req.Type, states, args, errMsg, isErr)
+	} else {
+		res, replayed, err = s.dedup.Do(ctx, req.ClientId, key,
+			func() (am.Result, error) {
+				return s.exec(req.Type, states, args, errMsg, isErr)
+			})
+	}
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &bridgev1.MutateResponse{Replayed: replayed}
+	resp.Result, resp.QueueTick = resultToProto(res)
+	if !req.NoSync {
+		u := s.replyUpdate(req.ClientId, req.KnownSeq)
+		resp.Update = toProtoUpdate(&u)
+	}
+	return resp, nil
+}
+
+// replyUpdate is the update of a Mutate reply: from knownSeq to now. When
+// the caller's WatchClock stream is at knownSeq too, the reply takes the
+// stream's next update, which the stream then does not send: the caller
+// applies it from the reply, and its own mutations cost no stream message
+// (aRPC does the same with its one chain per connection). A stream that
+// moved on meanwhile keeps its update, and the reply is the usual diff.
+func (s *Service) replyUpdate(clientId string, knownSeq uint64) engine.Update {
+	if knownSeq != 0 && clientId != "" {
+		if sub := s.watching(clientId); sub != nil &&
+			sub.KnownSeq() == knownSeq {
+			u, ok := sub.Next()
+			if ok && u.FromSeq == knownSeq {
+				return u
+			}
+			// the stream took an update in between: the diff from knownSeq
+			// below covers whatever Next moved the stream past
+		}
+	}
+	return s.updateSince(knownSeq, nil)
+}
+
+// exec runs a mutation on the worker; a panicking worker is an error.
+func (s *Service) exec(typ bridgev1.MutationType, states am.S, args am.A,
+	errMsg string, isErr bool,
+) (res am.Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			res, err = am.Canceled, fmt.Errorf("worker panicked: %v", r)
+		}
+	}()
+	w := s.worker
+	switch {
+	case isErr:
+		return w.AddErrState(states[0], &arpc.RemoteError{Msg: errMsg}, args), nil
+	case typ == bridgev1.MutationType_MUTATION_TYPE_ADD:
+		return w.Add(states, args), nil
+	case typ == bridgev1.MutationType_MUTATION_TYPE_REMOVE:
+		return w.Remove(states, args), nil
+	case typ == bridgev1.MutationType_MUTATION_TYPE_SET:
+		return w.Set(states, args), nil
+	default:
+		return w.Toggle(states, args), nil
+	}
+}
+
+// CanMutate implements BridgeServiceServer.
+func (s *Service) CanMutate(_ context.Context, req *bridgev1.CanMutateRequest) (
+	*bridgev1.CanMutateResponse, error,
+) {
+	if err := s.check(req.ClientId); err != nil {
+		return nil, toStatus(err)
+	}
+	if err := s.checkHash(req.SchemaHash); err != nil {
+		return nil, toStatus(err)
+	}
+	states, err := s.resolve(req.Type, req.States, req.StateIndexes)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	args := fromStruct(req.Args)
+	remove := req.Type == bridgev1.MutationType_MUTATION_TYPE_REMOVE ||
+		(req.Type == bridgev1.MutationType_MUTATION_TYPE_TOGGLE &&
+			s.worker.Is(states))
+	var res am.Result
+	if remove {
+		res = s.worker.CanRemove(states, args)
+	} else {
+		res = s.worker.CanAdd(states, args)
+	}
+	out, _ := resultToProto(res)
+	return &bridgev1.CanMutateResponse{Result: out}, nil
+}
+
+// mutationKey maps a client's mutation ID to the dedup store's key (FNV-1a,
+// 64 bits); 0 (no de-duplication) only for an empty ID.
+func mutationKey(id string) uint64 {
+	if id == "" {
+		return 0
+	}
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= prime
+	}
+	if h == 0 {
+		h = 1
+	}
+	return h
+}

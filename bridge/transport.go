@@ -1,0 +1,176 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/arpcbridge/arpcbridge/arpc"
+	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
+)
+
+// transport implements arpc.Transport over the BridgeService stubs, so that
+// arpc.Worker works over gRPC unchanged.
+type transport struct{ c *Client }
+
+var _ arpc.Transport = transport{}
+
+// Timeout implements arpc.Transport.
+func (t transport) Timeout() time.Duration { return t.c.callTimeout() }
+
+func mutationType(m *arpc.ArgsMut) (bridgev1.MutationType, error) {
+	switch m.Type {
+	case arpc.MutAdd, arpc.MutAddErr:
+		return bridgev1.MutationType_MUTATION_TYPE_ADD, nil
+	case arpc.MutRemove:
+		return bridgev1.MutationType_MUTATION_TYPE_REMOVE, nil
+	case arpc.MutSet:
+		return bridgev1.MutationType_MUTATION_TYPE_SET, nil
+	}
+	return 0, fmt.Errorf("%w: mutation type %d", arpc.ErrInvalidParams, m.Type)
+}
+
+func indexes(m *arpc.ArgsMut) []uint32 {
+	out := make([]uint32, len(m.States))
+	for i, s := range m.States {
+		out[i] = uint32(s)
+	}
+	return out
+}
+
+// Mutate implements arpc.Transport: one Mutate call, retried on UNAVAILABLE
+// with the same mutation_id (exactly-once), within ctx and CallRetries.
+func (t transport) Mutate(ctx context.Context, m *arpc.ArgsMut, noSync bool) (
+	am.Result, error,
+) {
+	c := t.c
+	typ, err := mutationType(m)
+	if err != nil {
+		return am.Canceled, err
+	}
+	args := m.Args
+	if m.Type == arpc.MutAddErr {
+		args = make(am.A, len(m.Args)+1)
+		for k, v := range m.Args {
+			args[k] = v
+		}
+		args[ErrArgKey] = m.ErrMsg
+	}
+	st, err := toStruct(args)
+	if err != nil {
+		return am.Canceled, err
+	}
+	req := &bridgev1.MutateRequest{
+		Type: typ, StateIndexes: indexes(m), Args: st, NoSync: noSync,
+		MutationId: mutationId(m.Id), ClientId: c.Id, SchemaHash: c.hash,
+	}
+	retries := c.opts.CallRetries
+	switch {
+	case retries == 0:
+		retries = arpc.DefaultCallRetries
+	case retries < 0:
+		retries = 0
+	}
+	delay := arpc.DefaultCallRetryDelay
+	for attempt := 0; ; attempt++ {
+		req.KnownSeq = c.Worker.Stats().Seq
+		resp, rawErr := c.rpc.Mutate(ctx, req)
+		if rawErr == nil {
+			if resp.Update != nil {
+				c.applyUpdate(resp.Update, false)
+			}
+			return resultFromProto(resp.Result, resp.QueueTick)
+		}
+		err = fromStatus("Mutate", rawErr)
+		if !errors.Is(err, arpc.ErrNetwork) || attempt >= retries ||
+			ctx.Err() != nil {
+			if !noSync && lostReply(rawErr) {
+				// the server may have executed it and handed its update to
+				// this reply instead of the stream
+				c.resyncLater()
+			}
+			return am.Canceled, err
+		}
+		timer := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return am.Canceled, err
+		case <-timer.C:
+		}
+		delay = min(delay*2, arpc.DefaultCallRetryBackoff)
+	}
+}
+
+// lostReply reports whether a failed Mutate may have run on the worker
+// with its reply lost: anything but the service's refusals, which come
+// before the worker is touched.
+func lostReply(err error) bool {
+	switch status.Code(err) {
+	case codes.OK, codes.InvalidArgument, codes.FailedPrecondition,
+		codes.PermissionDenied, codes.NotFound, codes.Unimplemented,
+		codes.ResourceExhausted:
+		return false
+	}
+	return true
+}
+
+// Sync implements arpc.Transport: a diff from the replica's time, or a full
+// snapshot.
+func (t transport) Sync(ctx context.Context, full bool) error {
+	c := t.c
+	req := &bridgev1.SyncRequest{ClientId: c.Id}
+	if !full {
+		req.KnownTime, req.KnownSeq = c.Worker.KnownClock()
+	}
+	resp, err := c.rpc.Sync(ctx, req)
+	if err != nil {
+		return fromStatus("Sync", err)
+	}
+	c.applyUpdate(resp.Update, full)
+	return nil
+}
+
+// Can implements arpc.Transport.
+func (t transport) Can(ctx context.Context, m *arpc.ArgsMut) (am.Result,
+	error,
+) {
+	c := t.c
+	typ, err := mutationType(m)
+	if err != nil {
+		return am.Canceled, err
+	}
+	st, err := toStruct(m.Args)
+	if err != nil {
+		return am.Canceled, err
+	}
+	resp, err := c.rpc.CanMutate(ctx, &bridgev1.CanMutateRequest{Type: typ,
+		StateIndexes: indexes(m), Args: st, ClientId: c.Id, SchemaHash: c.hash})
+	if err != nil {
+		return am.Canceled, fromStatus("CanMutate", err)
+	}
+	return resultFromProto(resp.Result, 0)
+}
+
+// Err implements arpc.Transport with the reserved Get name ErrGetName.
+func (t transport) Err(ctx context.Context) (string, error) {
+	v, err := t.c.Get(ctx, ErrGetName)
+	if err != nil {
+		return "", err
+	}
+	msg, _ := v.(string)
+	return msg, nil
+}
+
+// WhenArgs implements arpc.Transport: not available over gRPC, whose
+// contract has no args subscriptions.
+func (t transport) WhenArgs(context.Context, int, am.A) (<-chan struct{},
+	error,
+) {
+	return nil, fmt.Errorf("%w: WhenArgs over gRPC", arpc.ErrUnsupported)
+}

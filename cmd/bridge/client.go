@@ -1,0 +1,288 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"time"
+
+	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/arpcbridge/arpcbridge/arpc"
+	ss "github.com/arpcbridge/arpcbridge/arpc/states"
+	"github.com/arpcbridge/arpcbridge/bridge"
+	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
+)
+
+// DefaultTimeout bounds connecting and each call of the client commands.
+const DefaultTimeout = 5 * time.Second
+
+// DefaultClientName names the client commands' connections; the server sees
+// the client ID arpc.GetClientId(name), "rc-bridge-cli".
+const DefaultClientName = "bridge-cli"
+
+const clientHelp = `
+How the client learns the schema: an aRPC client must know the worker's
+states and relations before its handshake. Unless --schema FILE is given,
+the command first calls BridgeService/Handshake over gRPC on the same port,
+which returns the schema, then connects over aRPC (or, with --grpc, stays
+on gRPC). --schema FILE (the file the server was started with) skips that
+call, for servers with the aRPC door only.`
+
+// clientOpts are the flags of the commands that connect to a server.
+type clientOpts struct {
+	*globalOpts
+	grpc    bool
+	schema  string
+	name    string
+	timeout time.Duration
+	json    bool
+	// logSet is whether --log-level was given, to pass the logger to the
+	// client libraries (otherwise their retries and warnings stay quiet).
+	logSet bool
+}
+
+func addClientFlags(cmd *cobra.Command, g *globalOpts) *clientOpts {
+	o := &clientOpts{globalOpts: g}
+	f := cmd.Flags()
+	f.BoolVar(&o.grpc, "grpc", false, "connect over gRPC instead of aRPC")
+	f.StringVar(&o.schema, "schema", "", "the machine's schema file, instead of asking the server (gRPC Handshake)")
+	f.StringVar(&o.name, "name", DefaultClientName, "client name; the server sees the client ID rc-NAME")
+	f.DurationVar(&o.timeout, "timeout", DefaultTimeout, "bound on connecting and on each call")
+	f.BoolVar(&o.json, "json", false, "print JSON (one object per line) instead of text")
+	cmd.Long += "\n" + clientHelp
+	return o
+}
+
+// remote is a connected client of either door.
+type remote struct {
+	addr   string
+	door   string
+	worker *arpc.Worker
+	names  am.S
+	schema am.Schema
+	// get reads a getter value
+	get func(ctx context.Context, name string) (any, error)
+	// lost is closed when the connection is gone for good; lostErr says why
+	lost    <-chan struct{}
+	lostErr func() error
+	close   func()
+}
+
+// connect connects to the server at addr: learns the schema, then connects
+// over aRPC or gRPC and returns once the worker replica is in sync.
+func (o *clientOpts) connect(ctx context.Context, cmd *cobra.Command,
+	addr string,
+) (*remote, error) {
+	if o.timeout <= 0 {
+		return nil, badInput("--timeout must be positive")
+	}
+	log := slog.New(slog.DiscardHandler)
+	if cmd.Flags().Changed("log-level") || envSet("log-level") {
+		l, err := o.logger()
+		if err != nil {
+			return nil, err
+		}
+		log = l
+	}
+	var schema am.Schema
+	var names am.S
+	if o.schema != "" {
+		def, err := fileDef(o.schema)
+		if err != nil {
+			return nil, err
+		}
+		schema, names = def.schema, def.names
+	} else {
+		var err error
+		if schema, names, err = o.discover(ctx, addr); err != nil {
+			return nil, err
+		}
+	}
+	if o.grpc {
+		return o.connectGRPC(ctx, addr, schema, names, log)
+	}
+	return o.connectARPC(ctx, addr, schema, names, log)
+}
+
+func envSet(flag string) bool {
+	_, ok := os.LookupEnv(envName(flag))
+	return ok
+}
+
+// discover fetches the worker's schema with a gRPC Handshake.
+func (o *clientOpts) discover(ctx context.Context, addr string) (
+	am.Schema, am.S, error,
+) {
+	cc, err := grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, nil, badInput("address %q: %w", addr, err)
+	}
+	defer cc.Close()
+	cctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	hs, err := bridgev1.NewBridgeServiceClient(cc).Handshake(cctx,
+		&bridgev1.HandshakeRequest{
+			ClientId:        arpc.GetClientId(o.name),
+			ProtocolVersion: bridge.ProtocolVersion,
+		})
+	if err != nil {
+		return nil, nil, handshakeErr(addr, err)
+	}
+	if hs.Schema == nil || len(hs.StateNames) == 0 {
+		return nil, nil, fmt.Errorf("%w: %s: handshake without a schema",
+			arpc.ErrInvalidResp, addr)
+	}
+	schema := make(am.Schema, len(hs.Schema.States))
+	for _, st := range hs.Schema.States {
+		schema[st.Name] = am.State{Auto: st.Auto, Multi: st.Multi,
+			Require: st.Require, Add: st.Add, Remove: st.Remove, After: st.After,
+			Tags: st.Tags}
+	}
+	return schema, hs.StateNames, nil
+}
+
+// handshakeErr explains a failed schema discovery.
+func handshakeErr(addr string, err error) error {
+	st, _ := status.FromError(err)
+	switch st.Code() {
+	case codes.Unavailable, codes.DeadlineExceeded:
+		return &codeError{exitUnreachable, fmt.Errorf(
+			"cannot reach %s: %s (is \"bridge serve\" running there? a server "+
+				"with the aRPC door only needs --schema FILE)", addr, st.Message())}
+	case codes.Unimplemented:
+		return &codeError{exitUnreachable, fmt.Errorf(
+			"%s serves gRPC but not arpc.bridge.v1.BridgeService", addr)}
+	case codes.PermissionDenied:
+		return &codeError{exitDenied, fmt.Errorf("%s refused the client: %s "+
+			"(try --name)", addr, st.Message())}
+	}
+	return fmt.Errorf("handshake with %s: %w", addr, err)
+}
+
+func (o *clientOpts) connectARPC(ctx context.Context, addr string,
+	schema am.Schema, names am.S, log *slog.Logger,
+) (*remote, error) {
+	c, err := arpc.NewClient(ctx, addr, o.name, schema, names,
+		&arpc.ClientOpts{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	c.ConnTimeout = o.timeout
+	c.CallTimeout = o.timeout
+	c.ConnRetries = -1
+	stop := func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.timeout)
+		defer cancel()
+		c.Stop(sctx, true)
+	}
+	c.Start()
+	t := time.NewTimer(o.timeout + time.Second)
+	defer t.Stop()
+	select {
+	case <-c.Mach.When1(ss.ClientStates.Ready, ctx):
+	case <-c.Mach.When1(ss.ClientStates.Disconnected, ctx):
+		err := c.Mach.Err()
+		stop()
+		if err == nil {
+			err = fmt.Errorf("%w: %s: disconnected", arpc.ErrNoConn, addr)
+		}
+		return nil, err
+	case <-t.C:
+		stop()
+		return nil, fmt.Errorf("%w: %s: not ready after %s", arpc.ErrNetworkTimeout,
+			addr, o.timeout)
+	case <-ctx.Done():
+		stop()
+		return nil, ctx.Err()
+	}
+	lost := make(chan struct{})
+	var lostErr error
+	lostCtx, cancelLost := context.WithCancel(ctx)
+	go func() {
+		defer close(lost)
+		select {
+		case <-c.Mach.When1(ss.ClientStates.Disconnected, lostCtx):
+			lostErr = c.Mach.Err()
+			if lostErr == nil {
+				lostErr = fmt.Errorf("%w: disconnected", arpc.ErrNoConn)
+			}
+		case <-lostCtx.Done():
+		}
+	}()
+	return &remote{
+		addr: addr, door: "aRPC", worker: c.Worker, names: names, schema: schema,
+		get: func(ctx context.Context, name string) (any, error) {
+			resp, err := c.Get(ctx, name)
+			if err != nil {
+				return nil, err
+			}
+			if resp.Value == nil {
+				return nil, fmt.Errorf("%w: %q is not exposed", bridge.ErrNotFound, name)
+			}
+			return resp.Value, nil
+		},
+		lost:    lost,
+		lostErr: func() error { <-lost; return lostErr },
+		close: func() {
+			cancelLost()
+			<-lost
+			stop()
+		},
+	}, nil
+}
+
+func (o *clientOpts) connectGRPC(ctx context.Context, addr string,
+	schema am.Schema, names am.S, log *slog.Logger,
+) (*remote, error) {
+	c, err := bridge.Dial(ctx, addr, o.name, schema, names, &bridge.ClientOpts{
+		ConnTimeout:      o.timeout,
+		CallTimeout:      o.timeout,
+		ConnRetryTimeout: o.timeout,
+		Logger:           log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &remote{
+		addr: addr, door: "gRPC", worker: c.Worker, names: names, schema: schema,
+		get:  c.Get,
+		lost: c.Done(),
+		lostErr: func() error {
+			if err := c.Err(); err != nil {
+				return err
+			}
+			return bridge.ErrClosed
+		},
+		close: func() { _ = c.Close() },
+	}, nil
+}
+
+// checkStates returns bad input naming the first state the machine lacks.
+func (r *remote) checkStates(states []string) error {
+	for _, s := range states {
+		if !slices.Contains(r.names, s) {
+			return badInput("unknown state %q; the machine has: %s", s,
+				joinNames(r.names))
+		}
+	}
+	return nil
+}
+
+// errLost wraps why a connection ended.
+func errLost(addr string, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return &codeError{exitUnreachable, fmt.Errorf("connection to %s ended: %w",
+		addr, err)}
+}

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+
+	"github.com/arpcbridge/arpcbridge/arpc"
+	"github.com/arpcbridge/arpcbridge/arpc/engine"
+	"github.com/arpcbridge/arpcbridge/bridge"
+	"github.com/arpcbridge/arpcbridge/internal/demo"
+	"github.com/arpcbridge/arpcbridge/internal/metrics"
+)
+
+// DefaultShutdownTimeout bounds the graceful part of serve's shutdown.
+const DefaultShutdownTimeout = 5 * time.Second
+
+type serveOpts struct {
+	*globalOpts
+	addr            string
+	schema          string
+	pushInterval    time.Duration
+	allowId         string
+	shutdownTimeout time.Duration
+	demoInterval    time.Duration
+}
+
+func newServeCmd(g *globalOpts) *cobra.Command {
+	o := &serveOpts{globalOpts: g}
+	cmd := &cobra.Command{
+		Use:   "serve [flags]",
+		Short: "Serve a state machine over aRPC, gRPC and HTTP on one port",
+		Long: `serve runs one state machine and serves it on one port to three kinds of
+clients, told apart by their first bytes:
+
+  aRPC   native asyncmachine RPC (bridge watch, arpc.NewClient)
+  gRPC   arpc.bridge.v1.BridgeService, grpc.health.v1, server reflection
+         (grpcurl, bridge --grpc, bridge.Dial, any language)
+  HTTP   GET /healthz (200 ok, 503 while shutting down),
+         GET /metrics (Prometheus text format)
+
+Without --schema it serves the embedded demo: a job worker (states Running,
+Idle, JobQueued, Working, Done, Failed, Retrying) that queues, runs, fails
+and retries jobs on its own. With --schema FILE it serves a machine with the
+states and relations of a JSON or YAML file (docs/schema-file.md), which
+only clients change. Every machine also has the worker states Exception and
+SendPayload, first in the index order.
+
+Once listening, serve prints one line to stdout:
+  bridge: serving demo machine "demo" on 127.0.0.1:7420 (aRPC, gRPC, HTTP)
+
+SIGINT or SIGTERM stops it gracefully: /healthz turns 503, aRPC clients are
+told goodbye, gRPC streams end with UNAVAILABLE, calls in flight finish;
+after --shutdown-timeout the remaining connections are closed.
+
+Getter names (bridge get): id, source, active, uptime, names.`,
+		Example: `  bridge serve
+  bridge serve --addr 127.0.0.1:0 --push-interval 50ms
+  bridge serve --schema jobs.yaml --allow-id rc-ops
+  BRIDGE_ADDR=:7000 BRIDGE_LOG_FORMAT=json bridge serve`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return o.run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.addr, "addr", DefaultAddr, "address to listen on (host:port; port 0 picks one)")
+	f.StringVar(&o.schema, "schema", "", "serve the machine of this JSON or YAML schema file instead of the demo")
+	f.DurationVar(&o.pushInterval, "push-interval", arpc.DefaultPushInterval,
+		"at most one clock push per client per interval (changes are merged); 0 or negative: push every change")
+	f.StringVar(&o.allowId, "allow-id", "", "admit only this client ID on both doors (a client named N has the ID rc-N)")
+	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout,
+		"how long a graceful shutdown may take before connections are closed")
+	f.DurationVar(&o.demoInterval, "demo-interval", demo.DefaultInterval, "time between two moves of the demo machine")
+	return cmd
+}
+
+func (o *serveOpts) run(ctx context.Context) error {
+	log, err := o.logger()
+	if err != nil {
+		return err
+	}
+	if o.shutdownTimeout <= 0 {
+		return badInput("--shutdown-timeout must be positive")
+	}
+	if o.demoInterval <= 0 {
+		return badInput("--demo-interval must be positive")
+	}
+	def := demoDef()
+	if o.schema != "" {
+		if def, err = fileDef(o.schema); err != nil {
+			return err
+		}
+	}
+
+	// the machine outlives the signal: it is disposed after the server stops
+	machCtx, stopMach := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopMach()
+	mach, err := def.newMachine(machCtx)
+	if err != nil {
+		return err
+	}
+	defer mach.Dispose()
+	eng, err := engine.Attach(mach)
+	if err != nil {
+		return err
+	}
+	defer eng.Release()
+	met := metrics.New(eng)
+
+	l, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return &codeError{exitError, fmt.Errorf("listen on %s: %w", o.addr, err)}
+	}
+	started := time.Now()
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", met.Handler())
+	push := o.pushInterval
+	if push <= 0 {
+		push = -1
+	}
+	srv, err := bridge.NewServer(machCtx, l, def.id, mach, &bridge.ServerOpts{
+		Service: bridge.ServiceOpts{
+			AllowId:      o.allowId,
+			Getter:       getter(def, mach, started),
+			PushInterval: push,
+			Logger:       log,
+		},
+		HTTP:          mux,
+		GRPCOptions:   []grpc.ServerOption{grpc.StatsHandler(met.GRPCStatsHandler())},
+		ConfigureARPC: met.ConfigureARPC,
+		Logger:        log,
+	})
+	if err != nil {
+		_ = l.Close()
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+
+	// demoDone stays nil (never ready) without the demo
+	var demoDone chan error
+	demoCtx, stopDemo := context.WithCancel(machCtx)
+	defer stopDemo()
+	if def.kind == "demo" {
+		demoDone = make(chan error, 1)
+		go func() {
+			demoDone <- demo.Run(demoCtx, mach, demo.Options{
+				Interval: o.demoInterval, Seed: uint64(started.UnixNano()),
+			})
+		}()
+	}
+
+	fmt.Fprintf(o.stdout, "bridge: serving %s machine %q on %s (aRPC, gRPC, HTTP)\n",
+		def.kind, def.id, srv.Addr())
+	log.Info("listening", "addr", srv.Addr().String(), "machine", def.id,
+		"states", len(def.names), "push_interval", o.pushInterval)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "timeout", o.shutdownTimeout)
+	case serveErr = <-served:
+		served <- serveErr
+		log.Error("server failed", "err", serveErr)
+	case err := <-demoDone:
+		// the demo stops only with its machine
+		serveErr = fmt.Errorf("demo stopped: %w", err)
+		demoDone = nil
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx),
+		o.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("graceful shutdown timed out, connections closed", "err", err)
+	}
+	if err := <-served; err != nil && serveErr == nil {
+		serveErr = err
+	}
+	stopDemo()
+	if demoDone != nil {
+		<-demoDone
+	}
+	log.Info("stopped", "uptime", time.Since(started).Round(time.Millisecond))
+	return serveErr
+}
+
+// getterNames are the names serve's getter answers (see getter).
+var getterNames = []string{"id", "source", "active", "uptime", "names"}
+
+// getter answers bridge get (Client.Get) for both doors, with values both
+// gob and JSON can carry.
+func getter(def *machineDef, mach *am.Machine, started time.Time,
+) func(string) any {
+	return func(name string) any {
+		switch name {
+		case "id":
+			return mach.Id()
+		case "source":
+			if def.source == "" {
+				return "demo"
+			}
+			return def.source
+		case "active":
+			return []string(mach.ActiveStates(nil))
+		case "uptime":
+			return time.Since(started).Round(time.Second).String()
+		case "names":
+			return getterNames
+		}
+		return nil
+	}
+}
