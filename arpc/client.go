@@ -235,6 +235,7 @@ func (c *Client) Stop(waitTillExit context.Context, dispose bool) am.Result {
 	c.mx.Unlock()
 	if first {
 		if cc != nil {
+			c.Mach.Add1(ss.ClientStates.Disconnecting, nil)
 			_ = cc.rc.Notify(mBye, &Empty{})
 		}
 		// cancel before closing, so that run does not take the closed
@@ -388,6 +389,9 @@ func (c *Client) connectOnce() error {
 		done: make(chan struct{})}
 	cc.rc = rpc2.NewClientWithCodec(newCodec(conn, c.MaxMsgSize,
 		DefaultWriteTimeout, &c.traffic))
+	// server → client messages are all quick notifications: handle them in
+	// the read loop, in order, without a goroutine each
+	cc.rc.SetBlocking(true)
 	c.register(cc)
 	c.wg.Add(1) // in run, which Stop waits for before it Waits
 	go func() {
@@ -419,18 +423,12 @@ func (c *Client) connectOnce() error {
 	if err := resp.Err.toErr(); err != nil {
 		return err
 	}
-	if resp.Schema != nil || len(resp.Names) != len(c.names) {
+	// without names and schema the server found the client's hash equal
+	if resp.Schema != nil || resp.Names != nil {
 		if err := compareSchemas(c.schema, c.names, resp.Schema,
 			resp.Names); err != nil {
 			return err
 		}
-		if resp.Schema != nil {
-			// only relation-list order differs
-			c.log.Info("schema hash differs, relations equal")
-		}
-	}
-	if err := compareSchemas(c.schema, c.names, nil, resp.Names); err != nil {
-		return err
 	}
 	u, err := decodeUpdate(resp.Clock, len(c.names))
 	if err != nil {
@@ -536,9 +534,12 @@ func (c *Client) register(cc *clientConn) {
 		return nil
 	})
 	cc.rc.Handle(mPayload, func(_ *rpc2.Client, p *ArgsPayload, _ *Empty) error {
+		// off the read loop: the consumer's handlers may take their time
 		if c.Consumer != nil {
-			c.Consumer.Add1(ss.ConsumerStates.WorkerPayload,
-				Pass(&A{Name: p.Name, Payload: p}))
+			c.goTracked(func() {
+				c.Consumer.Add1(ss.ConsumerStates.WorkerPayload,
+					Pass(&A{Name: p.Name, Payload: p}))
+			})
 		}
 		return nil
 	})

@@ -17,6 +17,10 @@ import (
 // DefaultMaxMsgSize is the default limit of one message (frame) on the wire.
 const DefaultMaxMsgSize = 64 << 20
 
+// readBufSize is the read buffer of a connection: small, since idle
+// connections are many and large messages are read past the buffer.
+const readBufSize = 2 << 10
+
 // DefaultWriteTimeout is how long a write may block on a peer that does not
 // read before the connection is considered dead.
 const DefaultWriteTimeout = 10 * time.Second
@@ -52,7 +56,7 @@ func newCodec(conn net.Conn, maxMsg int, writeTimeout time.Duration,
 	if counters != nil {
 		c.bytesIn, c.bytesOut = &counters.in, &counters.out
 	}
-	fr := &frameReader{r: bufio.NewReaderSize(conn, 8<<10), max: maxMsg,
+	fr := &frameReader{r: bufio.NewReaderSize(conn, readBufSize), max: maxMsg,
 		counter: c.bytesIn}
 	c.dec = gob.NewDecoder(fr)
 	c.enc = gob.NewEncoder(&c.buf)

@@ -108,6 +108,8 @@ type muxClient struct {
 	s       *Server
 	closing atomic.Bool
 	once    sync.Once
+	// releasing is set (under m.mx) when release begins
+	releasing bool
 }
 
 // Close closes the connection and, the first time, releases its server in
@@ -115,11 +117,18 @@ type muxClient struct {
 func (mc *muxClient) Close() error {
 	err := mc.Conn.Close()
 	if mc.closing.CompareAndSwap(false, true) {
-		// the first Close happens before release ends, so the client's count
-		// is still held and this Add cannot race with Stop's Wait
-		mc.m.wg.Add(1)
+		// while release has not begun, the client's count is held, so this
+		// Add cannot race with Stop's Wait; once it has, there is nothing to do
+		m := mc.m
+		m.mx.Lock()
+		if mc.releasing {
+			m.mx.Unlock()
+			return err
+		}
+		m.wg.Add(1)
+		m.mx.Unlock()
 		go func() {
-			defer mc.m.wg.Done()
+			defer m.wg.Done()
 			mc.release()
 		}()
 	}
@@ -130,6 +139,9 @@ func (mc *muxClient) Close() error {
 func (mc *muxClient) release() {
 	mc.once.Do(func() {
 		m := mc.m
+		m.mx.Lock()
+		mc.releasing = true
+		m.mx.Unlock()
 		defer m.wg.Done()
 		if mc.s != nil {
 			mc.s.Stop(true)

@@ -93,6 +93,9 @@ type Server struct {
 	conns    map[net.Conn]struct{}
 	wg       sync.WaitGroup
 
+	hashOnce sync.Once
+	hash     string
+
 	traffic trafficCounters
 	dedup   *dedupStore
 }
@@ -329,4 +332,12 @@ func (s *Server) writeTimeout() time.Duration {
 		return s.WriteTimeout
 	}
 	return DefaultWriteTimeout
+}
+
+// schemaHash returns the worker's schema hash, computed once.
+func (s *Server) schemaHash(e *engine.Engine) string {
+	s.hashOnce.Do(func() {
+		s.hash = SchemaHash(s.worker.Schema(), e.Names())
+	})
+	return s.hash
 }

@@ -256,10 +256,12 @@ func (ses *session) hello(_ *rpc2.Client, args *ArgsHello, resp *RespHello) erro
 	ses.sub = e.Subscribe()
 
 	resp.WorkerId = s.worker.Id()
-	resp.Names = e.Names()
 	resp.Epoch = e.Epoch
 	resp.MachineTick = s.worker.MachineTick()
-	if args.SchemaHash != SchemaHash(s.worker.Schema(), e.Names()) {
+	// names and relations travel only when the client's hash differs: an
+	// equal hash means equal names, order and relations
+	if args.SchemaHash != s.schemaHash(e) {
+		resp.Names = e.Names()
 		resp.Schema = s.worker.Schema()
 	}
 	var u engine.Update

@@ -132,45 +132,43 @@ func (r *benchRow) p99() time.Duration {
 	return s[len(s)*99/100]
 }
 
-// BenchmarkDoors measures, in one run and for the same worker, the latency
-// of one Add of one state through every door, interleaved in rounds:
+// BenchmarkDoors measures, in one run, the latency of one Add of one state
+// through every door, interleaved in rounds:
 //
-//   - phase 1, no replicas: in-process Add1; a plain hand-written unary gRPC
-//     Ping (the transport floor) and CallOp running the same Add1 in its
-//     handler (the fair peer), both on their own plain grpc.Server; the
-//     fair peer again on a grpc.Server with the bridge's default stream
-//     workers (ServerOpts.StreamWorkers), to show what of the difference is
-//     that setting; the bridge's Mutate through the raw stub, with and
-//     without the reply's clock update.
-//   - phase 2, a gRPC and an aRPC replica watching (every mutation is also
-//     pushed to both): the fair peer again, Worker.Add1 over gRPC (the Go
-//     client: mutation ID, reply applied to the replica) and over aRPC.
+//   - phase 1, no replica of the worker: in-process Add1; a plain
+//     hand-written unary gRPC Ping (the transport floor) and CallOp running
+//     the same Add1 in its handler (the fair peer), on their own default
+//     grpc.Server; the fair peer on a grpc.Server with the bridge's default
+//     stream workers (ServerOpts.StreamWorkers), to show what of the
+//     difference is that setting; the bridge's Mutate through the raw stub,
+//     with and without the reply's clock update; and the Go client's
+//     Worker.Add1 over gRPC, its replica watching, on a second identical
+//     worker of its own (a gRPC client always watches).
+//   - phase 2, a gRPC and an aRPC replica of the first worker watching
+//     (every mutation is also pushed to them): the fair peer again, and
+//     Worker.Add1 over gRPC and over aRPC (their own mutations come back in
+//     the reply, not as a push).
 //
 // Ratios are medians over rounds of per-round p50 ratios against the fair
-// peer measured in the same phase. BenchmarkDoorsBytes covers the wire
-// sizes.
+// peer measured in the same phase. Each b.N iteration adds 25 rounds (5
+// with -short) of 120 calls per row: -benchtime 1x is the smoke test,
+// 2x the measurement. BenchmarkDoorsBytes covers the wire sizes.
 //
-//	go test -run '^$' -bench Doors -benchtime 1x ./bridge/
+//	go test -run '^$' -bench 'Doors$' -benchtime 2x -v ./bridge/
 func BenchmarkDoors(b *testing.B) {
-	rounds, n := 41, 150
+	rounds, n := 25, 120
 	if testing.Short() {
 		rounds, n = 5, 40
 	}
+	opts := &bridge.ServerOpts{Service: bridge.ServiceOpts{PushInterval: -1}}
 	w := newWorker(b)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	s, err := bridge.NewServer(ctx, listen(b), "bench", w, &bridge.ServerOpts{
-		Service: bridge.ServiceOpts{PushInterval: -1}})
+	addr := startServer(b, w, opts).Addr().String()
+	w2, err := am.NewCommon(context.Background(), "w2-"+b.Name(), testSchema,
+		testNames, nil, nil, &am.Opts{DontLogStackTrace: true})
 	require.NoError(b, err)
-	served := make(chan error, 1)
-	go func() { served <- s.Serve() }()
-	defer func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		require.NoError(b, s.Shutdown(sctx))
-		<-served
-	}()
-	addr := s.Addr().String()
+	b.Cleanup(w2.Dispose)
+	g2 := dial(b, startServer(b, w2, opts).Addr().String(), "bench-alone",
+		nil)
 
 	// the plain gRPC peer, on its own port and a default grpc.Server, and
 	// the same peer with the bridge server's default stream workers
@@ -207,19 +205,21 @@ func BenchmarkDoors(b *testing.B) {
 			return err
 		}
 	}
-	fair := fairOn(peer)
-
-	inproc := &benchRow{name: "in-process Add1", fn: func() error {
-		if r := w.Add1("E", nil); r != am.Executed {
-			return fmt.Errorf("result %v", r)
+	add1 := func(api am.Api, lastErr func() error) func() error {
+		return func() error {
+			if r := api.Add1("E", nil); r != am.Executed {
+				return fmt.Errorf("result %v: %w", r, lastErr())
+			}
+			return nil
 		}
-		return nil
-	}}
+	}
+
+	inproc := &benchRow{name: "in-process Add1", fn: add1(w, w.Err)}
 	ping := &benchRow{name: "plain gRPC Ping", fn: func() error {
 		_, err := peer.Ping(bctx, &benchmarkv1.PingRequest{})
 		return err
 	}}
-	op := &benchRow{name: "plain gRPC Add1 (peer)", fn: fair}
+	op := &benchRow{name: "plain gRPC Add1 (peer)", fn: fairOn(peer)}
 	opW := &benchRow{name: "peer + stream workers", fn: fairOn(peerW)}
 	mutate := &benchRow{name: "gRPC Mutate (stub)", fn: func() error {
 		resp, err := rpc.Mutate(bctx, mreq)
@@ -232,26 +232,22 @@ func BenchmarkDoors(b *testing.B) {
 		_, err := rpc.Mutate(bctx, mreqNoSync)
 		return err
 	}}
+	gAlone := &benchRow{name: "gRPC Worker.Add1",
+		fn: add1(g2.Worker, g2.Worker.LastErr)}
 	var g *bridge.Client
 	var a *arpc.Client
-	op2 := &benchRow{name: "plain gRPC Add1 (peer)²", fn: fair}
+	op2 := &benchRow{name: "plain gRPC Add1 (peer)²", fn: fairOn(peer)}
 	gAdd := &benchRow{name: "gRPC Worker.Add1²", fn: func() error {
-		if r := g.Worker.Add1("E", nil); r != am.Executed {
-			return fmt.Errorf("result %v: %w", r, g.Worker.LastErr())
-		}
-		return nil
+		return add1(g.Worker, g.Worker.LastErr)()
 	}}
 	aAdd := &benchRow{name: "aRPC Worker.Add1²", fn: func() error {
-		if r := a.Worker.Add1("E", nil); r != am.Executed {
-			return fmt.Errorf("result %v: %w", r, a.Worker.LastErr())
-		}
-		return nil
+		return add1(a.Worker, a.Worker.LastErr)()
 	}}
 
 	b.ResetTimer()
 	for range b.N {
-		phase1 := []*benchRow{inproc, ping, op, opW, mutate, mutateNS}
-		interleave(b, rounds, n, phase1)
+		interleave(b, rounds, n, []*benchRow{inproc, ping, op, opW, mutate,
+			mutateNS, gAlone})
 		if g == nil {
 			g = dial(b, addr, "bench-grpc", nil)
 			a = newARPCClient(b, addr, "bench-arpc")
@@ -264,7 +260,7 @@ func BenchmarkDoors(b *testing.B) {
 		"replica watching", rounds, n)
 	b.Logf("%-26s %9s %9s %8s %8s", "call", "p50", "p99", "/peer", "/ping")
 	for _, r := range []*benchRow{inproc, ping, op, opW, mutate, mutateNS,
-		op2, gAdd, aAdd} {
+		gAlone, op2, gAdd, aAdd} {
 		peerRow := op
 		if strings.HasSuffix(r.name, "²") {
 			peerRow = op2
@@ -275,7 +271,7 @@ func BenchmarkDoors(b *testing.B) {
 	}
 	b.ReportMetric(ratio(mutate, op), "mutate/peer")
 	b.ReportMetric(ratio(mutate, opW), "mutate/peer+workers")
-	b.ReportMetric(ratio(mutate, ping), "mutate/ping")
+	b.ReportMetric(ratio(gAlone, op), "grpc-add1/peer")
 	b.ReportMetric(ratio(op, ping), "peer/ping")
 	b.ReportMetric(ratio(gAdd, op2), "grpc-add1/peer²")
 	b.ReportMetric(ratio(aAdd, op2), "arpc-add1/peer²")
@@ -290,7 +286,7 @@ func BenchmarkDoors(b *testing.B) {
 //
 //	go test -run '^$' -bench DoorsBytes -benchtime 1x ./bridge/
 func BenchmarkDoorsBytes(b *testing.B) {
-	pushes := 1000
+	pushes := 300
 	if testing.Short() {
 		pushes = 100
 	}

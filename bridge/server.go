@@ -50,7 +50,8 @@ type ServerOpts struct {
 	// DefaultMaxRecvMsgSize.
 	MaxRecvMsgSize int
 	// StreamWorkers is how many goroutines the gRPC server keeps for running
-	// calls (grpc.NumStreamWorkers), instead of starting one per call. A
+	// calls (grpc.NumStreamWorkers, experimental in grpc-go), instead of
+	// starting one per call. A
 	// worker keeps the stack that a worker machine's transition grew, which
 	// a fresh goroutine has to grow (copy) again on every Mutate. A
 	// WatchClock stream occupies a worker for its whole life; when none is

@@ -69,7 +69,7 @@ type Service struct {
 	closeOnce sync.Once
 	closed    chan struct{}
 
-	mx       sync.Mutex
+	mx       sync.RWMutex
 	watchers map[string]*watcher
 }
 

@@ -89,22 +89,27 @@ func (t transport) Mutate(ctx context.Context, m *arpc.ArgsMut, noSync bool) (
 		err = fromStatus("Mutate", rawErr)
 		if !errors.Is(err, arpc.ErrNetwork) || attempt >= retries ||
 			ctx.Err() != nil {
-			if !noSync && lostReply(rawErr) {
-				// the server may have executed it and handed its update to
-				// this reply instead of the stream
-				c.resyncLater()
-			}
-			return am.Canceled, err
+			return t.failed(rawErr, err, noSync)
 		}
 		timer := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return am.Canceled, err
+			return t.failed(rawErr, err, noSync)
 		case <-timer.C:
 		}
 		delay = min(delay*2, arpc.DefaultCallRetryBackoff)
 	}
+}
+
+// failed ends a Mutate that got no reply. When the worker may have run it
+// anyway, the server may also have handed its update to the lost reply
+// instead of the stream, so the replica resyncs in the background.
+func (t transport) failed(rawErr, err error, noSync bool) (am.Result, error) {
+	if !noSync && lostReply(rawErr) {
+		t.c.resyncLater()
+	}
+	return am.Canceled, err
 }
 
 // lostReply reports whether a failed Mutate may have run on the worker

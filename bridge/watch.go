@@ -27,8 +27,8 @@ type watcher struct {
 // watching returns the engine subscription of the client's open stream, nil
 // when it has none.
 func (s *Service) watching(clientId string) *engine.Sub {
-	s.mx.Lock()
-	defer s.mx.Unlock()
+	s.mx.RLock()
+	defer s.mx.RUnlock()
 	if w := s.watchers[clientId]; w != nil {
 		return w.sub
 	}
@@ -113,14 +113,18 @@ type watchStream struct {
 	s        *Service
 	stream   grpc.ServerStreamingServer[bridgev1.WatchClockResponse]
 	clientId string
-	lastSend time.Time
+	// hb fires after heartbeat without a send; nil before the loop
+	hb        *time.Timer
+	heartbeat time.Duration
 }
 
 func (ws *watchStream) send(msg *bridgev1.WatchClockResponse) error {
 	if err := ws.stream.Send(msg); err != nil {
 		return err
 	}
-	ws.lastSend = time.Now()
+	if ws.hb != nil {
+		ws.hb.Reset(ws.heartbeat)
+	}
 	return nil
 }
 
@@ -140,8 +144,8 @@ func (ws *watchStream) loop(sub *engine.Sub, w *watcher,
 	if interval == 0 {
 		interval = arpc.DefaultPushInterval
 	}
-	hb := time.NewTimer(heartbeat)
-	defer hb.Stop()
+	ws.hb, ws.heartbeat = time.NewTimer(heartbeat), heartbeat
+	defer ws.hb.Stop()
 	throttle := time.NewTimer(time.Hour)
 	throttle.Stop()
 	defer throttle.Stop()
@@ -159,7 +163,7 @@ func (ws *watchStream) loop(sub *engine.Sub, w *watcher,
 		case <-w.replaced:
 			return status.Error(codes.Aborted,
 				"replaced by a newer WatchClock stream of the same client_id")
-		case <-hb.C:
+		case <-ws.hb.C:
 			// the chain's head: what the stream sent and what the client's
 			// Mutate replies took over from it
 			if err := ws.send(&bridgev1.WatchClockResponse{Event: &bridgev1.
@@ -190,7 +194,6 @@ func (ws *watchStream) loop(sub *engine.Sub, w *watcher,
 			}
 			changed = sub.Changed()
 		}
-		hb.Reset(time.Until(ws.lastSend.Add(heartbeat)))
 	}
 }
 

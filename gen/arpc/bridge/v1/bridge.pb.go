@@ -36,7 +36,9 @@
 // does not, the replica has drifted and must resync the same way. A Mutate
 // reply and the stream are separate gRPC streams, so their updates may
 // arrive in either order: the rule above stays correct, and at worst costs
-// one resync.
+// one resync. Apply the update of every Mutate reply too: when it continues
+// the caller's stream, the stream does not send it again (see
+// MutateRequest.known_seq).
 //
 // # Status codes
 //
@@ -572,6 +574,10 @@ type MutateRequest struct {
 	ClientId string `protobuf:"bytes,7,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
 	// The seq of the caller's replica; 0 when it has none. The reply's update
 	// starts from it when the server can diff from it; otherwise it is full.
+	// When the caller's WatchClock stream (same client_id) has sent exactly up
+	// to known_seq, the reply's update continues that stream: the stream then
+	// does not send it, and later stream updates start from its to_seq. A
+	// client's own mutations so cost one message instead of two.
 	KnownSeq uint64 `protobuf:"varint,8,opt,name=known_seq,json=knownSeq,proto3" json:"known_seq,omitempty"`
 	// The schema hash the caller built its indexes from; empty skips the check.
 	// When set and different from the worker's, FAILED_PRECONDITION.
@@ -683,7 +689,8 @@ type MutateResponse struct {
 	QueueTick uint64 `protobuf:"varint,2,opt,name=queue_tick,json=queueTick,proto3" json:"queue_tick,omitempty"`
 	// The clock after the mutation (or, when queued, at the time of the reply),
 	// relative to known_seq or full. Unset when no_sync was true. Apply it by
-	// the usual rule.
+	// the usual rule: it may be the only copy of these changes the client
+	// gets (see known_seq).
 	Update *ClockUpdate `protobuf:"bytes,3,opt,name=update,proto3" json:"update,omitempty"`
 	// True when this reply repeats the result of an earlier request with the
 	// same mutation_id; the worker was not mutated again.
@@ -1487,8 +1494,10 @@ type Heartbeat struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The server's wall clock when the heartbeat was sent.
 	ServerTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=server_time,json=serverTime,proto3" json:"server_time,omitempty"`
-	// The latest seq this stream has delivered. The replica should be at this
-	// seq; if it is behind, it missed an update and should resync.
+	// The head of this stream's chain: the latest seq it sent, or that a
+	// Mutate reply of this client_id carried in its place. The replica should
+	// be at this seq; if it is behind, it missed an update (for example a
+	// lost reply) and should resync.
 	Seq           uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -36,7 +36,9 @@
 // does not, the replica has drifted and must resync the same way. A Mutate
 // reply and the stream are separate gRPC streams, so their updates may
 // arrive in either order: the rule above stays correct, and at worst costs
-// one resync.
+// one resync. Apply the update of every Mutate reply too: when it continues
+// the caller's stream, the stream does not send it again (see
+// MutateRequest.known_seq).
 //
 // # Status codes
 //
@@ -109,7 +111,8 @@ type BridgeServiceClient interface {
 	// brings the client up to date (one ClockUpdate, possibly full), then sends
 	// InitialSyncDone, then live updates. When the client reads slowly, pending
 	// diffs are merged into one update (see ClockUpdate.coalesced); nothing is
-	// dropped.
+	// dropped. An update that a Mutate reply of the same client_id carried
+	// instead is not repeated (see MutateRequest.known_seq).
 	// Errors: PERMISSION_DENIED, FAILED_PRECONDITION, UNAVAILABLE.
 	WatchClock(ctx context.Context, in *WatchClockRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchClockResponse], error)
 }
@@ -223,7 +226,8 @@ type BridgeServiceServer interface {
 	// brings the client up to date (one ClockUpdate, possibly full), then sends
 	// InitialSyncDone, then live updates. When the client reads slowly, pending
 	// diffs are merged into one update (see ClockUpdate.coalesced); nothing is
-	// dropped.
+	// dropped. An update that a Mutate reply of the same client_id carried
+	// instead is not repeated (see MutateRequest.known_seq).
 	// Errors: PERMISSION_DENIED, FAILED_PRECONDITION, UNAVAILABLE.
 	WatchClock(*WatchClockRequest, grpc.ServerStreamingServer[WatchClockResponse]) error
 	mustEmbedUnimplementedBridgeServiceServer()
