@@ -93,11 +93,12 @@ type Client struct {
 	CallRetryDelay time.Duration
 	// CallRetryBackoff caps the delay between call retries.
 	CallRetryBackoff time.Duration
-	// PingTimeout bounds the liveness check made after a call timed out: a
-	// connection that does not answer a Ping within it is closed, the client
-	// reconnects and the call is retried (exactly-once). One that answers is
-	// alive but slow, and the call returns ErrNetworkTimeout. Default
-	// DefaultPingTimeout, capped at CallTimeout.
+	// PingTimeout bounds the liveness check made after a call timed out. The
+	// server heartbeats every PingTimeout/2 when it has nothing else to send
+	// (even while the worker is busy); a connection silent for PingTimeout is
+	// closed, the client reconnects and the call is retried (exactly-once).
+	// One that spoke is alive but slow, and the call returns
+	// ErrNetworkTimeout. Default DefaultPingTimeout, capped at CallTimeout.
 	PingTimeout time.Duration
 
 	// MaxMsgSize limits one incoming message. Default DefaultMaxMsgSize.
@@ -133,9 +134,8 @@ type Client struct {
 
 // clientConn is one live connection.
 type clientConn struct {
-	// ns numbers the no-sync mutations sent on this connection
-	ns  atomic.Uint64
 	net net.Conn
+	cod *codec
 	rc  *rpc2.Client
 	bye atomic.Bool
 	// dead is set once the connection was dropped (or found dead by a
@@ -387,8 +387,8 @@ func (c *Client) connectOnce() error {
 	_ = conn.SetWriteDeadline(time.Time{})
 	cc := &clientConn{net: conn, wa: map[uint64]chan struct{}{},
 		done: make(chan struct{})}
-	cc.rc = rpc2.NewClientWithCodec(newCodec(conn, c.MaxMsgSize,
-		DefaultWriteTimeout, &c.traffic))
+	cc.cod = newCodec(conn, c.MaxMsgSize, DefaultWriteTimeout, &c.traffic)
+	cc.rc = rpc2.NewClientWithCodec(cc.cod)
 	// server → client messages are all quick notifications: handle them in
 	// the read loop, in order, without a goroutine each
 	cc.rc.SetBlocking(true)
@@ -411,7 +411,7 @@ func (c *Client) connectOnce() error {
 
 	c.Mach.Add(am.S{ss.ClientStates.Connected, ss.SharedStates.Handshaking}, nil)
 	hello := &ArgsHello{Version: ProtocolVersion, ClientId: c.Mach.Id(),
-		SchemaHash: c.hash}
+		SchemaHash: c.hash, Heartbeat: int64(c.pingTimeout() / 2)}
 	if c.Worker != nil {
 		hello.KnownTime, hello.KnownSeq = c.Worker.knownClock()
 		hello.KnownEpoch = c.epoch.Load()
@@ -557,6 +557,10 @@ func (c *Client) register(cc *clientConn) {
 	})
 	cc.rc.Handle(mServerBye, func(_ *rpc2.Client, _ *Empty, _ *Empty) error {
 		cc.bye.Store(true)
+		return nil
+	})
+	// a heartbeat only proves the link alive (the codec notes the time)
+	cc.rc.Handle(mHeartbeat, func(_ *rpc2.Client, _ *Empty, _ *Empty) error {
 		return nil
 	})
 }

@@ -50,9 +50,9 @@ func wrapCallErr(method string, err error) error {
 }
 
 // call makes one call on the current connection, bounded by CallTimeout
-// and ctx. When the call times out, the connection is checked with a Ping
-// (see PingTimeout): a dead one is closed, so that the client reconnects, and
-// the error then also wraps ErrNetwork (retryable). When the call ends
+// and ctx. When the call times out, the connection is checked for life (see
+// PingTimeout): a dead one is closed, so that the client reconnects, and the
+// error then also wraps ErrNetwork (retryable). When the call ends
 // early, a reply that still arrives has its clock applied (late), so the
 // replica's chain never breaks.
 func (c *Client) call(ctx context.Context, method string, args any,
@@ -89,25 +89,44 @@ func (c *Client) call(ctx context.Context, method string, args any,
 	return ctxErr(actx, method)
 }
 
-// ping checks cc with a Ping within PingTimeout (capped at CallTimeout) and
-// closes it when it does not answer; the error then wraps ErrNetwork.
+// ping checks that cc is alive after a call timed out: the server
+// heartbeats every PingTimeout/2 when it has nothing else to send, even while
+// the worker is busy with the call, so a message received within PingTimeout
+// means a slow worker, and silence a dead link (blackholed, half-open). A
+// dead connection is closed; the error then wraps ErrNetwork.
 func (c *Client) ping(cc *clientConn) error {
 	c.pings.Add(1)
-	timeout := min(orDefault(c.PingTimeout, DefaultPingTimeout),
-		orDefault(c.CallTimeout, DefaultCallTimeout))
-	ctx, cancel := context.WithTimeout(c.ctx, timeout)
-	defer cancel()
-	err := callRaw(ctx, cc.rc, mPing, &Empty{}, &Empty{})
-	if err == nil || errors.Is(err, ErrRpc) {
-		// an answer, even an error, means the peer is there
-		return nil
+	timeout := c.pingTimeout()
+	deadline := time.Now().Add(timeout)
+	for {
+		last := time.Unix(0, cc.cod.lastRead.Load())
+		if time.Since(last) < timeout {
+			return nil
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			break
+		}
+		// poll the receive timestamp, a few times per PingTimeout
+		if !sleepCtx(c.ctx, min(wait, timeout/10+time.Millisecond)) {
+			return fmt.Errorf("%w: client stopping", ErrNoConn)
+		}
 	}
 	if cc.dead.CompareAndSwap(false, true) {
 		c.deadConns.Add(1)
-		c.log.Warn("connection dead after a call timeout, closing", "err", err)
+		c.log.Warn("connection silent after a call timeout, closing",
+			"silent", timeout)
 	}
 	_ = cc.net.Close()
-	return fmt.Errorf("%w: no answer to a ping, connection closed", ErrNetwork)
+	return fmt.Errorf("%w: nothing received for %s, connection closed",
+		ErrNetwork, timeout)
+}
+
+// pingTimeout is PingTimeout (default DefaultPingTimeout) capped at
+// CallTimeout.
+func (c *Client) pingTimeout() time.Duration {
+	return min(orDefault(c.PingTimeout, DefaultPingTimeout),
+		orDefault(c.CallTimeout, DefaultCallTimeout))
 }
 
 // Ping checks the connection with one round trip, bounded by ctx. It does
@@ -179,9 +198,7 @@ func (t transport) Mutate(ctx context.Context, m *ArgsMut, noSync bool) (
 		if cc == nil {
 			return am.Canceled, fmt.Errorf("%w: %s", ErrNoConn, mMutateNS)
 		}
-		nm := *m
-		nm.NS = cc.ns.Add(1)
-		if err := cc.rc.Notify(mMutateNS, &nm); err != nil {
+		if err := cc.rc.Notify(mMutateNS, m); err != nil {
 			return am.Canceled, wrapCallErr(mMutateNS, err)
 		}
 		return am.Executed, nil
@@ -191,9 +208,6 @@ func (t transport) Mutate(ctx context.Context, m *ArgsMut, noSync bool) (
 	resp := &RespMut{}
 	err := c.withRetries(ctx, func(ctx context.Context) error {
 		r := &RespMut{}
-		if cc := c.current(); cc != nil {
-			m.NS = cc.ns.Load()
-		}
 		err := c.call(ctx, mMutate, m, r)
 		if err == nil {
 			resp = r
@@ -266,9 +280,6 @@ func (t transport) Sync(ctx context.Context, full bool) error {
 	c := t.c
 	var resp RespSync
 	args := &ArgsSync{Full: full}
-	if cc := c.current(); cc != nil {
-		args.NS = cc.ns.Load()
-	}
 	if err := c.call(ctx, mSync, args, &resp); err != nil {
 		return err
 	}

@@ -44,6 +44,11 @@ type codec struct {
 
 	bytesIn  *atomic.Int64
 	bytesOut *atomic.Int64
+
+	// lastRead and lastWrite are the unix nanos of the last message read
+	// and written: evidence that the peer is alive, and when to heartbeat
+	lastRead  atomic.Int64
+	lastWrite atomic.Int64
 }
 
 func newCodec(conn net.Conn, maxMsg int, writeTimeout time.Duration,
@@ -57,7 +62,7 @@ func newCodec(conn net.Conn, maxMsg int, writeTimeout time.Duration,
 		c.bytesIn, c.bytesOut = &counters.in, &counters.out
 	}
 	fr := &frameReader{r: bufio.NewReaderSize(conn, readBufSize), max: maxMsg,
-		counter: c.bytesIn}
+		counter: c.bytesIn, last: &c.lastRead}
 	c.dec = gob.NewDecoder(fr)
 	c.enc = gob.NewEncoder(&c.buf)
 	return c
@@ -107,6 +112,7 @@ func (c *codec) write(h wireHeader, body any) error {
 		_ = c.conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
 	}
 	n, err := c.conn.Write(c.buf.Bytes())
+	c.lastWrite.Store(time.Now().UnixNano())
 	if c.bytesOut != nil {
 		c.bytesOut.Add(int64(n))
 	}
@@ -143,6 +149,7 @@ type frameReader struct {
 	hdrLen  int
 	hdrPos  int
 	counter *atomic.Int64
+	last    *atomic.Int64
 }
 
 func (f *frameReader) Read(p []byte) (int, error) {
@@ -202,6 +209,9 @@ func (f *frameReader) readLength() error {
 	}
 	if f.counter != nil {
 		f.counter.Add(int64(f.hdrLen))
+	}
+	if f.last != nil {
+		f.last.Store(time.Now().UnixNano())
 	}
 	if size == 0 || size > uint64(f.max) {
 		return fmt.Errorf("%w: %d bytes (limit %d)", ErrFrameTooLarge, size, f.max)

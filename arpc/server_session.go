@@ -26,6 +26,9 @@ type session struct {
 	rc     *rpc2.Client
 	ctx    context.Context
 	cancel context.CancelFunc
+	cod    *codec
+	// heartbeat is the interval the client asked for, 0 for none
+	heartbeat time.Duration
 	// closed is closed once close has released the session.
 	closed chan struct{}
 
@@ -38,25 +41,6 @@ type session struct {
 	wg       sync.WaitGroup
 
 	calls atomic.Uint64
-
-	// no-sync mutations are applied in their order (rpc2 runs each request
-	// on its own goroutine); nsDone is the last one applied
-	nsMx   sync.Mutex
-	nsCond *sync.Cond
-	nsDone uint64
-}
-
-// awaitNS blocks until the no-sync mutations up to n were applied (or the
-// connection ends).
-func (ses *session) awaitNS(n uint64) {
-	if n == 0 {
-		return
-	}
-	ses.nsMx.Lock()
-	defer ses.nsMx.Unlock()
-	for ses.nsDone < n && ses.ctx.Err() == nil {
-		ses.nsCond.Wait()
-	}
 }
 
 // serveConn runs one connection until it closes.
@@ -81,15 +65,15 @@ func (s *Server) serveConn(conn net.Conn) {
 	defer cancel()
 	sess := &session{s: s, conn: conn, ctx: ctx, cancel: cancel,
 		whenArgs: map[uint64]context.CancelFunc{}, closed: make(chan struct{})}
-	sess.nsCond = sync.NewCond(&sess.nsMx)
-	context.AfterFunc(ctx, func() {
-		sess.nsMx.Lock()
-		sess.nsCond.Broadcast()
-		sess.nsMx.Unlock()
-	})
 
 	cod := newCodec(conn, s.MaxMsgSize, s.writeTimeout(), &s.traffic)
+	sess.cod = cod
 	sess.rc = rpc2.NewClientWithCodec(cod)
+	// a client's requests are handled in arrival order, in the read loop:
+	// no goroutine (and no stack to grow) per call, and no-sync mutations
+	// apply in order and before a later call. Liveness does not need the read
+	// loop: the push loop heartbeats (ArgsHello.Heartbeat).
+	sess.rc.SetBlocking(true)
 	sess.register()
 
 	// no goroutine per idle connection for this: closing the conn ends Run
@@ -253,6 +237,9 @@ func (ses *session) hello(_ *rpc2.Client, args *ArgsHello, resp *RespHello) erro
 	}
 	s.Mach.Add1(ss.SharedStates.Handshaking, nil)
 	ses.clientId = args.ClientId
+	if args.Heartbeat > 0 {
+		ses.heartbeat = max(time.Duration(args.Heartbeat), minHeartbeat)
+	}
 	ses.sub = e.Subscribe()
 
 	resp.WorkerId = s.worker.Id()
@@ -313,7 +300,6 @@ func (ses *session) mutate(_ *rpc2.Client, args *ArgsMut, resp *RespMut) error {
 		resp.Err = toWireErr(err)
 		return nil
 	}
-	ses.awaitNS(args.NS)
 	res, err := ses.apply(args)
 	if err != nil {
 		resp.Err = toWireErr(err)
@@ -335,14 +321,7 @@ func (ses *session) mutateNS(_ *rpc2.Client, args *ArgsMut, _ *Empty) error {
 	if _, err := ses.readySub(); err != nil {
 		return err
 	}
-	ses.awaitNS(args.NS - 1)
 	_, err := ses.apply(args)
-	ses.nsMx.Lock()
-	if args.NS > ses.nsDone {
-		ses.nsDone = args.NS
-	}
-	ses.nsCond.Broadcast()
-	ses.nsMx.Unlock()
 	return err
 }
 
@@ -415,7 +394,6 @@ func (ses *session) sync(_ *rpc2.Client, args *ArgsSync, resp *RespSync) error {
 		resp.Err = toWireErr(err)
 		return nil
 	}
-	ses.awaitNS(args.NS)
 	if args.Full {
 		u := sub.Full(false)
 		resp.Clock = toWire(&u)
@@ -550,6 +528,12 @@ func (ses *session) pushLoop(sub *engine.Sub) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	var beat <-chan time.Time
+	if hb := ses.heartbeatInterval(); hb > 0 {
+		t := time.NewTicker(hb / 2)
+		defer t.Stop()
+		beat = t.C
+	}
 	for {
 		var changed <-chan struct{}
 		if interval > 0 && due == nil {
@@ -558,6 +542,16 @@ func (ses *session) pushLoop(sub *engine.Sub) {
 		select {
 		case <-ses.ctx.Done():
 			return
+		case <-beat:
+			// only when nothing else was written for a heartbeat interval
+			idle := time.Since(time.Unix(0, ses.cod.lastWrite.Load()))
+			if idle >= ses.heartbeatInterval() {
+				if err := ses.rc.Notify(mHeartbeat, &Empty{}); err != nil {
+					ses.cancel()
+					return
+				}
+			}
+			continue
 		case args := <-sub.Payloads():
 			if !ses.sendPayload(args) {
 				return
@@ -630,4 +624,13 @@ func randToken() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// minHeartbeat is the shortest heartbeat interval a client may ask for.
+const minHeartbeat = 50 * time.Millisecond
+
+func (ses *session) heartbeatInterval() time.Duration {
+	ses.mx.Lock()
+	defer ses.mx.Unlock()
+	return ses.heartbeat
 }

@@ -36,6 +36,7 @@ const (
 	mPayload      = "P"
 	mWhenArgsDone = "WAD"
 	mServerBye    = "SBye"
+	mHeartbeat    = "HB"
 )
 
 // Empty is an empty request or reply.
@@ -56,6 +57,10 @@ type ArgsHello struct {
 	KnownSeq uint64
 	// KnownEpoch is the engine epoch KnownSeq belongs to.
 	KnownEpoch uint64
+	// Heartbeat asks the server to send a heartbeat whenever it wrote
+	// nothing for this long (nanoseconds; 0: none, else at least 50 ms), so
+	// the client can tell a slow worker from a dead link.
+	Heartbeat int64
 }
 
 // RespHello answers ArgsHello.
@@ -117,10 +122,6 @@ type ArgsMut struct {
 	Event string
 	// ErrMsg is the error of an AddErrState mutation.
 	ErrMsg string
-	// NS numbers no-sync mutations per connection (1, 2, ...): the server
-	// applies them in this order. On other calls it is the number of the
-	// last no-sync mutation sent before, which the server applies first.
-	NS uint64
 }
 
 // RespMut answers ArgsMut.
@@ -138,9 +139,6 @@ type RespMut struct {
 type ArgsSync struct {
 	// Full asks for a full snapshot instead of a diff (a resync).
 	Full bool
-	// NS is the number of the last no-sync mutation sent before, which the
-	// server applies first.
-	NS uint64
 }
 
 // RespSync answers ArgsSync.
