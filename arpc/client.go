@@ -128,6 +128,7 @@ type Client struct {
 	fullSyncs  atomic.Uint64
 	pings      atomic.Uint64
 	deadConns  atomic.Uint64
+	calls      atomic.Uint64
 	// epoch is the server engine's epoch of the last handshake
 	epoch atomic.Uint64
 }
@@ -417,6 +418,7 @@ func (c *Client) connectOnce() error {
 		hello.KnownEpoch = c.epoch.Load()
 	}
 	var resp RespHello
+	c.calls.Add(1)
 	if err := callRaw(ctx, cc.rc, mHello, hello, &resp); err != nil {
 		return err
 	}
@@ -457,6 +459,7 @@ func (c *Client) connectOnce() error {
 	c.Worker.mx.Unlock()
 	c.Worker.ApplyUpdate(u)
 
+	c.calls.Add(1)
 	if err := callRaw(ctx, cc.rc, mReady, &Empty{}, &Empty{}); err != nil {
 		return err
 	}
@@ -593,6 +596,10 @@ type ClientStats struct {
 	// Pings counts liveness checks made after call timeouts, and DeadConns
 	// the connections they found dead and closed.
 	Pings, DeadConns uint64
+	// Calls counts the remote calls the client made (requests that expect a
+	// reply: handshakes, mutations, Sync, Can, Err, WhenArgs, Get, Ping),
+	// retries included; not notifications (no-sync mutations, goodbyes).
+	Calls uint64
 }
 
 // Stats returns the client's counters.
@@ -600,7 +607,7 @@ func (c *Client) Stats() ClientStats {
 	return ClientStats{BytesIn: c.traffic.in.Load(),
 		BytesOut: c.traffic.out.Load(), Reconnects: c.reconnects.Load(),
 		FullSyncs: c.fullSyncs.Load(), Pings: c.pings.Load(),
-		DeadConns: c.deadConns.Load()}
+		DeadConns: c.deadConns.Load(), Calls: c.calls.Load()}
 }
 
 // Get asks the server's getter for the value named name.

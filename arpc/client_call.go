@@ -65,6 +65,7 @@ func (c *Client) call(ctx context.Context, method string, args any,
 	actx, cancel := context.WithTimeout(ctx,
 		orDefault(c.CallTimeout, DefaultCallTimeout))
 	defer cancel()
+	c.calls.Add(1)
 	call := cc.rc.Go(method, args, reply, make(chan *rpc2.Call, 1))
 	select {
 	case <-call.Done:
@@ -136,6 +137,7 @@ func (c *Client) Ping(ctx context.Context) error {
 	if cc == nil {
 		return fmt.Errorf("%w: %s", ErrNoConn, mPing)
 	}
+	c.calls.Add(1)
 	return callRaw(ctx, cc.rc, mPing, &Empty{}, &Empty{})
 }
 

@@ -65,7 +65,8 @@ type Server struct {
 	// AllowFn, when set, decides which client IDs are admitted (checked after
 	// AllowId).
 	AllowFn func(clientId string) bool
-	// Getter answers Client.Get. Its values must be gob-encodable.
+	// Getter answers Client.Get. Its values must be gob-encodable. It runs in
+	// the client's request order (see docs/protocol.md): keep it quick.
 	Getter func(name string) any
 	// MaxMsgSize limits one incoming message. Default DefaultMaxMsgSize.
 	MaxMsgSize int

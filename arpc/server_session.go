@@ -309,11 +309,23 @@ func (ses *session) mutate(_ *rpc2.Client, args *ArgsMut, resp *RespMut) error {
 	}
 	// the push loop may have taken the diff already: Seq tells the client
 	// which sequence to wait for, so the mutation is visible when it returns
-	resp.Seq = sub.Engine().Snapshot().Seq
-	if u, ok := sub.Next(); ok {
-		resp.Clock = toWire(&u)
-	}
+	resp.Clock, resp.Seq = replyClock(sub)
 	return nil
+}
+
+// replyClock returns the clock update for a reply, and the sequence the
+// client must wait for when that update stops short of it (0 when it does
+// not).
+func replyClock(sub *engine.Sub) (*WireUpdate, uint64) {
+	seq := sub.Engine().Snapshot().Seq
+	var wu *WireUpdate
+	if u, ok := sub.Next(); ok {
+		wu = toWire(&u)
+		if u.ToSeq >= seq {
+			return wu, 0
+		}
+	}
+	return wu, seq
 }
 
 func (ses *session) mutateNS(_ *rpc2.Client, args *ArgsMut, _ *Empty) error {
@@ -398,10 +410,7 @@ func (ses *session) sync(_ *rpc2.Client, args *ArgsSync, resp *RespSync) error {
 		u := sub.Full(false)
 		resp.Clock = toWire(&u)
 	} else {
-		resp.Seq = sub.Engine().Snapshot().Seq
-		if u, ok := sub.Next(); ok {
-			resp.Clock = toWire(&u)
-		}
+		resp.Clock, resp.Seq = replyClock(sub)
 	}
 	return nil
 }

@@ -150,10 +150,14 @@ func MeasureBurst(ctx context.Context, t BurstTransport, n int) (_ Sample, err e
 }
 
 // MeasureFanOut times changes reaching all of clients, one change at a
-// time, and returns their p99 (and p50).
+// time, and returns their p99 (and p50). wait bounds the wait for one change
+// (0 means fanOutWait).
 func MeasureFanOut(
-	ctx context.Context, t FanOutTransport, clients, changes int,
+	ctx context.Context, t FanOutTransport, clients, changes int, wait time.Duration,
 ) (_ Sample, err error) {
+	if wait <= 0 {
+		wait = fanOutWait
+	}
 	env := &Env{}
 	s, err := t.SetupFanOut(ctx, env, clients)
 	defer func() { err = errors.Join(err, closeBoth(s, env)) }()
@@ -164,9 +168,12 @@ func MeasureFanOut(
 		if err := s.Change(ctx); err != nil {
 			return err
 		}
-		wctx, cancel := context.WithTimeout(ctx, fanOutWait)
+		wctx, cancel := context.WithTimeout(ctx, wait)
 		defer cancel()
-		return s.WaitAll(wctx)
+		if err := s.WaitAll(wctx); err != nil {
+			return fmt.Errorf("within %v: %w", wait, err)
+		}
+		return nil
 	}
 	if err := change(); err != nil {
 		return nil, fmt.Errorf("warm-up: %w", err)

@@ -2,28 +2,32 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 
 	"github.com/arpcbridge/arpcbridge/arpc"
+	"github.com/arpcbridge/arpcbridge/arpc/engine"
 	arpcstates "github.com/arpcbridge/arpcbridge/arpc/states"
 	"github.com/arpcbridge/arpcbridge/benchmark/states"
 )
 
 func init() { register(10, arpcTransport{}) }
 
-// arpcTransport is our aRPC door (package arpc) with its defaults: one
-// arpc.Server per client on the shared worker (a Server serves one client at
-// a time), each client through the counting proxy, the loops driving
-// Client.Worker.
+// arpcTransport is our aRPC door (package arpc) with its defaults, served the
+// intended way: one arpc.Mux per worker on one port (a Server per
+// connection, all sharing the worker's engine), every client through the
+// counting proxy, the loops driving Client.Worker.
 type arpcTransport struct{}
 
 func (arpcTransport) Name() string { return "arpc" }
 func (arpcTransport) Desc() string {
-	return "our aRPC door (package arpc), defaults (100 ms push interval)"
+	return "our aRPC door (package arpc), defaults (100 ms push interval), one arpc.Mux per worker"
 }
 
 // arpcSchema is the benchmark worker schema merged with our worker states.
@@ -32,20 +36,63 @@ func arpcSchema() (am.Schema, am.S) {
 		am.SAdd(ws.Names(), arpcstates.WorkerStates.Names())
 }
 
-type arpcPair struct {
-	srv *arpc.Server
-	cli *arpc.Client
+// connectConcurrency bounds how many clients of one session connect at once
+// (setup only, never timed).
+const connectConcurrency = 8
+
+// stopTimeout bounds stopping one session's clients.
+const stopTimeout = 10 * time.Second
+
+// connectAll calls connect(i) for i in [0, n), connectConcurrency at a time,
+// and returns the first error.
+func connectAll(ctx context.Context, n int, connect func(i int) error) error {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	sem := make(chan struct{}, connectConcurrency)
+	for i := range n {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return ctx.Err()
+		}
+		mu.Lock()
+		failed := len(errs) > 0
+		mu.Unlock()
+		if failed {
+			<-sem
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := connect(i); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("client %d of %d: %w", i+1, n, err))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+
+	return errors.Join(errs...)
 }
 
 type arpcSession struct {
-	w      *Worker
-	pairs  []arpcPair
-	schema am.Schema
-	names  am.S
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
+	w       *Worker
+	mux     *arpc.Mux
+	clients []*arpc.Client
+	schema  am.Schema
+	names   am.S
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	once    sync.Once
+
+	// pushes counts clock pushes of every server of the mux (ServerHooks)
+	pushes atomic.Int64
 
 	gate  *gate
 	armed <-chan struct{}
@@ -65,77 +112,108 @@ func newArpcSession(
 		cancel()
 		return nil, err
 	}
-	s := &arpcSession{w: w, schema: schema, names: names, ctx: ctx, cancel: cancel}
+	s := &arpcSession{
+		w: w, schema: schema, names: names, ctx: ctx, cancel: cancel,
+		clients: make([]*arpc.Client, clients),
+	}
 	if withSink {
 		if s.sink, s.received, err = newArpcSink(ctx); err != nil {
 			_ = s.Close()
 			return nil, err
 		}
 	}
-	for i := range clients {
-		if err := s.connect(ctx, env, fmt.Sprintf("arpc-%d", i)); err != nil {
-			_ = s.Close()
-			return nil, fmt.Errorf("client %d of %d: %w", i+1, clients, err)
-		}
+	addr, err := s.serve(env)
+	if err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	err = connectAll(ctx, clients, func(i int) error {
+		return s.connect(ctx, addr, i)
+	})
+	if err != nil {
+		_ = s.Close()
+		return nil, err
 	}
 
 	return s, nil
 }
 
-// connect starts one server on its own listener and one client through env.
-func (s *arpcSession) connect(ctx context.Context, env *Env, name string) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// serve starts the worker's mux on a loopback port and exposes it through
+// env; it returns the address clients dial.
+func (s *arpcSession) serve(env *Env) (string, error) {
+	newServer := func(num int, _ net.Conn) (*arpc.Server, error) {
+		srv, err := arpc.NewServer(s.ctx, "", fmt.Sprintf("arpc-%d", num), s.w.Mach, nil)
+		if err != nil {
+			return nil, err
+		}
+		srv.Hooks.Pushed = func(*engine.Update) { s.pushes.Add(1) }
+		return srv, nil
+	}
+	mux, err := arpc.NewMux(s.ctx, "arpc", newServer, nil)
 	if err != nil {
-		return err
+		return "", err
 	}
-	srv, err := arpc.NewServer(s.ctx, "", name, s.w.Mach, nil)
-	if err != nil {
-		_ = ln.Close()
-		return err
+	s.mux = mux
+	mux.Addr = "127.0.0.1:0"
+	mux.Start()
+	if !mux.Mach.Is1(arpcstates.MuxStates.Ready) {
+		return "", fmt.Errorf("arpc mux did not start: %w", mux.Mach.Err())
 	}
-	srv.Listener = ln
-	s.pairs = append(s.pairs, arpcPair{srv: srv})
-	srv.Start()
-	if err := waitState(ctx, srv.Mach, arpcstates.ServerStates.RpcReady); err != nil {
-		return err
-	}
-	addr, err := env.Expose(ln.Addr().String())
-	if err != nil {
-		return err
-	}
+
+	return env.Expose(mux.Addr)
+}
+
+// connect connects client i through the proxy at addr and waits until it
+// is Ready.
+func (s *arpcSession) connect(ctx context.Context, addr string, i int) error {
 	var opts *arpc.ClientOpts
 	if s.sink != nil {
 		opts = &arpc.ClientOpts{Consumer: s.sink}
 	}
-	cli, err := arpc.NewClient(s.ctx, addr, name, s.schema, s.names, opts)
+	cli, err := arpc.NewClient(s.ctx, addr, fmt.Sprintf("arpc-%d", i), s.schema, s.names, opts)
 	if err != nil {
 		return err
 	}
-	s.pairs[len(s.pairs)-1].cli = cli
+	s.clients[i] = cli
 	cli.Start()
 
 	return waitState(ctx, cli.Mach, arpcstates.ClientStates.Ready)
 }
 
-func (s *arpcSession) worker() *arpc.Worker { return s.pairs[0].cli.Worker }
+func (s *arpcSession) worker() *arpc.Worker { return s.clients[0].Worker }
 
-// Calls is -1 ("—"): package arpc has no call counters yet.
-func (s *arpcSession) Calls() int64 { return -1 }
+// Calls counts the clients' remote calls (arpc.ClientStats.Calls) plus the
+// servers' clock pushes, the notifications that matter here.
+func (s *arpcSession) Calls() int64 {
+	n := s.pushes.Load()
+	for _, c := range s.clients {
+		if c != nil {
+			n += int64(c.Stats().Calls)
+		}
+	}
 
+	return n
+}
+
+// Close stops the clients (each says goodbye), then the mux (which stops
+// its servers), then the worker.
 func (s *arpcSession) Close() error {
 	s.once.Do(func() {
-		s.cancel()
-		s.wg.Wait()
-		machs := []*am.Machine{s.w.Mach, s.sink}
-		for _, p := range s.pairs {
-			if p.cli != nil {
-				machs = append(machs, p.cli.Mach)
-			}
-			if p.srv != nil {
-				machs = append(machs, p.srv.Mach)
+		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+		defer cancel()
+		var wg sync.WaitGroup
+		for _, c := range s.clients {
+			if c != nil {
+				wg.Go(func() { c.Stop(ctx, true) })
 			}
 		}
-		disposeAll(machs...)
+		wg.Wait()
+		if s.mux != nil {
+			s.mux.Stop(true)
+		}
+		s.cancel()
+		s.wg.Wait()
+		disposeAll(s.w.Mach, s.sink)
 	})
 
 	return nil
@@ -148,12 +226,17 @@ func (arpcTransport) SetupSGP(ctx context.Context, env *Env) (SGPSession, error)
 }
 
 func (s *arpcSession) Run(ctx context.Context, n int) error {
-	wk := s.worker()
+	return sgpRemote(ctx, s.worker(), n)
+}
+
+// sgpRemote runs n subscribe-get-process iterations on a remote worker:
+// read the value locally, one remote Add1(CallOp), wait locally for Event.
+func sgpRemote(ctx context.Context, wk *arpc.Worker, n int) error {
 	for range n {
 		tick := wk.Tick(ws.Event)
 		op := states.StateValue(wk.Switch(states.WorkerGroups.Values))
 		if wk.Add1(ws.CallOp, am.A{states.ArgOp: op}) == am.Canceled {
-			return fmt.Errorf("arpc: CallOp canceled: %w", wk.Err())
+			return fmt.Errorf("CallOp canceled: %w", wk.Err())
 		}
 		select {
 		case <-wk.WhenTime1(ws.Event, tick+1, ctx):
@@ -173,9 +256,12 @@ func (arpcTransport) SetupRoundTrip(ctx context.Context, env *Env) (RoundTripSes
 	return newArpcSession(ctx, env, 1, false)
 }
 
-func (s *arpcSession) RoundTrip(_ context.Context) error {
-	if s.worker().Add1(ws.Ping, nil) == am.Canceled {
-		return fmt.Errorf("arpc: Ping canceled: %w", s.worker().Err())
+func (s *arpcSession) RoundTrip(_ context.Context) error { return pingRemote(s.worker()) }
+
+// pingRemote makes one synchronous remote Add1(Ping).
+func pingRemote(wk *arpc.Worker) error {
+	if wk.Add1(ws.Ping, nil) == am.Canceled {
+		return fmt.Errorf("Ping canceled: %w", wk.Err())
 	}
 	return nil
 }
@@ -186,24 +272,31 @@ func (arpcTransport) SetupBurst(ctx context.Context, env *Env) (BurstSession, er
 	return newArpcSession(ctx, env, 1, false)
 }
 
-func (s *arpcSession) Mutate(_ context.Context, n int) error {
+func (s *arpcSession) Mutate(_ context.Context, n int) error { return pingWorker(s.w, n) }
+
+// pingWorker makes n worker-side Add1(Ping).
+func pingWorker(w *Worker, n int) error {
 	for range n {
-		if s.w.Mach.Add1(ws.Ping, nil) == am.Canceled {
-			return fmt.Errorf("arpc: worker Ping canceled")
+		if w.Mach.Add1(ws.Ping, nil) == am.Canceled {
+			return fmt.Errorf("worker Ping canceled")
 		}
 	}
 	return nil
 }
 
 func (s *arpcSession) WaitSynced(ctx context.Context) error {
-	want := s.w.Mach.Time(s.names)
-	wk := s.worker()
+	return waitSynced(ctx, s.w, s.worker(), s.names)
+}
+
+// waitSynced waits until the replica wk's clock equals the worker's.
+func waitSynced(ctx context.Context, w *Worker, wk *arpc.Worker, names am.S) error {
+	want := w.Mach.Time(names)
 	select {
-	case <-wk.WhenTime(s.names, want, ctx):
+	case <-wk.WhenTime(names, want, ctx):
 	case <-ctx.Done():
-		return fmt.Errorf("client at %v, worker at %v: %w", wk.Time(s.names), want, ctx.Err())
+		return fmt.Errorf("client at %v, worker at %v: %w", wk.Time(names), want, ctx.Err())
 	}
-	if got := wk.Time(s.names); !equalTime(got, want) {
+	if got := wk.Time(names); !equalTime(got, want) {
 		return fmt.Errorf("%w: client clock %v, worker %v", ErrMismatch, got, want)
 	}
 	return nil
@@ -229,30 +322,30 @@ func (arpcTransport) SetupFanOut(ctx context.Context, env *Env, clients int) (Fa
 		return nil, err
 	}
 	s.gate = newGate(clients)
-	for i, p := range s.pairs {
-		s.wg.Add(1)
-		go s.follow(i, p.cli.Worker)
+	for i, c := range s.clients {
+		s.wg.Go(func() { followRemote(s.ctx, s.gate, i, c.Worker) })
 	}
 
 	return s, nil
 }
 
-func (s *arpcSession) follow(i int, wk *arpc.Worker) {
-	defer s.wg.Done()
+// followRemote reports every Ping tick the replica wk sees to g as client
+// i, until ctx ends.
+func followRemote(ctx context.Context, g *gate, i int, wk *arpc.Worker) {
 	for {
 		tick := wk.Tick(ws.Ping)
-		s.gate.Seen(i, tick)
+		g.Seen(i, tick)
 		select {
-		case <-wk.WhenTime1(ws.Ping, tick+1, s.ctx):
-		case <-s.ctx.Done():
+		case <-wk.WhenTime1(ws.Ping, tick+1, ctx):
+		case <-ctx.Done():
 			return
 		}
 	}
 }
 
 func (s *arpcSession) Change(_ context.Context) error {
-	if s.w.Mach.Add1(ws.Ping, nil) == am.Canceled {
-		return fmt.Errorf("arpc: worker Ping canceled")
+	if err := pingWorker(s.w, 1); err != nil {
+		return err
 	}
 	s.armed = s.gate.Arm(s.w.Mach.Tick(ws.Ping))
 	return nil
@@ -267,12 +360,18 @@ func (arpcTransport) SetupPayload(ctx context.Context, env *Env) (PayloadSession
 }
 
 func (s *arpcSession) Fetch(ctx context.Context, size int) error {
-	s.payload = payloadOf(s.payload, size)
-	s.w.Mach.Add1(arpcstates.WorkerStates.SendPayload, arpc.Pass(&arpc.A{
-		Payload: &arpc.ArgsPayload{Name: "bench", Data: s.payload},
-	}))
-
+	s.payload = sendPayload(s.w, s.payload, size)
 	return awaitPayload(ctx, s.received, size)
+}
+
+// sendPayload has the worker send size bytes to every client (SendPayload)
+// and returns the buffer for reuse.
+func sendPayload(w *Worker, buf []byte, size int) []byte {
+	buf = payloadOf(buf, size)
+	w.Mach.Add1(arpcstates.WorkerStates.SendPayload, arpc.Pass(&arpc.A{
+		Payload: &arpc.ArgsPayload{Name: "bench", Data: buf},
+	}))
+	return buf
 }
 
 // arpcSinkHandlers hand each WorkerPayload's bytes to a channel.
@@ -289,7 +388,8 @@ func (h *arpcSinkHandlers) WorkerPayloadState(e *am.Event) {
 	}
 }
 
-// newArpcSink is a consumer machine for our aRPC payloads.
+// newArpcSink is a consumer machine for our payloads (aRPC and the gRPC
+// facade deliver them alike).
 func newArpcSink(ctx context.Context) (*am.Machine, chan []byte, error) {
 	received := make(chan []byte, 1)
 	m, err := am.NewCommon(ctx, "arpc-sink", arpcstates.ConsumerSchema,

@@ -1,26 +1,253 @@
-//go:build ignore
-
-// Enable this peer by deleting the build tag above once the gRPC facade in
-// bridge/ exists (see README.md, "Enabling our rows").
-
 package main
 
-// grpcFacadeTransport is our gRPC facade: a gRPC client (generated from the
-// bridge's proto) talking to bridge/ in front of the same asyncmachine
-// worker. Fill in once bridge/ has a constructor; mirror peer_grpc.go:
-//
-//   - setup: worker := NewWorker(ctx, "facade-worker", schema, names), start
-//     the facade on 127.0.0.1:0, env.Expose(addr), grpc.NewClient(proxied);
-//   - sgp: subscribe to the worker's events (stream), read the value
-//     (unary or from the event), call CallOp{Op}; wait for the next event;
-//   - rt: one unary mutation (Add Ping);
-//   - burst / fan-out: clients follow the event stream into a gate (see
-//     grpcSession.follow);
-//   - payload: the facade's payload stream, if any;
-//   - Calls: count unary calls and stream messages with interceptors.
-type grpcFacadeTransport struct{}
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+	"google.golang.org/grpc"
+
+	"github.com/arpcbridge/arpcbridge/arpc"
+	"github.com/arpcbridge/arpcbridge/bridge"
+)
 
 func init() { register(20, grpcFacadeTransport{}) }
 
+// grpcFacadeTransport is our gRPC facade (package bridge) with its defaults:
+// one bridge.Server (gRPC, aRPC and HTTP on one port) in front of the same
+// asyncmachine worker, and bridge.Dial clients, each through the counting
+// proxy, whose Worker is the same *arpc.Worker the aRPC row drives. So the
+// loops are the aRPC row's, over gRPC: local reads and waits on the replica
+// (kept current by the WatchClock stream), remote mutations as unary Mutate.
+type grpcFacadeTransport struct{}
+
 func (grpcFacadeTransport) Name() string { return "grpc-facade" }
-func (grpcFacadeTransport) Desc() string { return "our gRPC facade (package bridge)" }
+func (grpcFacadeTransport) Desc() string {
+	return "our gRPC facade (package bridge), defaults (100 ms push interval): " +
+		"bridge.Server, bridge.Dial clients driving Client.Worker"
+}
+
+// facadeSession is one worker behind one bridge.Server, and its clients.
+type facadeSession struct {
+	w       *Worker
+	srv     *bridge.Server
+	served  chan struct{}
+	clients []*bridge.Client
+	names   am.S
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	once    sync.Once
+
+	// streamed counts the WatchClock messages the clients received
+	// (updates, heartbeats, payloads): the server's side of the calls
+	streamed atomic.Int64
+
+	gate  *gate
+	armed <-chan struct{}
+
+	sink     *am.Machine
+	received chan []byte
+	payload  []byte
+}
+
+func newFacadeSession(
+	ctx context.Context, env *Env, clients int, withSink bool,
+) (*facadeSession, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	schema, names := arpcSchema()
+	w, err := NewWorker(ctx, "facade-worker", schema, names)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	s := &facadeSession{
+		w: w, names: names, ctx: ctx, cancel: cancel,
+		clients: make([]*bridge.Client, clients),
+	}
+	if withSink {
+		if s.sink, s.received, err = newArpcSink(ctx); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	srv, err := bridge.NewServer(ctx, ln, "facade", w.Mach, nil)
+	if err != nil {
+		_ = ln.Close()
+		_ = s.Close()
+		return nil, err
+	}
+	s.srv, s.served = srv, make(chan struct{})
+	go func() {
+		defer close(s.served)
+		_ = srv.Serve()
+	}()
+	addr, err := env.Expose(ln.Addr().String())
+	if err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	opts := &bridge.ClientOpts{
+		Consumer: s.sink,
+		DialOptions: []grpc.DialOption{
+			grpc.WithStreamInterceptor(s.countStream),
+			// a payload travels as one stream message: bridge.Dial keeps
+			// gRPC's 4 MiB receive limit (the server sends up to 64 MiB), and
+			// without this a 16 MiB payload breaks the stream and is lost
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(arpc.DefaultMaxMsgSize)),
+		},
+	}
+	err = connectAll(ctx, clients, func(i int) error {
+		c, err := bridge.Dial(ctx, addr, fmt.Sprintf("facade-%d", i), schema, names, opts)
+		s.clients[i] = c
+		return err
+	})
+	if err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+
+	return s, nil
+}
+
+// countStream counts the messages received on client streams.
+func (s *facadeSession) countStream(
+	ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn,
+	method string, streamer grpc.Streamer, opts ...grpc.CallOption,
+) (grpc.ClientStream, error) {
+	cs, err := streamer(ctx, desc, cc, method, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &countingStream{ClientStream: cs, n: &s.streamed}, nil
+}
+
+type countingStream struct {
+	grpc.ClientStream
+	n *atomic.Int64
+}
+
+func (c *countingStream) RecvMsg(m any) error {
+	err := c.ClientStream.RecvMsg(m)
+	if err == nil {
+		c.n.Add(1)
+	}
+	return err
+}
+
+func (s *facadeSession) worker() *arpc.Worker { return s.clients[0].Worker }
+
+// Calls counts the clients' gRPC calls (bridge.ClientStats.Calls) plus the
+// stream messages the server sent them.
+func (s *facadeSession) Calls() int64 {
+	n := s.streamed.Load()
+	for _, c := range s.clients {
+		if c != nil {
+			n += int64(c.Stats().Calls)
+		}
+	}
+
+	return n
+}
+
+// Close closes the clients, shuts the server down and stops the worker.
+func (s *facadeSession) Close() error {
+	s.once.Do(func() {
+		var wg sync.WaitGroup
+		for _, c := range s.clients {
+			if c != nil {
+				wg.Go(func() { _ = c.Close() })
+			}
+		}
+		wg.Wait()
+		if s.srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+			_ = s.srv.Shutdown(ctx)
+			cancel()
+			<-s.served
+		}
+		s.cancel()
+		s.wg.Wait()
+		disposeAll(s.w.Mach, s.sink)
+	})
+
+	return nil
+}
+
+// SGP
+
+func (grpcFacadeTransport) SetupSGP(ctx context.Context, env *Env) (SGPSession, error) {
+	return newFacadeSession(ctx, env, 1, false)
+}
+
+func (s *facadeSession) Run(ctx context.Context, n int) error {
+	return sgpRemote(ctx, s.worker(), n)
+}
+
+func (s *facadeSession) Errors() int64 { return s.w.Errors() }
+
+// round trip
+
+func (grpcFacadeTransport) SetupRoundTrip(ctx context.Context, env *Env) (RoundTripSession, error) {
+	return newFacadeSession(ctx, env, 1, false)
+}
+
+func (s *facadeSession) RoundTrip(_ context.Context) error { return pingRemote(s.worker()) }
+
+// burst
+
+func (grpcFacadeTransport) SetupBurst(ctx context.Context, env *Env) (BurstSession, error) {
+	return newFacadeSession(ctx, env, 1, false)
+}
+
+func (s *facadeSession) Mutate(_ context.Context, n int) error { return pingWorker(s.w, n) }
+
+func (s *facadeSession) WaitSynced(ctx context.Context) error {
+	return waitSynced(ctx, s.w, s.worker(), s.names)
+}
+
+// fan-out
+
+func (grpcFacadeTransport) SetupFanOut(
+	ctx context.Context, env *Env, clients int,
+) (FanOutSession, error) {
+	s, err := newFacadeSession(ctx, env, clients, false)
+	if err != nil {
+		return nil, err
+	}
+	s.gate = newGate(clients)
+	for i, c := range s.clients {
+		s.wg.Go(func() { followRemote(s.ctx, s.gate, i, c.Worker) })
+	}
+
+	return s, nil
+}
+
+func (s *facadeSession) Change(_ context.Context) error {
+	if err := pingWorker(s.w, 1); err != nil {
+		return err
+	}
+	s.armed = s.gate.Arm(s.w.Mach.Tick(ws.Ping))
+	return nil
+}
+
+func (s *facadeSession) WaitAll(ctx context.Context) error { return s.gate.Wait(ctx, s.armed) }
+
+// payload: the worker's SendPayload arrives as a WatchClock payload message
+
+func (grpcFacadeTransport) SetupPayload(ctx context.Context, env *Env) (PayloadSession, error) {
+	return newFacadeSession(ctx, env, 1, true)
+}
+
+func (s *facadeSession) Fetch(ctx context.Context, size int) error {
+	s.payload = sendPayload(s.w, s.payload, size)
+	return awaitPayload(ctx, s.received, size)
+}

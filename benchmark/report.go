@@ -158,6 +158,7 @@ func (r *Results) WriteMarkdown(w io.Writer) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w)
+	r.WriteStanding(w)
 
 	// per scenario
 	for _, sc := range r.Scenarios {
@@ -211,7 +212,5 @@ func oneLine(s string) string {
 // WriteMachine writes the machine line.
 func (r *Results) WriteMachine(w io.Writer) {
 	m := r.Machine
-	fmt.Fprintf(w, "Machine: %s, %d cores, %s %s/%s; run on %s, took %v.\n",
-		m.CPU, m.Cores, m.GoVersion, m.OS, m.Arch, m.Date,
-		r.Elapsed.Round(1e9))
+	fmt.Fprintf(w, "Machine: %s; run on %s, took %v.\n", m, m.Date, r.Elapsed.Round(1e9))
 }

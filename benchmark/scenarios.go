@@ -141,7 +141,7 @@ func scenarios(sz Sizes) []*scenario {
 					return nil, false, nil
 				}
 				n := sz.FanOutClients[v]
-				s, err := MeasureFanOut(ctx, ft, n, sz.FanOutChanges)
+				s, err := MeasureFanOut(ctx, ft, n, sz.FanOutChanges, sz.FanOutWait)
 				if err != nil {
 					return nil, true, err
 				}

@@ -1,6 +1,9 @@
 package main
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Sizes sets how much work each scenario does per measurement.
 type Sizes struct {
@@ -14,6 +17,9 @@ type Sizes struct {
 	FanOutClients []int
 	// FanOutChanges is the changes timed per client count.
 	FanOutChanges int
+	// FanOutWait bounds the wait for one change to reach every client; past
+	// it the measurement fails. 0 means 10 s.
+	FanOutWait time.Duration
 	// PayloadSizes lists the payload sizes, one column each.
 	PayloadSizes []int
 	// PayloadBytes is roughly how many bytes to move per payload size (at
@@ -34,6 +40,9 @@ func FullSizes() Sizes {
 		BurstMutations: 100_000,
 		FanOutClients:  []int{1, 10, 100, 1_000},
 		FanOutChanges:  20,
+		// six of upstream's worst legitimate delay (two 250 ms intervals):
+		// a client that has not seen a change by then lost it
+		FanOutWait:     3 * time.Second,
 		PayloadSizes:   []int{1 << 10, 64 << 10, 1 << 20, 16 << 20},
 		PayloadBytes:   64 << 20,
 		PayloadMinReps: 4,

@@ -109,6 +109,7 @@ type Client struct {
 	rebased    atomic.Uint64
 	heartbeats atomic.Uint64
 	payloads   atomic.Uint64
+	calls      atomic.Uint64
 }
 
 // Dial connects to the BridgeService at addr as client name, checks that
@@ -176,6 +177,7 @@ func (c *Client) connect(schema am.Schema) error {
 	ctx, cancel := context.WithTimeout(c.ctx,
 		orDefault(c.opts.ConnTimeout, arpc.DefaultConnTimeout))
 	defer cancel()
+	c.calls.Add(1)
 	hs, err := c.rpc.Handshake(ctx, &bridgev1.HandshakeRequest{
 		ClientId: c.Id, SchemaHash: c.hash, StateNames: c.names,
 		ProtocolVersion: ProtocolVersion,
@@ -214,6 +216,7 @@ func (c *Client) openStream(ctx context.Context) (
 	stop := context.AfterFunc(ctx, scancel)
 	defer stop()
 	t, seq := c.Worker.KnownClock()
+	c.calls.Add(1)
 	stream, err := c.rpc.WatchClock(sctx, &bridgev1.WatchClockRequest{
 		ClientId: c.Id, KnownSeq: seq, KnownTime: t, SchemaHash: c.hash,
 		HeartbeatInterval: durationpb.New(orDefault(c.opts.HeartbeatInterval,
@@ -476,6 +479,7 @@ func (c *Client) Err() error {
 // JSON-like data (nil, float64, string, bool, []any, map[string]any).
 // Unknown names wrap ErrNotFound.
 func (c *Client) Get(ctx context.Context, name string) (any, error) {
+	c.calls.Add(1)
 	resp, err := c.rpc.Get(ctx, &bridgev1.GetRequest{Name: name,
 		ClientId: c.Id})
 	if err != nil {
@@ -498,13 +502,18 @@ type ClientStats struct {
 	Rebased uint64
 	// Heartbeats and Payloads count received stream messages.
 	Heartbeats, Payloads uint64
+	// Calls counts the gRPC calls the client made (Handshake, Mutate
+	// attempts, CanMutate, Sync, Get, and each WatchClock stream opened);
+	// not the messages the server streams.
+	Calls uint64
 }
 
 // Stats returns the client's counters.
 func (c *Client) Stats() ClientStats {
 	return ClientStats{Reconnects: c.reconnects.Load(),
 		Resyncs: c.resyncs.Load(), Rebased: c.rebased.Load(),
-		Heartbeats: c.heartbeats.Load(), Payloads: c.payloads.Load()}
+		Heartbeats: c.heartbeats.Load(), Payloads: c.payloads.Load(),
+		Calls: c.calls.Load()}
 }
 
 func (c *Client) callTimeout() time.Duration {

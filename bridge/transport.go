@@ -79,6 +79,7 @@ func (t transport) Mutate(ctx context.Context, m *arpc.ArgsMut, noSync bool) (
 	delay := arpc.DefaultCallRetryDelay
 	for attempt := 0; ; attempt++ {
 		req.KnownSeq = c.Worker.Stats().Seq
+		c.calls.Add(1)
 		resp, rawErr := c.rpc.Mutate(ctx, req)
 		if rawErr == nil {
 			if resp.Update != nil {
@@ -133,6 +134,7 @@ func (t transport) Sync(ctx context.Context, full bool) error {
 	if !full {
 		req.KnownTime, req.KnownSeq = c.Worker.KnownClock()
 	}
+	c.calls.Add(1)
 	resp, err := c.rpc.Sync(ctx, req)
 	if err != nil {
 		return fromStatus("Sync", err)
@@ -154,6 +156,7 @@ func (t transport) Can(ctx context.Context, m *arpc.ArgsMut) (am.Result,
 	if err != nil {
 		return am.Canceled, err
 	}
+	c.calls.Add(1)
 	resp, err := c.rpc.CanMutate(ctx, &bridgev1.CanMutateRequest{Type: typ,
 		StateIndexes: indexes(m), Args: st, ClientId: c.Id, SchemaHash: c.hash})
 	if err != nil {
