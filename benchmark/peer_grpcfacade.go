@@ -99,10 +99,6 @@ func newFacadeSession(
 		Consumer: s.sink,
 		DialOptions: []grpc.DialOption{
 			grpc.WithStreamInterceptor(s.countStream),
-			// a payload travels as one stream message: bridge.Dial keeps
-			// gRPC's 4 MiB receive limit (the server sends up to 64 MiB), and
-			// without this a 16 MiB payload breaks the stream and is lost
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(arpc.DefaultMaxMsgSize)),
 		},
 	}
 	err = connectAll(ctx, clients, func(i int) error {

@@ -154,6 +154,9 @@ func Dial(ctx context.Context, addr string, name string, schema am.Schema,
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithInitialWindowSize(DefaultWindowSize),
 			grpc.WithInitialConnWindowSize(DefaultWindowSize),
+			// accept what the server may send (payloads up to its limit)
+			grpc.WithDefaultCallOptions(
+				grpc.MaxCallRecvMsgSize(DefaultMaxRecvMsgSize)),
 		}, opts.DialOptions...)
 		cc, err := grpc.NewClient(addr, dopts...)
 		if err != nil {
