@@ -2,7 +2,6 @@ package arpc
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -602,5 +601,3 @@ var closedChan = func() chan struct{} {
 // ErrNotLocal is what methods that need the worker's own goroutine and
 // handlers return on a remote worker.
 var ErrNotLocal = fmt.Errorf("%w: needs the local machine", ErrUnsupported)
-
-var _ = errors.Is

@@ -45,11 +45,6 @@ type Update struct {
 	Coalesced uint64
 }
 
-// Empty reports whether u carries no change and no new sequence.
-func (u *Update) Empty() bool {
-	return u.FromSeq == u.ToSeq && !u.Full
-}
-
 func newSnapshot(seq uint64, t am.Time, queueTick uint64) *Snapshot {
 	return &Snapshot{Seq: seq, Time: t, Sum: clock.Sum(t), QueueTick: queueTick,
 		At: time.Now()}

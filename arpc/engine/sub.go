@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"slices"
 	"sync"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
@@ -132,14 +131,4 @@ func (s *Sub) Next() (u Update, ok bool) {
 // Changed is Engine.Changed for this subscriber's known sequence.
 func (s *Sub) Changed() <-chan struct{} {
 	return s.e.Changed(s.KnownSeq())
-}
-
-// KnownTime returns a copy of the time the peer was last brought to.
-func (s *Sub) KnownTime() am.Time {
-	s.mx.Lock()
-	defer s.mx.Unlock()
-	if s.known == nil {
-		return nil
-	}
-	return slices.Clone(s.known.Time)
 }
