@@ -129,8 +129,6 @@ type Client struct {
 	pings      atomic.Uint64
 	deadConns  atomic.Uint64
 	calls      atomic.Uint64
-	// epoch is the server engine's epoch of the last handshake
-	epoch atomic.Uint64
 }
 
 // clientConn is one live connection.
@@ -415,7 +413,6 @@ func (c *Client) connectOnce() error {
 		SchemaHash: c.hash, Heartbeat: int64(c.pingTimeout() / 2)}
 	if c.Worker != nil {
 		hello.KnownTime, hello.KnownSeq = c.Worker.knownClock()
-		hello.KnownEpoch = c.epoch.Load()
 	}
 	var resp RespHello
 	c.calls.Add(1)
@@ -444,7 +441,6 @@ func (c *Client) connectOnce() error {
 	} else if !resp.Resumed {
 		c.fullSyncs.Add(1)
 	}
-	c.epoch.Store(resp.Epoch)
 	if resp.Resumed {
 		// The resume diff is relative to the time sent in Hello. Rebase it
 		// onto that time, so that nothing applied meanwhile (a late push of

@@ -55,8 +55,6 @@ type ArgsHello struct {
 	KnownTime am.Time
 	// KnownSeq is the replica's sequence number when resuming.
 	KnownSeq uint64
-	// KnownEpoch is the engine epoch KnownSeq belongs to.
-	KnownEpoch uint64
 	// Heartbeat asks the server to send a heartbeat whenever it wrote
 	// nothing for this long (nanoseconds; 0: none, else at least 50 ms), so
 	// the client can tell a slow worker from a dead link.
