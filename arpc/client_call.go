@@ -250,9 +250,15 @@ func (c *Client) withRetries(ctx context.Context,
 ) error {
 	retries := orDefaultInt(c.CallRetries, DefaultCallRetries)
 	delay := orDefault(c.CallRetryDelay, DefaultCallRetryDelay)
-	rctx, cancel := context.WithTimeout(ctx,
-		orDefault(c.CallRetryTimeout, DefaultCallRetryTimeout))
-	defer cancel()
+	// the am.Api methods already pass a context bounded by this budget: no
+	// second timer per call then
+	rctx := ctx
+	budget := orDefault(c.CallRetryTimeout, DefaultCallRetryTimeout)
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > budget {
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithTimeout(ctx, budget)
+		defer cancel()
+	}
 	for attempt := 0; ; attempt++ {
 		cc := c.current()
 		err := fn(rctx)

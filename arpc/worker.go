@@ -179,11 +179,14 @@ func (w *Worker) ApplyUpdate(u *engine.Update) {
 	}
 	var fire []func()
 	var after am.Time
+	tracers := w.tracers
 	if changed {
-		after = slices.Clone(w.time)
+		if len(tracers) > 0 {
+			// only tracers need a copy of the new time
+			after = slices.Clone(w.time)
+		}
 		fire = w.collectLocked(before)
 	}
-	tracers := w.tracers
 	w.mx.Unlock()
 
 	w.updates.Add(1)
