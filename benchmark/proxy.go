@@ -147,9 +147,12 @@ func copyCounting(dst io.Writer, src io.Reader, n *atomic.Int64) {
 	for {
 		nr, err := src.Read(buf)
 		if nr > 0 {
+			// count before writing: the peer may read these bytes (and a
+			// caller may look at the counter) before Write returns
+			n.Add(int64(nr))
 			nw, werr := dst.Write(buf[:nr])
-			n.Add(int64(nw))
 			if werr != nil {
+				n.Add(int64(nw - nr)) // take back what was not forwarded
 				return
 			}
 		}
