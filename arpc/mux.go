@@ -237,8 +237,11 @@ func (m *Mux) Start() am.Result {
 		}()
 	}
 	m.mx.Unlock()
-	go m.accept(l)
+	// Ready before the first accept: an early client's ClientConnected would
+	// otherwise run concurrently and leave this Add queued, so that callers
+	// checking Ready right after Start could still see it inactive
 	m.Mach.Add1(ss.MuxStates.Ready, nil)
+	go m.accept(l)
 	return res
 }
 
