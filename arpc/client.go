@@ -109,9 +109,12 @@ type Client struct {
 	schema am.Schema
 	names  am.S
 	hash   string
-	log    *slog.Logger
-	ctx    context.Context
-	cancel context.CancelFunc
+	// idScope is the scope of the replica's mutation IDs, fixed for the
+	// client's life so that retries across reconnects deduplicate
+	idScope uint64
+	log     *slog.Logger
+	ctx     context.Context
+	cancel  context.CancelFunc
 
 	mx       sync.Mutex
 	started  bool
@@ -184,6 +187,7 @@ func NewClient(
 		Name:             name,
 		Addr:             addr,
 		Consumer:         opts.Consumer,
+		idScope:          newIdScope(),
 		ConnTimeout:      DefaultConnTimeout,
 		ConnRetries:      DefaultConnRetries,
 		ConnRetryTimeout: DefaultConnRetryTimeout,
@@ -410,7 +414,8 @@ func (c *Client) connectOnce() error {
 
 	c.Mach.Add(am.S{ss.ClientStates.Connected, ss.SharedStates.Handshaking}, nil)
 	hello := &ArgsHello{Version: ProtocolVersion, ClientId: c.Mach.Id(),
-		SchemaHash: c.hash, Heartbeat: int64(c.pingTimeout() / 2)}
+		SchemaHash: c.hash, IdScope: c.idScope,
+		Heartbeat: int64(c.pingTimeout() / 2)}
 	if c.Worker != nil {
 		hello.KnownTime, hello.KnownSeq = c.Worker.knownClock()
 	}
@@ -437,6 +442,7 @@ func (c *Client) connectOnce() error {
 		w := NewWorker(c.ctx, resp.WorkerId, c.schema, c.names, transport{c},
 			c.log)
 		w.parentId = c.Mach.Id()
+		w.idScope = c.idScope
 		c.Worker = w
 	} else if !resp.Resumed {
 		c.fullSyncs.Add(1)

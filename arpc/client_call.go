@@ -159,7 +159,7 @@ func decodeUpdate(wu *WireUpdate, n int) (*engine.Update, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidResp, err)
 	}
-	return &engine.Update{FromSeq: wu.From, ToSeq: wu.To, Diff: d, Sum: wu.Sum,
+	return &engine.Update{FromSeq: wu.From, ToSeq: wu.to(), Diff: d, Sum: wu.Sum,
 		QueueTick: wu.QT, Full: wu.Full}, nil
 }
 

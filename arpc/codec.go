@@ -25,19 +25,28 @@ const readBufSize = 2 << 10
 // read before the connection is considered dead.
 const DefaultWriteTimeout = 10 * time.Second
 
-// codec is an rpc2.Codec speaking gob, like rpc2's default, with three
-// differences: incoming frames over maxMsg are refused before anything is
-// allocated for them, a request is encoded whole before any byte of it is
-// written (a value gob cannot encode never corrupts the stream), and every
-// write has a deadline.
+// codec is an rpc2.Codec speaking gob, like rpc2's default, with four
+// differences: a message is one gob value with the hot bodies inline and
+// growing numbers sent as differences (codec_stream.go), incoming frames
+// over maxMsg are refused before anything is allocated for them, a message
+// is encoded whole before any byte of it is written (a value gob cannot
+// encode never corrupts the stream), and every write has a deadline.
 type codec struct {
 	conn         net.Conn
 	dec          *gob.Decoder
 	writeTimeout time.Duration
 
+	// in is what the peer sent so far, with the inline body of the message
+	// being read and whether its body follows the header; read loop only
+	in          streamState
+	inline      any
+	bodyFollows bool
+
 	wmx sync.Mutex
 	buf bytes.Buffer
 	enc *gob.Encoder
+	// out is what was written so far; under wmx
+	out streamState
 	// broken is set when an encoder failed mid-message; the gob stream state
 	// is then unknown and the connection must go.
 	broken bool
@@ -70,43 +79,64 @@ func newCodec(conn net.Conn, maxMsg int, writeTimeout time.Duration,
 
 func (c *codec) ReadHeader(req *rpc2.Request, resp *rpc2.Response) error {
 	var h wireHeader
-	if err := c.dec.Decode(&h); err != nil {
+	err := c.dec.Decode(&h)
+	if err != nil {
 		return err
 	}
+	seq := c.in.seqIn(&h)
 	if h.Method != "" {
-		req.Seq, req.Method = h.Seq, h.Method
+		req.Seq, req.Method = seq, h.Method
 	} else {
-		resp.Seq, resp.Error = h.Seq, h.Error
+		resp.Seq, resp.Error = seq, h.Error
 	}
-	return nil
+	c.bodyFollows = h.Body
+	c.inline, err = c.in.inlineIn(&h)
+	return err
 }
 
-func (c *codec) ReadRequestBody(body any) error  { return c.dec.Decode(body) }
-func (c *codec) ReadResponseBody(body any) error { return c.dec.Decode(body) }
+func (c *codec) ReadRequestBody(body any) error  { return c.readBody(body) }
+func (c *codec) ReadResponseBody(body any) error { return c.readBody(body) }
+
+// readBody reads the body of the message whose header was just read: the
+// gob value after it, or the body inlined in the header.
+func (c *codec) readBody(body any) error {
+	inline := c.inline
+	c.inline = nil
+	if c.bodyFollows {
+		c.bodyFollows = false
+		return c.dec.Decode(body)
+	}
+	return fillBody(inline, body)
+}
 
 func (c *codec) WriteRequest(r *rpc2.Request, body any) error {
-	return c.write(wireHeader{Seq: r.Seq, Method: r.Method}, body)
+	return c.write(r.Method, r.Seq, "", body)
 }
 
 func (c *codec) WriteResponse(r *rpc2.Response, body any) error {
-	return c.write(wireHeader{Seq: r.Seq, Error: r.Error}, body)
+	return c.write("", r.Seq, r.Error, body)
 }
 
-func (c *codec) write(h wireHeader, body any) error {
+func (c *codec) write(method string, seq uint64, errMsg string, body any) error {
 	c.wmx.Lock()
 	defer c.wmx.Unlock()
 	if c.broken {
 		return fmt.Errorf("%w: connection poisoned by an earlier encoding error",
 			ErrNetwork)
 	}
+	h := wireHeader{Method: method, Error: errMsg}
+	c.out.seqOut(&h, seq, method != "")
+	h.Body = !c.out.bodyOut(&h, body)
 	c.buf.Reset()
 	if err := c.enc.Encode(&h); err != nil {
 		c.poison()
-		return fmt.Errorf("%w: encode header: %w", ErrInvalidParams, err)
-	}
-	if err := c.enc.Encode(body); err != nil {
-		c.poison()
 		return fmt.Errorf("%w: encode: %w", ErrInvalidParams, err)
+	}
+	if h.Body {
+		if err := c.enc.Encode(body); err != nil {
+			c.poison()
+			return fmt.Errorf("%w: encode: %w", ErrInvalidParams, err)
+		}
 	}
 	if c.writeTimeout > 0 {
 		_ = c.conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
@@ -130,14 +160,6 @@ func (c *codec) poison() {
 }
 
 func (c *codec) Close() error { return c.conn.Close() }
-
-// wireHeader precedes every message, as in rpc2: a method name for requests,
-// an error string for responses.
-type wireHeader struct {
-	Seq    uint64
-	Method string
-	Error  string
-}
 
 // frameReader passes a gob stream through, checking each message's length
 // prefix against max before gob allocates for it.

@@ -1,6 +1,7 @@
 package arpc
 
 import (
+	"strconv"
 	"sync"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
@@ -88,6 +89,15 @@ func (d *dedupStore) begin(client string, id uint64) (e *dedupEntry, first bool)
 	}
 	w.entries[id] = e
 	return e, true
+}
+
+// dedupKey is the dedup store key of a client's mutations: its ID and the
+// scope of its mutation IDs (ArgsHello.IdScope; 0 for none).
+func dedupKey(clientId string, scope uint64) string {
+	if scope == 0 {
+		return clientId
+	}
+	return clientId + "#" + strconv.FormatUint(scope, 36)
 }
 
 func (e *dedupEntry) finish(res am.Result) {

@@ -34,6 +34,8 @@ type session struct {
 
 	mx       sync.Mutex
 	clientId string
+	// dedupKey scopes the client's mutation IDs in the worker's dedup store
+	dedupKey string
 	sub      *engine.Sub
 	ready    bool
 	bye      bool
@@ -237,6 +239,7 @@ func (ses *session) hello(_ *rpc2.Client, args *ArgsHello, resp *RespHello) erro
 	}
 	s.Mach.Add1(ss.SharedStates.Handshaking, nil)
 	ses.clientId = args.ClientId
+	ses.dedupKey = dedupKey(args.ClientId, args.IdScope)
 	if args.Heartbeat > 0 {
 		ses.heartbeat = max(time.Duration(args.Heartbeat), minHeartbeat)
 	}
@@ -350,7 +353,10 @@ func (ses *session) apply(args *ArgsMut) (am.Result, error) {
 	if args.Id == 0 {
 		return ses.exec(args, names)
 	}
-	entry, first := ses.s.dedup.begin(ses.id(), args.Id)
+	ses.mx.Lock()
+	key := ses.dedupKey
+	ses.mx.Unlock()
+	entry, first := ses.s.dedup.begin(key, args.Id)
 	if !first {
 		select {
 		case <-entry.done:
@@ -621,7 +627,7 @@ func (ses *session) sendPayload(args am.A) bool {
 func toWire(u *engine.Update) *WireUpdate {
 	return &WireUpdate{
 		From: u.FromSeq,
-		To:   u.ToSeq,
+		Span: u.ToSeq - u.FromSeq - 1,
 		Diff: clock.AppendBinary(nil, u.Diff),
 		Sum:  u.Sum,
 		QT:   u.QueueTick,

@@ -7,7 +7,7 @@ import (
 // ProtocolVersion is the version of the aRPC wire protocol spoken here. A
 // server refuses a Hello with another version (ErrRpc). See
 // docs/protocol.md.
-const ProtocolVersion = 1
+const ProtocolVersion = 2
 
 // preface is written by the client before anything else: it lets a port
 // multiplexer recognise aRPC, and a server drop non-aRPC peers at once.
@@ -55,6 +55,10 @@ type ArgsHello struct {
 	KnownTime am.Time
 	// KnownSeq is the replica's sequence number when resuming.
 	KnownSeq uint64
+	// IdScope is the scope of the client's mutation IDs (Worker.IdScope):
+	// the server remembers recent mutations per ClientId and IdScope, so
+	// that IDs can be small counters.
+	IdScope uint64
 	// Heartbeat asks the server to send a heartbeat whenever it wrote
 	// nothing for this long (nanoseconds; 0: none, else at least 50 ms), so
 	// the client can tell a slow worker from a dead link.
@@ -83,16 +87,26 @@ type RespHello struct {
 	Resumed bool
 }
 
-// WireUpdate is an engine update on the wire: the diff is encoded with
-// clock.AppendBinary.
+// WireUpdate is an engine update on the wire. Fields are laid out so that
+// the common case costs nothing: gob leaves out zero values.
 type WireUpdate struct {
+	// From is the sequence the update applies on (ignored when Full).
 	From uint64
-	To   uint64
+	// Span is To - From - 1 (modulo 2^64), where To is the sequence the update
+	// produces: 0 for the usual update that covers one transition.
+	Span uint64
+	// Diff is the clock diff, encoded with clock.AppendBinary.
 	Diff []byte
-	Sum  uint64
-	QT   uint64
+	// Sum is the tick sum after applying, for drift detection.
+	Sum uint64
+	// QT is the worker's queue tick at To.
+	QT uint64
+	// Full marks a snapshot that replaces the replica's time.
 	Full bool
 }
+
+// to returns the sequence the update produces.
+func (wu *WireUpdate) to() uint64 { return wu.From + wu.Span + 1 }
 
 // Mutation types on the wire.
 const (
@@ -113,8 +127,8 @@ type ArgsMut struct {
 	// Args are the mutation's args (gob-encoded; custom types must be
 	// registered).
 	Args am.A
-	// Id is a client-unique mutation ID for exactly-once retries; 0 disables
-	// deduplication.
+	// Id is the mutation's ID within the client's IdScope (see ArgsHello),
+	// for exactly-once retries; 0 disables deduplication.
 	Id uint64
 	// Event names the source event of Ev* mutations, informational.
 	Event string

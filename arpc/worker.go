@@ -2,6 +2,8 @@ package arpc
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -81,7 +83,7 @@ type Worker struct {
 		err  error
 	}
 	mutId   atomic.Uint64
-	idSeed  uint64
+	idScope uint64
 	standIn standIn
 }
 
@@ -112,13 +114,30 @@ func NewWorker(ctx context.Context, id string, schema am.Schema, names am.S,
 		waits:       map[int][]*waiter{},
 		stateCtx:    map[int]*stateCtx{},
 		errInternal: make(chan error, 10),
-		idSeed:      uint64(time.Now().UnixNano()) << 20,
+		idScope:     newIdScope(),
 	}
 	for i, n := range names {
 		w.index[n] = i
 	}
 	context.AfterFunc(wctx, w.Dispose)
 	return w
+}
+
+// IdScope is the random scope of this replica's mutation IDs. IDs count up
+// from 1 and are unique within the scope, so a transport sends the scope
+// once (aRPC: in the handshake) and then small IDs; the server remembers
+// recent mutations per client ID and scope (see DedupWindow).
+func (w *Worker) IdScope() uint64 { return w.idScope }
+
+// newIdScope returns a random non-zero ID scope.
+func newIdScope() uint64 {
+	for {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		if s := binary.LittleEndian.Uint64(b[:]); s != 0 {
+			return s
+		}
+	}
 }
 
 // ApplyUpdate applies an engine update to the replica, respecting its chain:
@@ -322,7 +341,7 @@ func (w *Worker) send(ctx context.Context, m *ArgsMut, states am.S,
 		return am.Canceled, err
 	}
 	m.States = idxs
-	m.Id = w.idSeed + w.mutId.Add(1)
+	m.Id = w.mutId.Add(1)
 	return w.t.Mutate(ctx, m, noSync)
 }
 

@@ -531,9 +531,12 @@ func orDefault(d, def time.Duration) time.Duration {
 }
 
 // mutationId formats a Worker's mutation ID for the wire.
-func mutationId(id uint64) string {
+// mutationId is the gRPC mutation ID of the worker's mutation id: the
+// worker's ID scope and the id, so that IDs of a restarted client never
+// collide with the ones the server still remembers.
+func mutationId(scope, id uint64) string {
 	if id == 0 {
 		return ""
 	}
-	return strconv.FormatUint(id, 36)
+	return strconv.FormatUint(scope, 36) + "." + strconv.FormatUint(id, 36)
 }

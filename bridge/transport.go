@@ -67,7 +67,7 @@ func (t transport) Mutate(ctx context.Context, m *arpc.ArgsMut, noSync bool) (
 	}
 	req := &bridgev1.MutateRequest{
 		Type: typ, StateIndexes: indexes(m), Args: st, NoSync: noSync,
-		MutationId: mutationId(m.Id), ClientId: c.Id, SchemaHash: c.hash,
+		MutationId: mutationId(c.Worker.IdScope(), m.Id), ClientId: c.Id, SchemaHash: c.hash,
 	}
 	retries := c.opts.CallRetries
 	switch {
