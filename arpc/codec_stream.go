@@ -21,7 +21,8 @@ import (
 // a second gob value (wireHeader.Body). See docs/protocol.md.
 
 // wireHeader is the one gob value of a message (plus a body when Body is
-// set).
+// set). It encodes itself (codec_header.go): gob sees an opaque value, so a
+// connection compiles no gob machinery for the hot messages.
 type wireHeader struct {
 	// Method names the called method; empty in replies.
 	Method string
@@ -46,9 +47,8 @@ type wireHeader struct {
 type wireMut struct {
 	Type   uint8
 	States []int
-	// Vals are the scalar args, packed (see packArgs); Args the others.
+	// Vals are the args, all scalars, packed (see packArgs).
 	Vals []byte
-	Args map[string]any
 	// IdGap is the mutation ID minus the previous one in this direction,
 	// minus 1; NoId marks a mutation without an ID.
 	IdGap  uint64
@@ -129,7 +129,9 @@ func (st *streamState) bodyOut(h *wireHeader, body any) bool {
 	switch b := body.(type) {
 	case nil, *Empty, Empty:
 	case *ArgsMut:
-		h.Mut = st.mutOut(b)
+		if h.Mut = st.mutOut(b); h.Mut == nil {
+			return false
+		}
 	case *RespMut:
 		h.RMut = &wireRespMut{Err: b.Err, Result: b.Result,
 			Clock: st.clockOut(b.Clock), Seq: b.Seq}
@@ -144,10 +146,15 @@ func (st *streamState) bodyOut(h *wireHeader, body any) bool {
 	return true
 }
 
+// mutOut returns the inline form of m, nil when m has args other than
+// scalars (it then travels as a gob body, its ID as is).
 func (st *streamState) mutOut(m *ArgsMut) *wireMut {
-	w := &wireMut{Type: m.Type, States: m.States, Event: m.Event,
+	vals, rest := packArgs(m.Args)
+	if rest != nil {
+		return nil
+	}
+	w := &wireMut{Type: m.Type, States: m.States, Vals: vals, Event: m.Event,
 		ErrMsg: m.ErrMsg}
-	w.Vals, w.Args = packArgs(m.Args)
 	if m.Id == 0 {
 		w.NoId = true
 	} else {
@@ -179,7 +186,7 @@ func (st *streamState) inlineIn(h *wireHeader) (any, error) {
 			st.mutId += m.IdGap + 1
 			out.Id = st.mutId
 		}
-		args, err := unpackArgs(m.Vals, m.Args)
+		args, err := unpackArgs(m.Vals)
 		if err != nil {
 			return nil, err
 		}
@@ -245,8 +252,8 @@ func fillAs[T any](inline any, body *T) bool {
 
 // Scalar args (the usual kind: numbers, strings, flags) are packed by the
 // codec instead of gob, which would spell out each value's type name: per
-// entry the key's length and bytes, a type tag and the value. Other values
-// travel in wireMut.Args through gob, as registered.
+// entry the key's length and bytes, a type tag and the value. A mutation
+// with any other value travels as a gob body (ArgsMut), as registered.
 const (
 	tagBool byte = iota + 1
 	tagInt
@@ -299,15 +306,12 @@ func packArgs(args map[string]any) (packed []byte, rest map[string]any) {
 	return packed, rest
 }
 
-// unpackArgs adds the packed scalars to args (allocated when nil) and
-// returns it.
-func unpackArgs(packed []byte, args map[string]any) (map[string]any, error) {
+// unpackArgs returns the packed scalars as args; nil for none.
+func unpackArgs(packed []byte) (map[string]any, error) {
 	if len(packed) == 0 {
-		return args, nil
+		return nil, nil
 	}
-	if args == nil {
-		args = map[string]any{}
-	}
+	args := map[string]any{}
 	bad := fmt.Errorf("%w: malformed packed args", ErrRpc)
 	for len(packed) > 0 {
 		n, l := binary.Uvarint(packed)

@@ -99,25 +99,30 @@ func BenchmarkMuxFanOut(b *testing.B) {
 		if w.Is1("E") {
 			want++
 		}
-		chs := make([]<-chan struct{}, n)
-		for i, c := range cs {
-			chs[i] = c.Worker.WhenTime1("E", want, nil)
-		}
+		// the waiters are in place before the mutation, so that the timed
+		// window holds the fan-out only, not the spawning of n goroutines
 		lat := make([]time.Duration, n)
 		var wg sync.WaitGroup
-		t0 := time.Now()
-		w.Add1("E", nil)
-		for i := range chs {
+		var t0 time.Time
+		start := make(chan struct{})
+		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+		for i, c := range cs {
+			ch := c.Worker.WhenTime1("E", want, wctx)
 			wg.Go(func() {
+				<-start
 				select {
-				case <-chs[i]:
+				case <-ch:
 					lat[i] = time.Since(t0)
-				case <-time.After(10 * time.Second):
+				case <-wctx.Done():
 					lat[i] = 10 * time.Second
 				}
 			})
 		}
+		t0 = time.Now()
+		close(start)
+		w.Add1("E", nil)
 		wg.Wait()
+		wcancel()
 		each = append(each, lat...)
 		all = append(all, slices.Max(lat))
 		// let the push interval pass for every session (its clock starts when
