@@ -2,7 +2,6 @@ package arpc
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/gob"
 	"fmt"
 	"io"
@@ -19,7 +18,39 @@ const DefaultMaxMsgSize = 64 << 20
 
 // readBufSize is the read buffer of a connection: small, since idle
 // connections are many and large messages are read past the buffer.
-const readBufSize = 2 << 10
+const readBufSize = 1 << 10
+
+// msgBuf is the io.Writer a codec's gob encoder writes a message into.
+type msgBuf struct{ b []byte }
+
+func (m *msgBuf) Write(p []byte) (int, error) {
+	m.b = append(m.b, p...)
+	return len(p), nil
+}
+
+// writeBufs lends message buffers to writing codecs.
+var writeBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBuf is the largest buffer kept for reuse: a payload's does not
+// stay around.
+const maxPooledBuf = 64 << 10
+
+// borrow points m at a pooled buffer; it returns the pool's handle for
+// giveBack.
+func (m *msgBuf) borrow() *[]byte {
+	bp := writeBufs.Get().(*[]byte)
+	m.b = (*bp)[:0]
+	return bp
+}
+
+// giveBack returns the buffer to the pool (unless it grew too large).
+func (m *msgBuf) giveBack(bp *[]byte) {
+	if cap(m.b) <= maxPooledBuf {
+		*bp = m.b[:0]
+		writeBufs.Put(bp)
+	}
+	m.b = nil
+}
 
 // DefaultWriteTimeout is how long a write may block on a peer that does not
 // read before the connection is considered dead.
@@ -43,7 +74,9 @@ type codec struct {
 	bodyFollows bool
 
 	wmx sync.Mutex
-	buf bytes.Buffer
+	// buf collects one message; its memory is borrowed from writeBufs for
+	// the write only, so idle connections hold none
+	buf msgBuf
 	enc *gob.Encoder
 	// out is what was written so far; under wmx
 	out streamState
@@ -127,7 +160,7 @@ func (c *codec) write(method string, seq uint64, errMsg string, body any) error 
 	h := wireHeader{Method: method, Error: errMsg}
 	c.out.seqOut(&h, seq, method != "")
 	h.Body = !c.out.bodyOut(&h, body)
-	c.buf.Reset()
+	defer c.buf.giveBack(c.buf.borrow())
 	if err := c.enc.Encode(&h); err != nil {
 		c.poison()
 		return fmt.Errorf("%w: encode: %w", ErrInvalidParams, err)
@@ -141,7 +174,7 @@ func (c *codec) write(method string, seq uint64, errMsg string, body any) error 
 	if c.writeTimeout > 0 {
 		_ = c.conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
 	}
-	n, err := c.conn.Write(c.buf.Bytes())
+	n, err := c.conn.Write(c.buf.b)
 	c.lastWrite.Store(time.Now().UnixNano())
 	if c.bytesOut != nil {
 		c.bytesOut.Add(int64(n))

@@ -41,8 +41,9 @@ const (
 	bFull                    // a full snapshot (clocks)
 )
 
-// errBadHeader is wrapped by every header decoding failure.
-var errBadHeader = errors.New("malformed message header")
+// errBadHeader is wrapped by every decoding failure of a hand-encoded
+// message.
+var errBadHeader = errors.New("malformed message")
 
 // GobEncode implements gob.GobEncoder.
 func (h *wireHeader) GobEncode() ([]byte, error) {
@@ -170,7 +171,7 @@ func appendString(b []byte, s string) []byte {
 // GobDecode implements gob.GobDecoder. Nothing of data is retained.
 func (h *wireHeader) GobDecode(data []byte) error {
 	*h = wireHeader{}
-	r := headerReader{b: data}
+	r := wireReader{b: data}
 	first := r.byte()
 	flags, kind := first&0x0f, first>>4
 	h.Note, h.Body = flags&hNote != 0, flags&hBody != 0
@@ -201,20 +202,17 @@ func (h *wireHeader) GobDecode(data []byte) error {
 	default:
 		r.fail("body kind %d", kind)
 	}
-	if r.err == nil && len(r.b) > 0 {
-		r.fail("%d trailing bytes", len(r.b))
-	}
-	return r.err
+	return r.end()
 }
 
-// headerReader reads a header's fields; after the first error every read
-// returns zero and the error stays.
-type headerReader struct {
+// wireReader reads the fields of a hand-encoded message (a header, a
+// Hello); after the first error every read returns zero and the error stays.
+type wireReader struct {
 	b   []byte
 	err error
 }
 
-func (r *headerReader) fail(format string, args ...any) {
+func (r *wireReader) fail(format string, args ...any) {
 	if r.err == nil {
 		r.err = fmt.Errorf("%w: %w: %s", ErrRpc, errBadHeader,
 			fmt.Sprintf(format, args...))
@@ -222,7 +220,7 @@ func (r *headerReader) fail(format string, args ...any) {
 	r.b = nil
 }
 
-func (r *headerReader) byte() byte {
+func (r *wireReader) byte() byte {
 	if len(r.b) < 1 {
 		r.fail("short")
 		return 0
@@ -232,7 +230,7 @@ func (r *headerReader) byte() byte {
 	return c
 }
 
-func (r *headerReader) uvarint() uint64 {
+func (r *wireReader) uvarint() uint64 {
 	v, n := binary.Uvarint(r.b)
 	if n <= 0 {
 		r.fail("bad uvarint")
@@ -242,7 +240,7 @@ func (r *headerReader) uvarint() uint64 {
 	return v
 }
 
-func (r *headerReader) varint() int64 {
+func (r *wireReader) varint() int64 {
 	v, n := binary.Varint(r.b)
 	if n <= 0 {
 		r.fail("bad varint")
@@ -253,7 +251,7 @@ func (r *headerReader) varint() int64 {
 }
 
 // bytes returns a copy of the next length-prefixed bytes; nil when empty.
-func (r *headerReader) bytes() []byte {
+func (r *wireReader) bytes() []byte {
 	n := r.uvarint()
 	if n > uint64(len(r.b)) {
 		r.fail("length %d past the end", n)
@@ -268,18 +266,12 @@ func (r *headerReader) bytes() []byte {
 	return out
 }
 
-func (r *headerReader) string() string { return string(r.bytes()) }
+func (r *wireReader) string() string { return string(r.bytes()) }
 
-func (r *headerReader) mut() *wireMut {
+func (r *wireReader) mut() *wireMut {
 	flags := r.byte()
 	m := &wireMut{Type: r.byte(), NoId: flags&bNoId != 0}
-	n := r.uvarint()
-	// each index takes at least one byte
-	if n > uint64(len(r.b)) {
-		r.fail("%d states past the end", n)
-		return nil
-	}
-	if n > 0 {
+	if n := r.count(); n > 0 {
 		m.States = make([]int, n)
 		for i := range m.States {
 			idx := r.uvarint()
@@ -307,7 +299,7 @@ func (r *headerReader) mut() *wireMut {
 // against the worker's states).
 const maxStateIndex = 1 << 31
 
-func (r *headerReader) reply() (*WireErr, *wireClock, uint64) {
+func (r *wireReader) reply() (*WireErr, *wireClock, uint64) {
 	flags := r.byte()
 	var err *WireErr
 	var clock *wireClock
@@ -325,7 +317,7 @@ func (r *headerReader) reply() (*WireErr, *wireClock, uint64) {
 	return err, clock, seq
 }
 
-func (r *headerReader) clock() *wireClock {
+func (r *wireReader) clock() *wireClock {
 	flags := r.byte()
 	c := &wireClock{Full: flags&bFull != 0}
 	c.Back = r.uvarint()

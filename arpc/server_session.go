@@ -567,9 +567,11 @@ func (ses *session) pushLoop(sub *engine.Sub) {
 				}
 			}
 			continue
-		case args := <-sub.Payloads():
-			if !ses.sendPayload(args) {
-				return
+		case <-sub.PayloadsReady():
+			for _, args := range sub.TakePayloads() {
+				if !ses.sendPayload(args) {
+					return
+				}
 			}
 			continue
 		case <-changed:

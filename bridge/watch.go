@@ -171,10 +171,12 @@ func (ws *watchStream) loop(sub *engine.Sub, w *watcher,
 				ServerTime: timestamppb.Now(), Seq: sub.KnownSeq()}}}); err != nil {
 				return err
 			}
-		case args := <-sub.Payloads():
-			if msg := ws.payload(args); msg != nil {
-				if err := ws.send(msg); err != nil {
-					return err
+		case <-sub.PayloadsReady():
+			for _, args := range sub.TakePayloads() {
+				if msg := ws.payload(args); msg != nil {
+					if err := ws.send(msg); err != nil {
+						return err
+					}
 				}
 			}
 		case <-changed:

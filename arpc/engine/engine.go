@@ -302,9 +302,7 @@ func (e *Engine) publish(args am.A) {
 	e.mx.Lock()
 	defer e.mx.Unlock()
 	for s := range e.subs {
-		select {
-		case s.payloads <- args:
-		default:
+		if !s.offer(args) {
 			e.dropped.Add(1)
 		}
 	}

@@ -152,8 +152,11 @@ func TestChangedAndPayloads(t *testing.T) {
 	}
 	w.Add1(ss.WorkerStates.SendPayload, am.A{"k": "v"})
 	<-ch
-	args := <-sub.Payloads()
-	assert.Equal(t, "v", args["k"])
+	<-sub.PayloadsReady()
+	got := sub.TakePayloads()
+	require.Len(t, got, 1)
+	assert.Equal(t, "v", got[0]["k"])
+	assert.Empty(t, sub.TakePayloads())
 }
 
 func TestWorkerDisposalEndsEngine(t *testing.T) {
@@ -164,4 +167,26 @@ func TestWorkerDisposalEndsEngine(t *testing.T) {
 	w.Dispose()
 	<-e.Done()
 	assert.ErrorIs(t, e.Err(), engine.ErrWorkerGone)
+}
+
+func TestPayloadQueueIsBounded(t *testing.T) {
+	w := newWorker(t)
+	e, err := engine.Attach(w)
+	require.NoError(t, err)
+	defer e.Release()
+	sub := e.Subscribe()
+	defer sub.Close()
+	for i := range engine.PayloadQueue + 5 {
+		w.Add1(ss.WorkerStates.SendPayload, am.A{"i": i})
+	}
+	got := sub.TakePayloads()
+	require.Len(t, got, engine.PayloadQueue)
+	// oldest first; the ones past the bound are dropped and counted
+	assert.Equal(t, 0, got[0]["i"])
+	assert.Equal(t, engine.PayloadQueue-1, got[len(got)-1]["i"])
+	assert.EqualValues(t, 5, e.Stats().PayloadsDropped)
+	// taking makes room again
+	w.Add1(ss.WorkerStates.SendPayload, am.A{"i": -1})
+	<-sub.PayloadsReady()
+	assert.Len(t, sub.TakePayloads(), 1)
 }

@@ -17,13 +17,17 @@ type Sub struct {
 	known  *Snapshot
 	closed bool
 
-	payloads chan am.A
+	// payloads pending for the peer (at most PayloadQueue), allocated on the
+	// first one: idle subscribers are many
+	pmx      sync.Mutex
+	payloads []am.A
+	pready   chan struct{}
 }
 
 // Subscribe opens a subscription whose peer knows nothing yet: its first
 // update (see [Sub.Full]) is a full snapshot.
 func (e *Engine) Subscribe() *Sub {
-	s := &Sub{e: e, payloads: make(chan am.A, PayloadQueue)}
+	s := &Sub{e: e, pready: make(chan struct{}, 1)}
 	e.subscribers.Add(1)
 	e.mx.Lock()
 	e.subs[s] = struct{}{}
@@ -34,9 +38,35 @@ func (e *Engine) Subscribe() *Sub {
 // Engine returns the engine of the subscription.
 func (s *Sub) Engine() *Engine { return s.e }
 
-// Payloads delivers the args of the worker's SendPayload mutations made
-// while the subscription is open.
-func (s *Sub) Payloads() <-chan am.A { return s.payloads }
+// PayloadsReady receives when payloads are pending: the args of the worker's
+// SendPayload mutations made while the subscription is open. Take them with
+// [Sub.TakePayloads].
+func (s *Sub) PayloadsReady() <-chan struct{} { return s.pready }
+
+// TakePayloads returns the pending payloads, oldest first, and forgets them.
+func (s *Sub) TakePayloads() []am.A {
+	s.pmx.Lock()
+	defer s.pmx.Unlock()
+	p := s.payloads
+	s.payloads = nil
+	return p
+}
+
+// offer queues a payload; false when PayloadQueue are already pending.
+func (s *Sub) offer(args am.A) bool {
+	s.pmx.Lock()
+	if len(s.payloads) >= PayloadQueue {
+		s.pmx.Unlock()
+		return false
+	}
+	s.payloads = append(s.payloads, args)
+	s.pmx.Unlock()
+	select {
+	case s.pready <- struct{}{}:
+	default:
+	}
+	return true
+}
 
 // Close ends the subscription. Idempotent.
 func (s *Sub) Close() {

@@ -1,0 +1,214 @@
+package arpc
+
+import (
+	"encoding/binary"
+
+	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+)
+
+// The handshake messages encode themselves (GobEncode), like the header:
+// gob would otherwise build and keep decoding machinery for their nested
+// types on every connection, for two messages per connection. Layouts are in
+// docs/protocol.md.
+
+// RespHello flags
+const (
+	rhErr byte = 1 << iota
+	rhNames
+	rhSchema
+	rhClock
+	rhResumed
+)
+
+// State flags in a schema
+const (
+	stAuto byte = 1 << iota
+	stMulti
+)
+
+// GobEncode implements gob.GobEncoder.
+func (a *ArgsHello) GobEncode() ([]byte, error) {
+	b := make([]byte, 0, 64+10*len(a.KnownTime))
+	b = binary.AppendVarint(b, int64(a.Version))
+	b = appendString(b, a.ClientId)
+	b = appendString(b, a.SchemaHash)
+	// count + 1, so that 0 stands for no time (a first connection)
+	if a.KnownTime == nil {
+		b = binary.AppendUvarint(b, 0)
+	} else {
+		b = binary.AppendUvarint(b, uint64(len(a.KnownTime))+1)
+		for _, t := range a.KnownTime {
+			b = binary.AppendUvarint(b, t)
+		}
+	}
+	b = binary.AppendUvarint(b, a.KnownSeq)
+	b = binary.AppendUvarint(b, a.IdScope)
+	return binary.AppendVarint(b, a.Heartbeat), nil
+}
+
+// GobDecode implements gob.GobDecoder.
+func (a *ArgsHello) GobDecode(data []byte) error {
+	r := wireReader{b: data}
+	*a = ArgsHello{}
+	a.Version = int(r.varint())
+	a.ClientId = r.string()
+	a.SchemaHash = r.string()
+	if n := r.count(); n > 0 {
+		a.KnownTime = make(am.Time, n-1)
+		for i := range a.KnownTime {
+			a.KnownTime[i] = r.uvarint()
+		}
+	}
+	a.KnownSeq = r.uvarint()
+	a.IdScope = r.uvarint()
+	a.Heartbeat = r.varint()
+	return r.end()
+}
+
+// GobEncode implements gob.GobEncoder.
+func (h *RespHello) GobEncode() ([]byte, error) {
+	flags := byte(0)
+	if h.Err != nil {
+		flags |= rhErr
+	}
+	if h.Names != nil {
+		flags |= rhNames
+	}
+	if h.Schema != nil {
+		flags |= rhSchema
+	}
+	if h.Clock != nil {
+		flags |= rhClock
+	}
+	if h.Resumed {
+		flags |= rhResumed
+	}
+	b := append(make([]byte, 0, 128), flags)
+	if h.Err != nil {
+		b = appendString(append(b, h.Err.Code), h.Err.Msg)
+	}
+	b = appendString(b, h.WorkerId)
+	b = appendString(b, h.ServerId)
+	if h.Names != nil {
+		b = appendStrings(b, h.Names)
+	}
+	if h.Schema != nil {
+		b = binary.AppendUvarint(b, uint64(len(h.Schema)))
+		for name, s := range h.Schema {
+			st := byte(0)
+			if s.Auto {
+				st |= stAuto
+			}
+			if s.Multi {
+				st |= stMulti
+			}
+			b = append(appendString(b, name), st)
+			for _, rel := range [][]string{s.Require, s.Add, s.Remove, s.After,
+				s.Tags} {
+				b = appendStrings(b, rel)
+			}
+		}
+	}
+	b = binary.AppendUvarint(b, h.Epoch)
+	if u := h.Clock; u != nil {
+		full := byte(0)
+		if u.Full {
+			full = 1
+		}
+		b = append(b, full)
+		for _, v := range []uint64{u.From, u.Span, u.Sum, u.QT} {
+			b = binary.AppendUvarint(b, v)
+		}
+		b = binary.AppendUvarint(b, uint64(len(u.Diff)))
+		b = append(b, u.Diff...)
+	}
+	return binary.AppendUvarint(b, uint64(h.MachineTick)), nil
+}
+
+// GobDecode implements gob.GobDecoder.
+func (h *RespHello) GobDecode(data []byte) error {
+	r := wireReader{b: data}
+	*h = RespHello{}
+	flags := r.byte()
+	if flags&rhErr != 0 {
+		h.Err = &WireErr{Code: r.byte()}
+		h.Err.Msg = r.string()
+	}
+	h.WorkerId = r.string()
+	h.ServerId = r.string()
+	if flags&rhNames != 0 {
+		h.Names = r.strings()
+		if h.Names == nil {
+			h.Names = am.S{}
+		}
+	}
+	if flags&rhSchema != 0 {
+		n := r.count()
+		h.Schema = make(am.Schema, n)
+		for range n {
+			name := r.string()
+			st := r.byte()
+			h.Schema[name] = am.State{Auto: st&stAuto != 0, Multi: st&stMulti != 0,
+				Require: r.strings(), Add: r.strings(), Remove: r.strings(),
+				After: r.strings(), Tags: r.strings()}
+		}
+	}
+	h.Epoch = r.uvarint()
+	if flags&rhClock != 0 {
+		u := &WireUpdate{Full: r.byte() == 1}
+		u.From = r.uvarint()
+		u.Span = r.uvarint()
+		u.Sum = r.uvarint()
+		u.QT = r.uvarint()
+		u.Diff = r.bytes()
+		h.Clock = u
+	}
+	tick := r.uvarint()
+	if tick > uint64(^uint32(0)) {
+		r.fail("machine tick %d", tick)
+	}
+	h.MachineTick = uint32(tick)
+	h.Resumed = flags&rhResumed != 0
+	return r.end()
+}
+
+// appendStrings appends a count and the strings.
+func appendStrings(b []byte, ss []string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(ss)))
+	for _, s := range ss {
+		b = appendString(b, s)
+	}
+	return b
+}
+
+// count reads a count of items that take at least a byte each: one past
+// the remaining bytes fails.
+func (r *wireReader) count() int {
+	n := r.uvarint()
+	if n > uint64(len(r.b)) {
+		r.fail("count %d past the end", n)
+		return 0
+	}
+	return int(n)
+}
+
+// strings reads appendStrings' list; nil when empty.
+func (r *wireReader) strings() []string {
+	n := r.count()
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = r.string()
+	}
+	return out
+}
+
+// end fails on trailing bytes and returns the first error.
+func (r *wireReader) end() error {
+	if r.err == nil && len(r.b) > 0 {
+		r.fail("%d trailing bytes", len(r.b))
+	}
+	return r.err
+}
