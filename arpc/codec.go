@@ -2,7 +2,9 @@ package arpc
 
 import (
 	"bufio"
+	"encoding/binary"
 	"encoding/gob"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -56,27 +58,41 @@ func (m *msgBuf) giveBack(bp *[]byte) {
 // read before the connection is considered dead.
 const DefaultWriteTimeout = 10 * time.Second
 
-// codec is an rpc2.Codec speaking gob, like rpc2's default, with four
-// differences: a message is one gob value with the hot bodies inline and
-// growing numbers sent as differences (codec_stream.go), incoming frames
-// over maxMsg are refused before anything is allocated for them, a message
-// is encoded whole before any byte of it is written (a value gob cannot
-// encode never corrupts the stream), and every write has a deadline.
+// maxLenPrefix is the longest length prefix of a header frame (a uvarint
+// of up to 2^35-1 bytes).
+const maxLenPrefix = 5
+
+// codec is the rpc2.Codec of both peers. Every message is a frame: a uvarint
+// length and a hand-encoded header that carries the protocol's own bodies;
+// a body holding user values follows as gob (codec_stream.go). It also
+// refuses incoming frames over maxMsg before allocating for them, encodes a
+// message whole before writing any byte of it (a value gob cannot encode
+// never corrupts the stream), and puts a deadline on every write.
 type codec struct {
 	conn         net.Conn
-	dec          *gob.Decoder
 	writeTimeout time.Duration
+	max          int
 
-	// in is what the peer sent so far, with the inline body of the message
-	// being read and whether its body follows the header; read loop only
+	// the read side, used by the read loop only: the buffered connection,
+	// gob (made on the first gob body), what the peer sent so far, and the
+	// body of the message being read
+	br          *bufio.Reader
+	fr          *frameReader
+	dec         *gob.Decoder
 	in          streamState
 	inline      any
+	raw         []byte
+	rawBody     bool
 	bodyFollows bool
+	// small holds small incoming headers, so that reading one allocates
+	// nothing
+	small [64]byte
 
 	wmx sync.Mutex
 	// buf collects one message; its memory is borrowed from writeBufs for
 	// the write only, so idle connections hold none
 	buf msgBuf
+	// enc is made on the first gob body
 	enc *gob.Encoder
 	// out is what was written so far; under wmx
 	out streamState
@@ -99,21 +115,23 @@ func newCodec(conn net.Conn, maxMsg int, writeTimeout time.Duration,
 	if maxMsg <= 0 {
 		maxMsg = DefaultMaxMsgSize
 	}
-	c := &codec{conn: conn, writeTimeout: writeTimeout}
+	c := &codec{conn: conn, writeTimeout: writeTimeout, max: maxMsg,
+		br: bufio.NewReaderSize(conn, readBufSize)}
 	if counters != nil {
 		c.bytesIn, c.bytesOut = &counters.in, &counters.out
 	}
-	fr := &frameReader{r: bufio.NewReaderSize(conn, readBufSize), max: maxMsg,
-		counter: c.bytesIn, last: &c.lastRead}
-	c.dec = gob.NewDecoder(fr)
-	c.enc = gob.NewEncoder(&c.buf)
+	c.fr = &frameReader{r: c.br, max: maxMsg, counter: c.bytesIn,
+		last: &c.lastRead}
 	return c
 }
 
 func (c *codec) ReadHeader(req *rpc2.Request, resp *rpc2.Response) error {
-	var h wireHeader
-	err := c.dec.Decode(&h)
+	frame, err := c.readFrame()
 	if err != nil {
+		return err
+	}
+	var h wireHeader
+	if err := h.decode(frame); err != nil {
 		return err
 	}
 	seq := c.in.seqIn(&h)
@@ -123,21 +141,67 @@ func (c *codec) ReadHeader(req *rpc2.Request, resp *rpc2.Response) error {
 		resp.Seq, resp.Error = seq, h.Error
 	}
 	c.bodyFollows = h.Body
+	c.raw, c.rawBody = h.Raw, h.Raw != nil
 	c.inline, err = c.in.inlineIn(&h)
 	return err
+}
+
+// readFrame reads one header frame; the result is valid until the next
+// call.
+func (c *codec) readFrame() ([]byte, error) {
+	n, err := binary.ReadUvarint(c.br)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 || n > uint64(c.max) {
+		return nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrFrameTooLarge, n,
+			c.max)
+	}
+	var frame []byte
+	if n <= uint64(len(c.small)) {
+		frame = c.small[:n]
+	} else {
+		frame = make([]byte, n)
+	}
+	if _, err := io.ReadFull(c.br, frame); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	if c.bytesIn != nil {
+		c.bytesIn.Add(int64(uvarintLen(n)) + int64(n))
+	}
+	c.lastRead.Store(time.Now().UnixNano())
+	return frame, nil
 }
 
 func (c *codec) ReadRequestBody(body any) error  { return c.readBody(body) }
 func (c *codec) ReadResponseBody(body any) error { return c.readBody(body) }
 
 // readBody reads the body of the message whose header was just read: the
-// gob value after it, or the body inlined in the header.
+// one carried by the header, or the gob value after it.
 func (c *codec) readBody(body any) error {
-	inline := c.inline
-	c.inline = nil
-	if c.bodyFollows {
+	inline, raw, isRaw := c.inline, c.raw, c.rawBody
+	c.inline, c.raw, c.rawBody = nil, nil, false
+	switch {
+	case c.bodyFollows:
 		c.bodyFollows = false
+		if c.dec == nil {
+			c.dec = gob.NewDecoder(c.fr)
+		}
 		return c.dec.Decode(body)
+	case isRaw:
+		if body == nil {
+			return nil
+		}
+		rb, ok := body.(rawBody)
+		if !ok {
+			return fmt.Errorf("%w: a raw body where %T was expected", ErrRpc, body)
+		}
+		r := wireReader{b: raw}
+		rb.decodeRaw(&r)
+		return r.end()
 	}
 	return fillBody(inline, body)
 }
@@ -161,11 +225,20 @@ func (c *codec) write(method string, seq uint64, errMsg string, body any) error 
 	c.out.seqOut(&h, seq, method != "")
 	h.Body = !c.out.bodyOut(&h, body)
 	defer c.buf.giveBack(c.buf.borrow())
-	if err := c.enc.Encode(&h); err != nil {
-		c.poison()
-		return fmt.Errorf("%w: encode: %w", ErrInvalidParams, err)
+	// the header goes after room for its length, which is then written
+	// right before it
+	var room [maxLenPrefix]byte
+	c.buf.b = h.appendTo(append(c.buf.b, room[:]...))
+	size := uint64(len(c.buf.b) - maxLenPrefix)
+	if size > 1<<(7*maxLenPrefix)-1 {
+		return fmt.Errorf("%w: header of %d bytes", ErrInvalidParams, size)
 	}
+	start := maxLenPrefix - uvarintLen(size)
+	binary.PutUvarint(c.buf.b[start:], size)
 	if h.Body {
+		if c.enc == nil {
+			c.enc = gob.NewEncoder(&c.buf)
+		}
 		if err := c.enc.Encode(body); err != nil {
 			c.poison()
 			return fmt.Errorf("%w: encode: %w", ErrInvalidParams, err)
@@ -174,7 +247,7 @@ func (c *codec) write(method string, seq uint64, errMsg string, body any) error 
 	if c.writeTimeout > 0 {
 		_ = c.conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
 	}
-	n, err := c.conn.Write(c.buf.b)
+	n, err := c.conn.Write(c.buf.b[start:])
 	c.lastWrite.Store(time.Now().UnixNano())
 	if c.bytesOut != nil {
 		c.bytesOut.Add(int64(n))
@@ -183,6 +256,16 @@ func (c *codec) write(method string, seq uint64, errMsg string, body any) error 
 		return fmt.Errorf("%w: %w", ErrNetwork, err)
 	}
 	return nil
+}
+
+// uvarintLen is the length of v as a uvarint.
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
 }
 
 // poison closes the connection after a failed encode: gob may have recorded

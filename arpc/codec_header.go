@@ -8,10 +8,9 @@ import (
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 )
 
-// A header is encoded by hand, inside gob (GobEncode): one flags byte, then
-// only the fields the flags announce, integers as uvarints (am.Result as a
-// zig-zag varint) and strings and byte slices with a uvarint length. See
-// docs/protocol.md for the layout.
+// A header is encoded by hand: one flags byte, then only the fields the flags
+// announce, integers as uvarints (am.Result as a zig-zag varint) and strings
+// and byte slices with a uvarint length. See docs/protocol.md for the layout.
 
 // header flags
 const (
@@ -28,6 +27,8 @@ const (
 	kindRMut
 	kindRSync
 	kindClock
+	// kindRaw: the rest of the frame is a hand-encoded body (rawBody)
+	kindRaw
 )
 
 // body flags
@@ -45,11 +46,13 @@ const (
 // message.
 var errBadHeader = errors.New("malformed message")
 
-// GobEncode implements gob.GobEncoder.
-func (h *wireHeader) GobEncode() ([]byte, error) {
+// appendTo appends the encoded header to b.
+func (h *wireHeader) appendTo(b []byte) []byte {
 	flags := byte(0)
 	kind := kindNone
 	switch {
+	case h.raw != nil:
+		kind = kindRaw
 	case h.Mut != nil:
 		kind = kindMut
 	case h.RMut != nil:
@@ -71,7 +74,6 @@ func (h *wireHeader) GobEncode() ([]byte, error) {
 	if h.Body {
 		flags |= hBody
 	}
-	b := make([]byte, 0, 32)
 	b = append(b, flags|kind<<4)
 	if h.Method != "" {
 		b = appendString(b, h.Method)
@@ -92,8 +94,10 @@ func (h *wireHeader) GobEncode() ([]byte, error) {
 		b = appendReply(b, h.RSync.Err, h.RSync.Clock, h.RSync.Seq)
 	case kindClock:
 		b = h.Clock.append(b, 0)
+	case kindRaw:
+		b = h.raw.appendRaw(b)
 	}
-	return b, nil
+	return b
 }
 
 func (m *wireMut) append(b []byte) []byte {
@@ -168,8 +172,9 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// GobDecode implements gob.GobDecoder. Nothing of data is retained.
-func (h *wireHeader) GobDecode(data []byte) error {
+// decode decodes a header from data. Only Raw refers to data; everything
+// else is copied.
+func (h *wireHeader) decode(data []byte) error {
 	*h = wireHeader{}
 	r := wireReader{b: data}
 	first := r.byte()
@@ -199,6 +204,9 @@ func (h *wireHeader) GobDecode(data []byte) error {
 		h.RSync = m
 	case kindClock:
 		h.Clock = r.clock()
+	case kindRaw:
+		h.Raw = r.b
+		r.b = nil
 	default:
 		r.fail("body kind %d", kind)
 	}

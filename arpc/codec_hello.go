@@ -6,10 +6,9 @@ import (
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 )
 
-// The handshake messages encode themselves (GobEncode), like the header:
-// gob would otherwise build and keep decoding machinery for their nested
-// types on every connection, for two messages per connection. Layouts are in
-// docs/protocol.md.
+// The handshake messages and a few small ones encode themselves (rawBody),
+// like the header: gob would otherwise build and keep decoding machinery for
+// their types on every connection. Layouts are in docs/protocol.md.
 
 // RespHello flags
 const (
@@ -26,9 +25,7 @@ const (
 	stMulti
 )
 
-// GobEncode implements gob.GobEncoder.
-func (a *ArgsHello) GobEncode() ([]byte, error) {
-	b := make([]byte, 0, 64+10*len(a.KnownTime))
+func (a *ArgsHello) appendRaw(b []byte) []byte {
 	b = binary.AppendVarint(b, int64(a.Version))
 	b = appendString(b, a.ClientId)
 	b = appendString(b, a.SchemaHash)
@@ -43,12 +40,10 @@ func (a *ArgsHello) GobEncode() ([]byte, error) {
 	}
 	b = binary.AppendUvarint(b, a.KnownSeq)
 	b = binary.AppendUvarint(b, a.IdScope)
-	return binary.AppendVarint(b, a.Heartbeat), nil
+	return binary.AppendVarint(b, a.Heartbeat)
 }
 
-// GobDecode implements gob.GobDecoder.
-func (a *ArgsHello) GobDecode(data []byte) error {
-	r := wireReader{b: data}
+func (a *ArgsHello) decodeRaw(r *wireReader) {
 	*a = ArgsHello{}
 	a.Version = int(r.varint())
 	a.ClientId = r.string()
@@ -62,11 +57,9 @@ func (a *ArgsHello) GobDecode(data []byte) error {
 	a.KnownSeq = r.uvarint()
 	a.IdScope = r.uvarint()
 	a.Heartbeat = r.varint()
-	return r.end()
 }
 
-// GobEncode implements gob.GobEncoder.
-func (h *RespHello) GobEncode() ([]byte, error) {
+func (h *RespHello) appendRaw(b []byte) []byte {
 	flags := byte(0)
 	if h.Err != nil {
 		flags |= rhErr
@@ -83,7 +76,7 @@ func (h *RespHello) GobEncode() ([]byte, error) {
 	if h.Resumed {
 		flags |= rhResumed
 	}
-	b := append(make([]byte, 0, 128), flags)
+	b = append(b, flags)
 	if h.Err != nil {
 		b = appendString(append(b, h.Err.Code), h.Err.Msg)
 	}
@@ -122,12 +115,10 @@ func (h *RespHello) GobEncode() ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(len(u.Diff)))
 		b = append(b, u.Diff...)
 	}
-	return binary.AppendUvarint(b, uint64(h.MachineTick)), nil
+	return binary.AppendUvarint(b, uint64(h.MachineTick))
 }
 
-// GobDecode implements gob.GobDecoder.
-func (h *RespHello) GobDecode(data []byte) error {
-	r := wireReader{b: data}
+func (h *RespHello) decodeRaw(r *wireReader) {
 	*h = RespHello{}
 	flags := r.byte()
 	if flags&rhErr != 0 {
@@ -169,7 +160,45 @@ func (h *RespHello) GobDecode(data []byte) error {
 	}
 	h.MachineTick = uint32(tick)
 	h.Resumed = flags&rhResumed != 0
-	return r.end()
+}
+
+func (a *ArgsSync) appendRaw(b []byte) []byte {
+	if a.Full {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+func (a *ArgsSync) decodeRaw(r *wireReader) { *a = ArgsSync{Full: r.byte() == 1} }
+
+func (a *ArgsGet) appendRaw(b []byte) []byte { return appendString(b, a.Name) }
+
+func (a *ArgsGet) decodeRaw(r *wireReader) { *a = ArgsGet{Name: r.string()} }
+
+func (a *ArgsWhenArgsDone) appendRaw(b []byte) []byte {
+	return binary.AppendUvarint(b, a.Id)
+}
+
+func (a *ArgsWhenArgsDone) decodeRaw(r *wireReader) {
+	*a = ArgsWhenArgsDone{Id: r.uvarint()}
+}
+
+func (e *RespErr) appendRaw(b []byte) []byte {
+	if e.Err == nil {
+		b = append(b, 0)
+	} else {
+		b = appendString(append(b, 1, e.Err.Code), e.Err.Msg)
+	}
+	return appendString(b, e.Msg)
+}
+
+func (e *RespErr) decodeRaw(r *wireReader) {
+	*e = RespErr{}
+	if r.byte() == 1 {
+		e.Err = &WireErr{Code: r.byte()}
+		e.Err.Msg = r.string()
+	}
+	e.Msg = r.string()
 }
 
 // appendStrings appends a count and the strings.

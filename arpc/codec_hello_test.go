@@ -8,6 +8,20 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// rawRoundTrip encodes in and decodes it into out.
+func rawRoundTrip(in, out rawBody) error {
+	r := wireReader{b: in.appendRaw(nil)}
+	out.decodeRaw(&r)
+	return r.end()
+}
+
+// decodeRawBytes decodes b into out.
+func decodeRawBytes(b []byte, out rawBody) error {
+	r := wireReader{b: b}
+	out.decodeRaw(&r)
+	return r.end()
+}
+
 func helloSamples() ([]*ArgsHello, []*RespHello) {
 	args := []*ArgsHello{
 		{Version: ProtocolVersion, ClientId: "c", SchemaHash: "h", IdScope: 7,
@@ -35,58 +49,60 @@ func helloSamples() ([]*ArgsHello, []*RespHello) {
 func TestHelloRoundTrip(t *testing.T) {
 	args, resps := helloSamples()
 	for _, a := range args {
-		b, err := a.GobEncode()
-		require.NoError(t, err)
 		var got ArgsHello
-		require.NoError(t, got.GobDecode(b))
+		require.NoError(t, rawRoundTrip(a, &got))
 		assert.Equal(t, *a, got)
 	}
 	for _, h := range resps {
-		b, err := h.GobEncode()
-		require.NoError(t, err)
 		var got RespHello
-		require.NoError(t, got.GobDecode(b))
+		require.NoError(t, rawRoundTrip(h, &got))
 		assert.Equal(t, *h, got)
+	}
+	for _, pair := range [][2]rawBody{
+		{&ArgsSync{Full: true}, &ArgsSync{}},
+		{&ArgsSync{}, &ArgsSync{Full: true}},
+		{&ArgsGet{Name: "n"}, &ArgsGet{}},
+		{&ArgsWhenArgsDone{Id: 1 << 40}, &ArgsWhenArgsDone{}},
+		{&RespErr{Err: &WireErr{Code: 2, Msg: "x"}, Msg: "m"}, &RespErr{}},
+		{&RespErr{Msg: "m"}, &RespErr{Err: &WireErr{}}},
+	} {
+		require.NoError(t, rawRoundTrip(pair[0], pair[1]))
+		assert.Equal(t, pair[0], pair[1])
 	}
 }
 
 func TestHelloRejectsTruncated(t *testing.T) {
 	_, resps := helloSamples()
-	b, err := resps[1].GobEncode()
-	require.NoError(t, err)
+	b := resps[1].appendRaw(nil)
 	for i := range len(b) {
 		var got RespHello
-		assert.ErrorIs(t, got.GobDecode(b[:i]), ErrRpc, "cut at %d", i)
+		assert.ErrorIs(t, decodeRawBytes(b[:i], &got), ErrRpc, "cut at %d", i)
 	}
 	var got RespHello
-	assert.ErrorIs(t, got.GobDecode(append(b, 0)), ErrRpc, "trailing byte")
+	assert.ErrorIs(t, decodeRawBytes(append(b, 0), &got), ErrRpc,
+		"trailing byte")
 }
 
 func FuzzHelloDecode(f *testing.F) {
 	args, resps := helloSamples()
 	for _, a := range args {
-		b, _ := a.GobEncode()
-		f.Add(b)
+		f.Add(a.appendRaw(nil))
 	}
 	for _, h := range resps {
-		b, _ := h.GobEncode()
-		f.Add(b)
+		f.Add(h.appendRaw(nil))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// whatever decodes encodes back to the same message
 		var a ArgsHello
-		if a.GobDecode(b) == nil {
-			again, err := a.GobEncode()
-			require.NoError(t, err)
+		if decodeRawBytes(b, &a) == nil {
 			var a2 ArgsHello
-			require.NoError(t, a2.GobDecode(again))
+			require.NoError(t, rawRoundTrip(&a, &a2))
 			assert.Equal(t, a, a2)
 		}
 		var h RespHello
-		if h.GobDecode(b) == nil {
-			again, err := h.GobEncode()
-			require.NoError(t, err)
+		if decodeRawBytes(b, &h) == nil {
 			var h2 RespHello
-			require.NoError(t, h2.GobDecode(again))
+			require.NoError(t, rawRoundTrip(&h, &h2))
 			assert.Equal(t, h, h2)
 		}
 	})

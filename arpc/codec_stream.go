@@ -8,21 +8,23 @@ import (
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 )
 
-// The codec sends every message as one gob value, wireHeader, and carries the
-// hot bodies (mutations, their replies, Sync replies and clock pushes)
-// inside it. Numbers that grow along a connection (call sequence numbers,
-// mutation IDs, clock sequences, tick sums, queue ticks) travel as the
-// difference to the same number in the previous message of the same
-// direction, laid out so that the usual difference is 0, which gob leaves
-// out. Each side keeps one streamState per direction: the writer under its
-// write lock, the reader in its read loop. Both see the same messages in the
-// same order (TCP), and every hot body is decoded with its header, even when
-// rpc2 discards the body, so both states stay equal. Other bodies follow as
-// a second gob value (wireHeader.Body). See docs/protocol.md.
+// The codec sends every message as one frame holding a hand-encoded header
+// (codec_header.go) that carries the protocol's own bodies: the hot ones
+// (mutations, their replies, Sync replies and clock pushes) as fields, the
+// handshake and a few small ones as raw bodies (codec_hello.go). Only bodies
+// holding user values (args of other types, payloads, Get values) follow as
+// gob, so a connection that never carries one never builds gob machinery.
+// Numbers that grow along a connection (call sequence numbers, mutation
+// IDs, clock sequences, tick sums, queue ticks) travel as the difference to
+// the same number in the previous message of the same direction, laid out
+// so that the usual difference is 0. Each side keeps one streamState per
+// direction: the writer under its write lock, the reader in its read loop.
+// Both see the same messages in the same order (TCP), and every hot body is
+// decoded with its header, even when rpc2 discards the body, so both states
+// stay equal. See docs/protocol.md.
 
-// wireHeader is the one gob value of a message (plus a body when Body is
-// set). It encodes itself (codec_header.go): gob sees an opaque value, so a
-// connection compiles no gob machinery for the hot messages.
+// wireHeader is the header of a message; a gob body follows when Body is
+// set.
 type wireHeader struct {
 	// Method names the called method; empty in replies.
 	Method string
@@ -41,6 +43,16 @@ type wireHeader struct {
 	RMut  *wireRespMut
 	RSync *wireRespSync
 	Clock *wireClock
+	// raw is a hand-encoded body to send, Raw one received (not copied)
+	raw rawBody
+	Raw []byte
+}
+
+// rawBody is a message that encodes itself (codec_hello.go), sent in the
+// header's frame instead of as gob.
+type rawBody interface {
+	appendRaw(b []byte) []byte
+	decodeRaw(r *wireReader)
 }
 
 // wireMut is ArgsMut inside a header.
@@ -140,6 +152,8 @@ func (st *streamState) bodyOut(h *wireHeader, body any) bool {
 			Seq: b.Seq}
 	case *WireUpdate:
 		h.Clock = st.clockOut(b)
+	case rawBody:
+		h.raw = b
 	default:
 		return false
 	}

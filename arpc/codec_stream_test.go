@@ -215,21 +215,21 @@ func FuzzHeaderDecode(f *testing.F) {
 		{Method: mClock, Note: true, Clock: &wireClock{Diff: []byte{1, 2, 1}}},
 		{Error: "boom", Body: true},
 	} {
-		b, err := h.GobEncode()
-		require.NoError(f, err)
-		f.Add(b)
+		f.Add(h.appendTo(nil))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var h wireHeader
-		if err := h.GobDecode(b); err != nil {
+		if err := h.decode(b); err != nil {
 			assert.ErrorIs(t, err, ErrRpc)
 			return
 		}
 		// a header that decodes encodes back to a header that decodes equal
-		again, err := h.GobEncode()
-		require.NoError(t, err)
+		// (a raw body is passed on as bytes)
+		if h.Raw != nil {
+			return
+		}
 		var h2 wireHeader
-		require.NoError(t, h2.GobDecode(again))
+		require.NoError(t, h2.decode(h.appendTo(nil)))
 		assert.Equal(t, h, h2)
 	})
 }
