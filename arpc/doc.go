@@ -13,6 +13,9 @@
 // the gRPC facade in package engine, and the schemas of all machines in
 // package states. The wire protocol is described in docs/protocol.md.
 //
-// Transport: github.com/cenkalti/rpc2 (bidirectional net/rpc) with an
-// encoding/gob codec that bounds frame sizes and write times.
+// Transport: github.com/cenkalti/rpc2 (bidirectional net/rpc) with a codec
+// of its own: protocol messages are hand-packed binary frames (a mutation
+// round trip with a scalar arg is about 30 bytes), values of the user's types
+// (args other than scalars, payload data, Get values) are encoding/gob;
+// frame sizes and write times are bounded.
 package arpc
