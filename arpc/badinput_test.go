@@ -15,6 +15,7 @@ import (
 
 	"github.com/arpcbridge/arpcbridge/arpc"
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
+	"github.com/arpcbridge/arpcbridge/internal/faultproxy"
 )
 
 func TestUnknownStatesAndBadArgs(t *testing.T) {
@@ -111,4 +112,45 @@ func TestClientVanishesMidCall(t *testing.T) {
 	c2 := newClient(t, ctx, s.Addr, "next", nil)
 	startClient(t, c2)
 	require.Equal(t, am.Executed, c2.Worker.Add1("B", nil))
+}
+
+// TestWriteTimeoutDropsStalledClient: a client whose link stops carrying
+// bytes while the worker sends it payloads is dropped once a write blocks
+// for WriteTimeout; the server then takes a new client.
+func TestWriteTimeoutDropsStalledClient(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	w := newWorker(t, ctx)
+	s := startServer(t, ctx, w, func(s *arpc.Server) {
+		s.WriteTimeout = 300 * time.Millisecond
+	})
+	p, err := faultproxy.New(s.Addr, faultproxy.Options{})
+	require.NoError(t, err)
+	defer p.Close()
+	c := newClient(t, ctx, p.Addr(), "stalled", nil)
+	c.ReconnectOn = false
+	startClient(t, c)
+	require.True(t, s.Mach.Is1(ss.ServerStates.ClientConnected))
+
+	p.Blackhole(true)
+	gone := s.Mach.WhenNot1(ss.ServerStates.ClientConnected, ctx)
+	data := make([]byte, 1<<20)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for sent := 0; ; sent++ {
+		select {
+		case <-gone:
+			t.Logf("dropped after %d MiB", sent)
+			p.Blackhole(false)
+			// the slot is free again
+			c2 := newClient(t, ctx, s.Addr, "next", nil)
+			startClient(t, c2)
+			return
+		case <-ctx.Done():
+			t.Fatalf("stalled client still connected after %d MiB", sent)
+		case <-tick.C:
+			w.Add1(ss.WorkerStates.SendPayload, arpc.Pass(&arpc.A{
+				Payload: &arpc.ArgsPayload{Name: "big", Data: data}}))
+		}
+	}
 }

@@ -96,6 +96,8 @@ type codec struct {
 	enc *gob.Encoder
 	// out is what was written so far; under wmx
 	out streamState
+	// deadline is the connection's write deadline; under wmx
+	deadline time.Time
 	// broken is set when an encoder failed mid-message; the gob stream state
 	// is then unknown and the connection must go.
 	broken bool
@@ -244,11 +246,16 @@ func (c *codec) write(method string, seq uint64, errMsg string, body any) error 
 			return fmt.Errorf("%w: encode: %w", ErrInvalidParams, err)
 		}
 	}
-	if c.writeTimeout > 0 {
-		_ = c.conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+	now := time.Now()
+	// the deadline moves only when less than half of WriteTimeout is left:
+	// a write still gets at least half of it, and a busy connection does
+	// not reset a runtime timer per message
+	if c.writeTimeout > 0 && c.deadline.Sub(now) < c.writeTimeout/2 {
+		c.deadline = now.Add(c.writeTimeout)
+		_ = c.conn.SetWriteDeadline(c.deadline)
 	}
 	n, err := c.conn.Write(c.buf.b[start:])
-	c.lastWrite.Store(time.Now().UnixNano())
+	c.lastWrite.Store(now.UnixNano())
 	if c.bytesOut != nil {
 		c.bytesOut.Add(int64(n))
 	}

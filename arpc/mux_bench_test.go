@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -131,17 +132,12 @@ func BenchmarkMuxFanOut(b *testing.B) {
 		time.Sleep(2 * arpc.DefaultPushInterval)
 	}
 	b.StopTimer()
-	slices.Sort(each)
-	slices.Sort(all)
 	b.ReportMetric(float64(n), "clients")
 	b.ReportMetric(connectAllT.Seconds()*1000, "connect-all-ms")
 	b.ReportMetric(float64(heap-min(heap, baseHeap))/float64(n)/1024,
 		"KiB/client(both-sides)")
 	b.ReportMetric(float64(g-baseG)/float64(n), "goroutines/client(both-sides)")
-	b.ReportMetric(float64(pct(each, 0.5).Microseconds())/1000, "p50-each-ms")
-	b.ReportMetric(float64(pct(each, 0.99).Microseconds())/1000, "p99-each-ms")
-	b.ReportMetric(float64(pct(all, 0.5).Microseconds())/1000, "p50-all-ms")
-	b.ReportMetric(float64(pct(all, 0.99).Microseconds())/1000, "p99-all-ms")
+	reportFanOut(b, each, all)
 }
 
 // BenchmarkMuxServerSideMemory connects benchClients() clients from a child
@@ -160,31 +156,12 @@ func BenchmarkMuxServerSideMemory(b *testing.B) {
 
 	for range b.N {
 		baseHeap, baseG := heapAlloc(), runtime.NumGoroutine()
-		cmd := exec.Command(os.Args[0], "-test.run=^TestMuxChildClients$",
-			"-test.v")
-		cmd.Env = append(os.Environ(), "ARPC_CHILD_ADDR="+m.Addr,
-			"ARPC_BENCH_CLIENTS="+strconv.Itoa(n))
-		stdin, err := cmd.StdinPipe()
-		require.NoError(b, err)
-		stdout, err := cmd.StdoutPipe()
-		require.NoError(b, err)
 		start := time.Now()
-		require.NoError(b, cmd.Start())
-		sc := bufio.NewScanner(stdout)
-		ready := false
-		for sc.Scan() {
-			if sc.Text() == "READY" {
-				ready = true
-				break
-			}
-		}
-		require.True(b, ready, "child clients not ready")
+		child := startChildClients(b, m.Addr, n)
 		connectAllT := time.Since(start)
 		require.Equal(b, n, m.Stats().Clients)
 		heap, g := heapAlloc(), runtime.NumGoroutine()
-		_ = stdin.Close()
-		go func() { _, _ = io.Copy(io.Discard, stdout) }()
-		require.NoError(b, cmd.Wait())
+		child.stop()
 		waitMuxEmpty(b, m)
 
 		b.ReportMetric(float64(n), "clients")
@@ -195,19 +172,161 @@ func BenchmarkMuxServerSideMemory(b *testing.B) {
 	}
 }
 
-// TestMuxChildClients is the client side of BenchmarkMuxServerSideMemory,
-// run in a child process; it does nothing otherwise.
+// TestMuxChildClients is the client side of BenchmarkMuxServerSideMemory
+// and BenchmarkMuxFanOutRemote, run in a child process; it does nothing
+// otherwise. It connects its clients, prints READY and then serves the
+// parent's lines on stdin until EOF: "ARM want" arms a wait on every client
+// for state E reaching tick want and prints ARMED; once all waits fired it
+// prints GOT and every client's receive time (unix nanoseconds).
 func TestMuxChildClients(t *testing.T) {
 	addr := os.Getenv("ARPC_CHILD_ADDR")
 	if addr == "" {
-		t.Skip("child of BenchmarkMuxServerSideMemory only")
+		t.Skip("child of the mux benchmarks only")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cs := connectAll(t, ctx, addr, benchClients(), "child")
 	fmt.Println("READY")
-	_, _ = io.Copy(io.Discard, os.Stdin)
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		var want uint64
+		if _, err := fmt.Sscanf(sc.Text(), "ARM %d", &want); err != nil {
+			t.Errorf("bad line %q: %v", sc.Text(), err)
+			break
+		}
+		got := make([]int64, len(cs))
+		var wg sync.WaitGroup
+		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+		for i, c := range cs {
+			ch := c.Worker.WhenTime1("E", want, wctx)
+			wg.Go(func() {
+				select {
+				case <-ch:
+					got[i] = time.Now().UnixNano()
+				case <-wctx.Done():
+				}
+			})
+		}
+		fmt.Println("ARMED")
+		wg.Wait()
+		wcancel()
+		line := make([]byte, 0, 20*len(got)+4)
+		line = append(line, "GOT"...)
+		for _, n := range got {
+			line = strconv.AppendInt(append(line, ' '), n, 10)
+		}
+		fmt.Println(string(line))
+	}
 	stopClients(t, cs)
+}
+
+// BenchmarkMuxFanOutRemote is BenchmarkMuxFanOut with the clients in a
+// child process, as they would be on other hosts: the server's writes and
+// the clients' reads then run side by side instead of sharing one
+// scheduler. It reports the time from one worker mutation until each
+// client, and all of them, see it (clocks of one machine).
+func BenchmarkMuxFanOutRemote(b *testing.B) {
+	n := benchClients()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := newWorker(b, ctx)
+	m := startMux(b, ctx, w, nil)
+
+	child := startChildClients(b, m.Addr, n)
+	require.Equal(b, n, m.Stats().Clients)
+
+	var each, all []time.Duration
+	b.ResetTimer()
+	for range b.N {
+		want := w.Tick("E") + 1
+		if w.Is1("E") {
+			want++
+		}
+		_, err := fmt.Fprintf(child.stdin, "ARM %d\n", want)
+		require.NoError(b, err)
+		child.next("ARMED")
+		t0 := time.Now()
+		w.Add1("E", nil)
+		fields := strings.Fields(child.next("GOT"))[1:]
+		require.Len(b, fields, n)
+		var worst time.Duration
+		for _, f := range fields {
+			at, err := strconv.ParseInt(f, 10, 64)
+			require.NoError(b, err)
+			require.NotZero(b, at, "a client missed the change")
+			lat := time.Unix(0, at).Sub(t0)
+			each = append(each, lat)
+			worst = max(worst, lat)
+		}
+		all = append(all, worst)
+		// each round is a first change after a quiet period (see
+		// BenchmarkMuxFanOut)
+		time.Sleep(2 * arpc.DefaultPushInterval)
+	}
+	b.StopTimer()
+	child.stop()
+	waitMuxEmpty(b, m)
+	b.ReportMetric(float64(n), "clients")
+	reportFanOut(b, each, all)
+}
+
+// childClients is a child process running TestMuxChildClients.
+type childClients struct {
+	tb    testing.TB
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	sc    *bufio.Scanner
+}
+
+// startChildClients starts a child process with n clients of addr and waits
+// until they are all Ready.
+func startChildClients(tb testing.TB, addr string, n int) *childClients {
+	tb.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMuxChildClients$")
+	cmd.Env = append(os.Environ(), "ARPC_CHILD_ADDR="+addr,
+		"ARPC_BENCH_CLIENTS="+strconv.Itoa(n))
+	stdin, err := cmd.StdinPipe()
+	require.NoError(tb, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(tb, err)
+	require.NoError(tb, cmd.Start())
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 0, 64<<10), 32*n+64)
+	c := &childClients{tb: tb, cmd: cmd, stdin: stdin, sc: sc}
+	c.next("READY")
+	return c
+}
+
+// next returns the child's next line starting with prefix.
+func (c *childClients) next(prefix string) string {
+	c.tb.Helper()
+	for c.sc.Scan() {
+		if line := c.sc.Text(); strings.HasPrefix(line, prefix) {
+			return line
+		}
+	}
+	c.tb.Fatalf("child ended before %s: %v", prefix, c.sc.Err())
+	return ""
+}
+
+// stop ends the child: its clients say goodbye.
+func (c *childClients) stop() {
+	c.tb.Helper()
+	_ = c.stdin.Close()
+	for c.sc.Scan() {
+	}
+	require.NoError(c.tb, c.cmd.Wait())
+}
+
+// reportFanOut reports percentiles of the per-client and all-clients
+// fan-out times.
+func reportFanOut(b *testing.B, each, all []time.Duration) {
+	slices.Sort(each)
+	slices.Sort(all)
+	b.ReportMetric(float64(pct(each, 0.5).Microseconds())/1000, "p50-each-ms")
+	b.ReportMetric(float64(pct(each, 0.99).Microseconds())/1000, "p99-each-ms")
+	b.ReportMetric(float64(pct(all, 0.5).Microseconds())/1000, "p50-all-ms")
+	b.ReportMetric(float64(pct(all, 0.99).Microseconds())/1000, "p99-all-ms")
 }
 
 // BenchmarkResumeBytes: a client misses 10k worker mutations during a 1 s

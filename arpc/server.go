@@ -73,7 +73,9 @@ type Server struct {
 	// HandshakeTimeout bounds a connection's handshake. Default
 	// DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
-	// WriteTimeout bounds each write to the client. Default
+	// WriteTimeout bounds each write to the client: a write blocked on a
+	// client that does not read fails after between half of it and all of it
+	// (the deadline is renewed when half has passed). Default
 	// DefaultWriteTimeout.
 	WriteTimeout time.Duration
 	// Hooks observe the server's events (see ServerHooks). Default: none.
