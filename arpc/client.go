@@ -604,6 +604,12 @@ type ClientStats struct {
 	Calls uint64
 }
 
+// Done is closed once a started client is done connecting: it was stopped,
+// the server said goodbye (without ReconnectOn), or reconnecting failed
+// within ConnRetries and ConnRetryTimeout (Mach.Err says why). Until then
+// a lost connection is being re-established.
+func (c *Client) Done() <-chan struct{} { return c.runDone }
+
 // Stats returns the client's counters.
 func (c *Client) Stats() ClientStats {
 	return ClientStats{BytesIn: c.traffic.in.Load(),

@@ -330,8 +330,9 @@ func TestSigtermMidTraffic(t *testing.T) {
 	startWatch := func(extra ...string) *watcher {
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 		t.Cleanup(cancel)
+		// the watchers retry a lost connection for --timeout
 		cmd := exec.CommandContext(ctx, binPath, append([]string{"watch", a,
-			"--json"}, extra...)...)
+			"--json", "--timeout", "2s"}, extra...)...)
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -420,6 +421,72 @@ func TestSigtermMidTraffic(t *testing.T) {
 			}
 		case <-time.After(testTimeout):
 			t.Errorf("watcher %d still running after the server stopped", i)
+		}
+	}
+}
+
+// TestWatchSurvivesRestart: watch over aRPC goes on through a server restart
+// on the same address within --timeout, showing the new server's updates.
+func TestWatchSurvivesRestart(t *testing.T) {
+	serveArgs := []string{"--push-interval", "5ms", "--demo-interval", "20ms"}
+	s1 := startServer(t, nil, serveArgs...)
+	a := s1.addr
+
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binPath, "watch", a, "--json",
+		"--timeout", "15s")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 4096)
+	done := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default:
+			}
+		}
+		done <- cmd.Wait()
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	next := func(what string) watchOut {
+		t.Helper()
+		select {
+		case line := <-lines:
+			var u watchOut
+			if err := json.Unmarshal([]byte(line), &u); err != nil {
+				t.Fatalf("bad line %q: %v", line, err)
+			}
+			return u
+		case err := <-done:
+			t.Fatalf("watch ended %s: %v", what, err)
+		case <-ctx.Done():
+			t.Fatalf("no update %s", what)
+		}
+		return watchOut{}
+	}
+	next("before the restart")
+	next("before the restart")
+
+	if code, _ := s1.stop(t); code != 0 {
+		t.Fatalf("serve exit code %d\n%s", code, s1.stderr)
+	}
+	restarted := time.Now()
+	startServer(t, nil, append([]string{"--addr", a}, serveArgs...)...)
+	// updates shown after the restart, from the second server
+	for seen := 0; seen < 2; {
+		if u := next("after the restart"); u.Time.After(restarted) {
+			seen++
 		}
 	}
 }

@@ -48,6 +48,10 @@ type clientOpts struct {
 	// logSet is whether --log-level was given, to pass the logger to the
 	// client libraries (otherwise their retries and warnings stay quiet).
 	logSet bool
+	// reconnect keeps a long-lived aRPC connection alive: a lost one (a
+	// server restart) is re-established within --timeout, as the gRPC door's
+	// client does. One-shot commands fail at once instead.
+	reconnect bool
 }
 
 func addClientFlags(cmd *cobra.Command, g *globalOpts) *clientOpts {
@@ -179,7 +183,12 @@ func (o *clientOpts) connectARPC(ctx context.Context, addr string,
 	}
 	c.ConnTimeout = o.timeout
 	c.CallTimeout = o.timeout
-	c.ConnRetries = -1
+	if o.reconnect {
+		c.ConnRetryTimeout = o.timeout
+		c.ReconnectOn = true
+	} else {
+		c.ConnRetries = -1
+	}
 	stop := func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.timeout)
 		defer cancel()
@@ -205,20 +214,6 @@ func (o *clientOpts) connectARPC(ctx context.Context, addr string,
 		stop()
 		return nil, ctx.Err()
 	}
-	lost := make(chan struct{})
-	var lostErr error
-	lostCtx, cancelLost := context.WithCancel(ctx)
-	go func() {
-		defer close(lost)
-		select {
-		case <-c.Mach.When1(ss.ClientStates.Disconnected, lostCtx):
-			lostErr = c.Mach.Err()
-			if lostErr == nil {
-				lostErr = fmt.Errorf("%w: disconnected", arpc.ErrNoConn)
-			}
-		case <-lostCtx.Done():
-		}
-	}()
 	return &remote{
 		addr: addr, door: "aRPC", worker: c.Worker, names: names, schema: schema,
 		get: func(ctx context.Context, name string) (any, error) {
@@ -231,13 +226,14 @@ func (o *clientOpts) connectARPC(ctx context.Context, addr string,
 			}
 			return resp.Value, nil
 		},
-		lost:    lost,
-		lostErr: func() error { <-lost; return lostErr },
-		close: func() {
-			cancelLost()
-			<-lost
-			stop()
+		lost: c.Done(),
+		lostErr: func() error {
+			if err := c.Mach.Err(); err != nil {
+				return err
+			}
+			return fmt.Errorf("%w: disconnected", arpc.ErrNoConn)
 		},
+		close: stop,
 	}, nil
 }
 

@@ -28,8 +28,10 @@ JSON object per update:
    "active":["Running","JobQueued","Working"],"ticks":{"Running":1,...}}
 
 Pushed updates are throttled by the server's --push-interval, so changes
-between two pushes arrive merged. watch ends on Ctrl-C (exit code 0), after
---count updates, or when the connection ends (exit code 4).`,
+between two pushes arrive merged. A lost connection (a server restart) is
+re-established within --timeout and the view goes on from where it was.
+watch ends on Ctrl-C (exit code 0), after --count updates, or when the
+connection is lost for longer than --timeout (exit code 4).`,
 		Example: `  bridge watch localhost:7420
   bridge watch localhost:7420 --json | jq -c .changed
   bridge watch --grpc localhost:7420 --count 10`,
@@ -42,6 +44,7 @@ between two pushes arrive merged. watch ends on Ctrl-C (exit code 0), after
 		},
 	}
 	o = addClientFlags(cmd, g)
+	o.reconnect = true
 	cmd.Flags().IntVar(&count, "count", 0, "exit after this many updates after the initial state (0: until stopped)")
 	return cmd
 }
