@@ -260,6 +260,9 @@ func (c *codec) write(method string, seq uint64, errMsg string, body any) error 
 		c.bytesOut.Add(int64(n))
 	}
 	if err != nil {
+		// a frame may be cut short (a write deadline): what follows could
+		// not be framed, so the connection goes
+		c.poison()
 		return fmt.Errorf("%w: %w", ErrNetwork, err)
 	}
 	return nil
@@ -275,8 +278,8 @@ func uvarintLen(v uint64) int {
 	return n
 }
 
-// poison closes the connection after a failed encode: gob may have recorded
-// type definitions the peer never got.
+// poison closes the connection after a failed encode or write: gob may have
+// recorded type definitions the peer never got, or a frame was cut short.
 func (c *codec) poison() {
 	c.broken = true
 	_ = c.conn.Close()
