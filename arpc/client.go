@@ -295,16 +295,19 @@ func (c *Client) run() {
 			return
 		}
 		clean := cc.bye.Load()
+		// the cause first: whoever wakes on Disconnected finds it in Err
+		switch {
+		case clean && !c.ReconnectOn:
+			c.Mach.EvAddErrState(nil, ss.SharedStates.ErrNetwork,
+				fmt.Errorf("%w: server said goodbye", ErrNoConn), nil)
+		case !clean:
+			c.Mach.EvAddErrState(nil, ss.SharedStates.ErrNetwork,
+				fmt.Errorf("%w: connection lost", ErrNetwork), nil)
+		}
 		c.Mach.Remove(am.S{ss.ClientStates.Connected}, nil)
 		c.Mach.Add1(ss.ClientStates.Disconnected, nil)
 		if clean && !c.ReconnectOn {
-			c.Mach.EvAddErrState(nil, ss.SharedStates.ErrNetwork,
-				fmt.Errorf("%w: server said goodbye", ErrNoConn), nil)
 			return
-		}
-		if !clean {
-			c.Mach.EvAddErrState(nil, ss.SharedStates.ErrNetwork,
-				fmt.Errorf("%w: connection lost", ErrNetwork), nil)
 		}
 		c.reconnects.Add(1)
 	}
@@ -324,10 +327,11 @@ func (c *Client) fail(err error) {
 	case errors.Is(err, ErrRpc), errors.Is(err, ErrInvalidResp):
 		state = ss.SharedStates.ErrRpc
 	}
+	// the cause first: whoever wakes on Disconnected finds it in Err
+	c.Mach.EvAddErrState(nil, state, err, nil)
 	c.Mach.Remove(am.S{ss.ClientStates.Connecting, ss.ClientStates.Connected,
 		ss.ClientStates.RetryingConn}, nil)
 	c.Mach.Add1(ss.ClientStates.Disconnected, nil)
-	c.Mach.EvAddErrState(nil, state, err, nil)
 }
 
 // permanent reports errors that retrying cannot fix.
