@@ -33,6 +33,15 @@ func TestUnknownStatesAndBadArgs(t *testing.T) {
 	require.ErrorIs(t, err, arpc.ErrInvalidParams)
 	require.Equal(t, am.Executed, p.rw.Add1("A", am.A{"n": 1, "s": "x"}))
 	assert.True(t, p.rw.Is1("A"))
+
+	// a type that encoded once (an *A without Err) vouches nothing for its
+	// next value (an *A with an error gob does not know)
+	require.Equal(t, am.Executed, p.rw.Add1("A", arpc.Pass(&arpc.A{Name: "ok"})))
+	_, err = p.rw.Mutate(context.Background(), am.MutationAdd, am.S{"A"},
+		arpc.Pass(&arpc.A{Err: errors.New("not registered with gob")}))
+	require.ErrorIs(t, err, arpc.ErrInvalidParams)
+	require.Equal(t, am.Executed, p.rw.Add1("A", nil))
+	assert.Zero(t, p.client.Stats().Reconnects, "the connection survived")
 }
 
 // TestHostilePeers sends garbage, oversized frames and silence to a server;

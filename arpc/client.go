@@ -172,6 +172,12 @@ func NewClient(
 	if opts == nil {
 		opts = &ClientOpts{}
 	}
+	if cons := opts.Consumer; cons != nil &&
+		!cons.Has1(ss.ConsumerStates.WorkerPayload) {
+		return nil, fmt.Errorf("%w: consumer %s has no %s state (merge "+
+			"states.ConsumerSchema)", ErrInvalidParams, cons.Id(),
+			ss.ConsumerStates.WorkerPayload)
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -544,9 +550,18 @@ func (c *Client) register(cc *clientConn) {
 	})
 	cc.rc.Handle(mPayload, func(_ *rpc2.Client, p *ArgsPayload, _ *Empty) error {
 		// off the read loop: the consumer's handlers may take their time
-		if c.Consumer != nil {
+		cons := c.Consumer
+		switch {
+		case cons == nil:
+		case !cons.Has1(ss.ConsumerStates.WorkerPayload):
+			// set after NewClient, without the state: a clear error, no panic
+			c.log.Error("payload dropped: consumer has no WorkerPayload state",
+				"consumer", cons.Id(), "payload", p.Name)
+			c.Mach.EvAddErr(nil, fmt.Errorf("%w: consumer %s has no %s state",
+				ErrInvalidParams, cons.Id(), ss.ConsumerStates.WorkerPayload), nil)
+		default:
 			c.goTracked(func() {
-				c.Consumer.Add1(ss.ConsumerStates.WorkerPayload,
+				cons.Add1(ss.ConsumerStates.WorkerPayload,
 					Pass(&A{Name: p.Name, Payload: p}))
 			})
 		}
@@ -622,16 +637,18 @@ func (c *Client) Stats() ClientStats {
 		DeadConns: c.deadConns.Load(), Calls: c.calls.Load()}
 }
 
-// Get asks the server's getter for the value named name.
+// Get asks the server's getter for the value named name. Each attempt is
+// bounded by CallTimeout (and ctx); a broken connection is retried like a
+// mutation (CallRetries, CallRetryTimeout).
 func (c *Client) Get(ctx context.Context, name string) (*RespGet, error) {
-	var resp RespGet
-	if err := c.call(ctx, mGet, &ArgsGet{Name: name}, &resp); err != nil {
+	resp, err := callRetried[RespGet](ctx, c, mGet, &ArgsGet{Name: name})
+	if err != nil {
 		return nil, err
 	}
 	if err := resp.Err.toErr(); err != nil {
 		return nil, err
 	}
-	return &resp, nil
+	return resp, nil
 }
 
 func orDefault(d, def time.Duration) time.Duration {

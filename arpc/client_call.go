@@ -289,12 +289,30 @@ func (c *Client) withRetries(ctx context.Context,
 	}
 }
 
+// callRetried makes one read-only or idempotent call, retried like a
+// mutation (withRetries) when the connection breaks; every attempt decodes
+// into a fresh reply, since a timed-out attempt's late reply may still land
+// in its own.
+func callRetried[R any](ctx context.Context, c *Client, method string,
+	args any,
+) (*R, error) {
+	var out *R
+	err := c.withRetries(ctx, func(ctx context.Context) error {
+		r := new(R)
+		if err := c.call(ctx, method, args, r); err != nil {
+			return err
+		}
+		out = r
+		return nil
+	})
+	return out, err
+}
+
 // Sync implements Transport.
 func (t transport) Sync(ctx context.Context, full bool) error {
 	c := t.c
-	var resp RespSync
-	args := &ArgsSync{Full: full}
-	if err := c.call(ctx, mSync, args, &resp); err != nil {
+	resp, err := callRetried[RespSync](ctx, c, mSync, &ArgsSync{Full: full})
+	if err != nil {
 		return err
 	}
 	if err := resp.Err.toErr(); err != nil {
@@ -309,9 +327,8 @@ func (t transport) Sync(ctx context.Context, full bool) error {
 
 // Can implements Transport.
 func (t transport) Can(ctx context.Context, m *ArgsMut) (am.Result, error) {
-	c := t.c
-	var resp RespMut
-	if err := c.call(ctx, mCan, m, &resp); err != nil {
+	resp, err := callRetried[RespMut](ctx, t.c, mCan, m)
+	if err != nil {
 		return am.Canceled, err
 	}
 	if err := resp.Err.toErr(); err != nil {
@@ -322,9 +339,8 @@ func (t transport) Can(ctx context.Context, m *ArgsMut) (am.Result, error) {
 
 // Err implements Transport.
 func (t transport) Err(ctx context.Context) (string, error) {
-	c := t.c
-	var resp RespErr
-	if err := c.call(ctx, mErr, &Empty{}, &resp); err != nil {
+	resp, err := callRetried[RespErr](ctx, t.c, mErr, &Empty{})
+	if err != nil {
 		return "", err
 	}
 	return resp.Msg, resp.Err.toErr()

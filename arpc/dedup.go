@@ -1,6 +1,7 @@
 package arpc
 
 import (
+	"container/list"
 	"strconv"
 	"sync"
 
@@ -13,9 +14,12 @@ import (
 // window only needs to cover the calls in flight.
 const DedupWindow = 1024
 
-// dedupMaxClients bounds the client IDs remembered per worker; the least
-// recently used one is forgotten first.
-const dedupMaxClients = 4096
+// dedupMaxClients bounds the client scopes (a client ID and the ID scope of
+// one Client instance) remembered per worker; the least recently used one is
+// forgotten first, so a scope that mutates stays remembered however many
+// clients come and go. It is above DefaultMuxMaxClients, so every client of
+// a full Mux keeps its window.
+const dedupMaxClients = 16384
 
 // dedupStore remembers, per client ID, the results of recent mutations of
 // one worker, so that a retried mutation (same client ID, same mutation ID)
@@ -23,11 +27,12 @@ const dedupMaxClients = 4096
 // outlives servers and connections: it lives as long as the worker.
 type dedupStore struct {
 	mx      sync.Mutex
-	clients map[string]*dedupWindow
-	order   []string // LRU, oldest first
+	clients map[string]*list.Element // of *dedupWindow
+	lru     list.List                // least recently used at the front
 }
 
 type dedupWindow struct {
+	key     string
 	entries map[uint64]*dedupEntry
 	ring    []uint64
 	next    int
@@ -53,10 +58,14 @@ func dedupFor(worker am.Api) *dedupStore {
 	}
 	d, ok := dedupAll[worker]
 	if !ok {
-		d = &dedupStore{clients: map[string]*dedupWindow{}}
+		d = newDedupStore()
 		dedupAll[worker] = d
 	}
 	return d
+}
+
+func newDedupStore() *dedupStore {
+	return &dedupStore{clients: map[string]*list.Element{}}
 }
 
 // begin returns the entry of (client, id). first is true when the caller
@@ -65,16 +74,19 @@ func dedupFor(worker am.Api) *dedupStore {
 func (d *dedupStore) begin(client string, id uint64) (e *dedupEntry, first bool) {
 	d.mx.Lock()
 	defer d.mx.Unlock()
-	w, ok := d.clients[client]
-	if !ok {
-		if len(d.order) >= dedupMaxClients {
-			delete(d.clients, d.order[0])
-			d.order = d.order[1:]
+	var w *dedupWindow
+	if el, ok := d.clients[client]; ok {
+		d.lru.MoveToBack(el)
+		w = el.Value.(*dedupWindow)
+	} else {
+		if d.lru.Len() >= dedupMaxClients {
+			oldest := d.lru.Front()
+			d.lru.Remove(oldest)
+			delete(d.clients, oldest.Value.(*dedupWindow).key)
 		}
-		w = &dedupWindow{entries: map[uint64]*dedupEntry{},
+		w = &dedupWindow{key: client, entries: map[uint64]*dedupEntry{},
 			ring: make([]uint64, 0, 16)}
-		d.clients[client] = w
-		d.order = append(d.order, client)
+		d.clients[client] = d.lru.PushBack(w)
 	}
 	if e, ok := w.entries[id]; ok {
 		return e, false

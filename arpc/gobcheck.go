@@ -12,14 +12,18 @@ import (
 )
 
 // encodable remembers the concrete types already proven to encode as an
-// interface value.
+// interface value, when every value of the type encodes alike (no interface
+// inside it).
 var encodable sync.Map // reflect.Type → struct{}
 
 type ifaceBox struct{ V any }
 
 // checkEncodable reports whether v can travel inside an interface value
 // (am.A values, payload data, getter values) without breaking the gob
-// stream. Builtin types pass at once; others are trial-encoded once per type.
+// stream. Builtin types pass at once; others are trial-encoded: once per
+// type when the type holds no interface (its values encode alike), every
+// time otherwise (one value of a struct with an `any` field may encode and
+// the next not).
 func checkEncodable(v any) error {
 	switch v.(type) {
 	case nil, bool, string, []byte, int, int8, int16, int32, int64, uint, uint8,
@@ -35,8 +39,34 @@ func checkEncodable(v any) error {
 		return fmt.Errorf("%w: value of type %s cannot be sent (register it with "+
 			"gob.Register): %w", ErrInvalidParams, t, err)
 	}
-	encodable.Store(t, struct{}{})
+	if !holdsInterface(t, map[reflect.Type]bool{}) {
+		encodable.Store(t, struct{}{})
+	}
 	return nil
+}
+
+// holdsInterface reports whether a value of t can hold an interface value
+// anywhere inside it (fields, elements, keys, pointees).
+func holdsInterface(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] {
+		return false
+	}
+	seen[t] = true
+	switch t.Kind() {
+	case reflect.Interface:
+		return true
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return holdsInterface(t.Elem(), seen)
+	case reflect.Map:
+		return holdsInterface(t.Key(), seen) || holdsInterface(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if holdsInterface(t.Field(i).Type, seen) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func checkArgs(args am.A) error {

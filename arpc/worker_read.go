@@ -109,12 +109,17 @@ func (w *Worker) Time(states am.S) am.Time {
 	return t
 }
 
-// Clock returns the ticks of states (all for nil), keyed by name.
+// Clock returns the ticks of states (all for nil), keyed by name; empty
+// once the Worker is disposed.
 func (w *Worker) Clock(states am.S) am.Clock {
 	if states == nil {
 		states = w.names
 	}
 	t := w.Time(states)
+	if len(t) != len(states) {
+		// disposed: Time has nothing to give
+		return am.Clock{}
+	}
 	c := make(am.Clock, len(states))
 	for i, s := range states {
 		if _, ok := w.index[s]; ok {
