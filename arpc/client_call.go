@@ -84,7 +84,9 @@ func (c *Client) call(ctx context.Context, method string, args any,
 		case <-cc.done:
 		}
 	})
-	if !timedOut {
+	// the caller's deadline counts as a timeout too (the am.Api methods
+	// bound the call with one): both get the liveness verdict
+	if !timedOut && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return ctxErr(ctx, method)
 	}
 	if c.ctx.Err() == nil {
@@ -96,37 +98,29 @@ func (c *Client) call(ctx context.Context, method string, args any,
 	return fmt.Errorf("%w: %s", ErrNetworkTimeout, method)
 }
 
-// ping checks that cc is alive after a call timed out: the server
-// heartbeats every PingTimeout/2 when it has nothing else to send, even while
-// the worker is busy with the call, so a message received within PingTimeout
-// means a slow worker, and silence a dead link (blackholed, half-open). A
-// dead connection is closed; the error then wraps ErrNetwork.
+// ping decides, at once, whether cc is alive after a call timed out: the
+// server heartbeats every PingTimeout/2 when it has nothing else to send,
+// even while the worker is busy with the call, so a message received within
+// the last PingTimeout means a slow worker, and silence a dead link
+// (blackholed, half-open). The call thus returns at its deadline either way.
+// A dead connection is closed; the error then wraps ErrNetwork.
 func (c *Client) ping(cc *clientConn) error {
 	c.pings.Add(1)
-	timeout := c.pingTimeout()
-	deadline := time.Now().Add(timeout)
-	for {
-		last := time.Unix(0, cc.cod.lastRead.Load())
-		if time.Since(last) < timeout {
-			return nil
-		}
-		wait := time.Until(deadline)
-		if wait <= 0 {
-			break
-		}
-		// poll the receive timestamp, a few times per PingTimeout
-		if !sleepCtx(c.ctx, min(wait, timeout/10+time.Millisecond)) {
-			return fmt.Errorf("%w: client stopping", ErrNoConn)
-		}
+	silent := time.Since(time.Unix(0, cc.cod.lastRead.Load()))
+	// the server never heartbeats faster than minHeartbeat: a silence below
+	// twice that proves nothing
+	limit := max(c.pingTimeout(), 2*minHeartbeat)
+	if silent < limit {
+		return nil
 	}
 	if cc.dead.CompareAndSwap(false, true) {
 		c.deadConns.Add(1)
 		c.log.Warn("connection silent after a call timeout, closing",
-			"silent", timeout)
+			"silent", silent)
 	}
 	_ = cc.net.Close()
 	return fmt.Errorf("%w: nothing received for %s, connection closed",
-		ErrNetwork, timeout)
+		ErrNetwork, silent.Round(time.Millisecond))
 }
 
 // pingTimeout is PingTimeout (default DefaultPingTimeout) capped at
@@ -183,13 +177,13 @@ type transport struct{ c *Client }
 var _ Transport = transport{}
 
 // Timeout implements Transport: the budget of one am.Api method, retries
-// included (CallRetryTimeout; CallTimeout plus a ping when retries are
-// off). Each attempt is bounded by CallTimeout.
+// included (CallRetryTimeout; CallTimeout when retries are off). Each
+// attempt is bounded by CallTimeout.
 func (t transport) Timeout() time.Duration {
 	c := t.c
 	callT := orDefault(c.CallTimeout, DefaultCallTimeout)
 	if c.CallRetries < 0 {
-		return callT + min(orDefault(c.PingTimeout, DefaultPingTimeout), callT)
+		return callT
 	}
 	return max(callT, orDefault(c.CallRetryTimeout, DefaultCallRetryTimeout))
 }
