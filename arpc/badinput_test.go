@@ -92,35 +92,50 @@ func TestHostilePeers(t *testing.T) {
 }
 
 func TestClientVanishesMidCall(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	w, err := am.NewCommon(ctx, "w-"+t.Name(), testSchema, testNames, nil, nil,
-		&am.Opts{HandlerTimeout: time.Minute, DontLogStackTrace: true})
-	require.NoError(t, err)
-	defer w.Dispose()
-	b := &blocker{release: make(chan struct{}), entered: make(chan struct{}, 1)}
-	_, err = w.HandlersBind(b)
-	require.NoError(t, err)
-	s := startServer(t, ctx, w, nil)
+	for _, how := range []string{"stops", "link cut"} {
+		t.Run(how, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			w, err := am.NewCommon(ctx, "w-"+t.Name(), testSchema, testNames,
+				nil, nil, &am.Opts{HandlerTimeout: time.Minute,
+					DontLogStackTrace: true})
+			require.NoError(t, err)
+			defer w.Dispose()
+			b := &blocker{release: make(chan struct{}),
+				entered: make(chan struct{}, 1)}
+			_, err = w.HandlersBind(b)
+			require.NoError(t, err)
+			s := startServer(t, ctx, w, nil)
+			p, err := faultproxy.New(s.Addr, faultproxy.Options{})
+			require.NoError(t, err)
+			defer p.Close()
 
-	c := newClient(t, ctx, s.Addr, "vanishing", nil)
-	c.CallTimeout = 5 * time.Second
-	startClient(t, c)
-	go c.Worker.Add1("A", nil)
-	// wait until the worker runs the handler, then drop the client
-	waitChT(t, b.entered, "A handler running")
-	c.Stop(ctx, true)
-	close(b.release)
+			c := newClient(t, ctx, p.Addr(), "vanishing", nil)
+			c.CallTimeout = 5 * time.Second
+			startClient(t, c)
+			go c.Worker.Add1("A", nil)
+			// wait until the worker runs the handler, then drop the client:
+			// with a goodbye, or with no word at all (the link dies)
+			waitChT(t, b.entered, "A handler running")
+			if how == "stops" {
+				c.Stop(ctx, true)
+			} else {
+				p.Refuse(true)
+				p.CutAll()
+			}
+			close(b.release)
 
-	waitState(t, s.Mach, ss.ServerStates.RpcReady)
-	select {
-	case <-s.Mach.WhenNot1(ss.ServerStates.ClientConnected, nil):
-	case <-time.After(5 * time.Second):
-		t.Fatal("server kept the vanished client")
+			waitState(t, s.Mach, ss.ServerStates.RpcReady)
+			select {
+			case <-s.Mach.WhenNot1(ss.ServerStates.ClientConnected, nil):
+			case <-time.After(5 * time.Second):
+				t.Fatal("server kept the vanished client")
+			}
+			c2 := newClient(t, ctx, s.Addr, "next", nil)
+			startClient(t, c2)
+			require.Equal(t, am.Executed, c2.Worker.Add1("B", nil))
+		})
 	}
-	c2 := newClient(t, ctx, s.Addr, "next", nil)
-	startClient(t, c2)
-	require.Equal(t, am.Executed, c2.Worker.Add1("B", nil))
 }
 
 // TestWriteTimeoutDropsStalledClient: a client whose link stops carrying

@@ -25,7 +25,7 @@ func waitEqual(t *testing.T, w *am.Machine, rw *arpc.Worker) {
 
 func TestConvergenceAfterWorkerBurst(t *testing.T) {
 	n := 100_000
-	if testing.Short() || raceOn {
+	if testing.Short() {
 		n = 20_000
 	}
 	for _, interval := range []time.Duration{time.Millisecond, 50 * time.Millisecond} {
@@ -49,7 +49,11 @@ func TestConvergenceWithoutPushesViaSync(t *testing.T) {
 	) {
 		s.PushInterval = 0
 	}})
-	for i := 0; i < 20_000; i++ {
+	n := 100_000
+	if testing.Short() {
+		n = 20_000
+	}
+	for i := 0; i < n; i++ {
 		p.worker.Add1("E", nil)
 	}
 	// no pushes: the replica stays behind until Sync

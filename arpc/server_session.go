@@ -84,6 +84,14 @@ func (s *Server) serveConn(conn net.Conn) {
 	sess.rc.Run()
 	cancel()
 	sess.wg.Wait()
+	sess.mx.Lock()
+	bye, id := sess.bye, sess.clientId
+	sess.mx.Unlock()
+	if bye {
+		s.log.Debug("client said goodbye", "client", id)
+	} else if id != "" {
+		s.log.Info("client connection lost", "client", id)
+	}
 	sess.close()
 }
 
@@ -523,10 +531,13 @@ func (ses *session) whenArgsCancel(_ *rpc2.Client, args *ArgsWhenArgsDone,
 	return nil
 }
 
+// handleBye ends the session at once: the client is leaving, so its slot
+// and subscription are released without waiting for the connection to close.
 func (ses *session) handleBye(_ *rpc2.Client, _ *Empty, _ *Empty) error {
 	ses.mx.Lock()
 	ses.bye = true
 	ses.mx.Unlock()
+	ses.cancel()
 	return nil
 }
 

@@ -1,5 +1,0 @@
-//go:build race
-
-package arpc_test
-
-const raceOn = true
