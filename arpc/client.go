@@ -93,12 +93,14 @@ type Client struct {
 	CallRetryDelay time.Duration
 	// CallRetryBackoff caps the delay between call retries.
 	CallRetryBackoff time.Duration
-	// PingTimeout bounds the liveness check made after a call timed out. The
-	// server heartbeats every PingTimeout/2 when it has nothing else to send
-	// (even while the worker is busy); a connection silent for PingTimeout is
-	// closed, the client reconnects and the call is retried (exactly-once).
-	// One that spoke is alive but slow, and the call returns
-	// ErrNetworkTimeout. Default DefaultPingTimeout, capped at CallTimeout.
+	// PingTimeout is the silence that marks a connection dead when a call
+	// times out. The server heartbeats every PingTimeout/2 when it has nothing
+	// else to send (even while the worker is busy); at the call's deadline, a
+	// connection that was silent for PingTimeout is closed, the client
+	// reconnects and the call is retried (exactly-once). One that spoke is
+	// alive but slow, and the call returns ErrNetworkTimeout. Either way the
+	// call returns at its deadline. Default DefaultPingTimeout (1 s), capped
+	// at CallTimeout.
 	PingTimeout time.Duration
 
 	// MaxMsgSize limits one incoming message. Default DefaultMaxMsgSize.
@@ -187,6 +189,7 @@ func NewClient(
 	if err != nil {
 		return nil, err
 	}
+	logMachFromEnv(mach, EnvAmRpcLogClient, opts.Logger)
 	cctx, cancel := context.WithCancel(mach.Context())
 	c := &Client{
 		Mach:             mach,

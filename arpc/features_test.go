@@ -185,3 +185,54 @@ func TestNewServerRejectsWorkerWithoutWorkerStates(t *testing.T) {
 	_, err := arpc.NewServer(context.Background(), "", "x", m, nil)
 	require.ErrorIs(t, err, arpc.ErrInvalidParams)
 }
+
+// ServerOpts.PayloadState moves payload delivery to another worker state;
+// SendPayload then carries nothing to this server's client.
+func TestCustomPayloadState(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	schema := am.SchemaMerge(testSchema, am.Schema{"Deliver": {Multi: true}})
+	names := am.SAdd(testNames, am.S{"Deliver"})
+	w, err := am.NewCommon(ctx, "w-"+t.Name(), schema, names, nil, nil, nil)
+	require.NoError(t, err)
+	defer w.Dispose()
+
+	_, err = arpc.NewServer(ctx, "127.0.0.1:0", "bad", w,
+		&arpc.ServerOpts{PayloadState: "Nope"})
+	require.ErrorIs(t, err, arpc.ErrInvalidParams)
+
+	s, err := arpc.NewServer(ctx, "127.0.0.1:0", "s-"+t.Name(), w,
+		&arpc.ServerOpts{PayloadState: "Deliver"})
+	require.NoError(t, err)
+	s.Start()
+	t.Cleanup(func() { s.Stop(true) })
+	waitState(t, s.Mach, ss.ServerStates.RpcReady)
+
+	consumer := am.New(ctx, ss.ConsumerSchema, nil)
+	defer consumer.Dispose()
+	got := make(chan *arpc.ArgsPayload, 2)
+	_, err = consumer.HandlersBind(&consumerHandlers{got: got})
+	require.NoError(t, err)
+	c, err := arpc.NewClient(ctx, s.Addr, "c", schema, names,
+		&arpc.ClientOpts{Consumer: consumer})
+	require.NoError(t, err)
+	startClient(t, c)
+	t.Cleanup(func() { c.Stop(context.Background(), true) })
+
+	w.Add1(ss.WorkerStates.SendPayload, arpc.Pass(&arpc.A{
+		Payload: &arpc.ArgsPayload{Name: "not-this-way"}}))
+	w.Add1("Deliver", arpc.Pass(&arpc.A{
+		Payload: &arpc.ArgsPayload{Name: "this-way", Data: "x"}}))
+	recv := func(what string) *arpc.ArgsPayload {
+		select {
+		case pl := <-got:
+			return pl
+		case <-time.After(5 * time.Second):
+			t.Fatalf("timeout waiting for %s", what)
+			return nil
+		}
+	}
+	assert.Equal(t, "this-way", recv("payload via Deliver").Name)
+	require.NoError(t, s.SendPayload(ctx, &arpc.ArgsPayload{Name: "direct"}))
+	assert.Equal(t, "direct", recv("payload via Server.SendPayload").Name)
+}

@@ -176,6 +176,7 @@ func NewMux(ctx context.Context, name string, newServer MuxNewServer,
 	if err != nil {
 		return nil, err
 	}
+	logMachFromEnv(mach, EnvAmRpcLogMux, opts.Logger)
 	mctx, cancel := context.WithCancel(mach.Context())
 	return &Mux{
 		Mach:        mach,

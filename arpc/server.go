@@ -27,8 +27,10 @@ const DefaultHandshakeTimeout = 5 * time.Second
 // ServerOpts are optional settings of NewServer. The zero value means
 // defaults.
 type ServerOpts struct {
-	// PayloadState is informational; payloads are always taken from the
-	// worker's states.WorkerStates.SendPayload.
+	// PayloadState is the worker state whose Add mutations deliver payloads
+	// to the client (args as for SendPayload: A.Payload, optionally A.Id to
+	// address one client). Default states.WorkerStates.SendPayload; another
+	// state must be the worker's.
 	PayloadState string
 	// Parent is a parent machine for the server's machine (am.Opts.Parent).
 	Parent am.Api
@@ -101,6 +103,8 @@ type Server struct {
 
 	traffic trafficCounters
 	dedup   *dedupStore
+	// payloadState delivers payloads (ServerOpts.PayloadState)
+	payloadState string
 }
 
 // NewServer creates a server for worker, which must have the worker states
@@ -121,6 +125,13 @@ func NewServer(
 	if opts == nil {
 		opts = &ServerOpts{}
 	}
+	payloadState := opts.PayloadState
+	if payloadState == "" {
+		payloadState = ss.WorkerStates.SendPayload
+	} else if !worker.Has1(payloadState) {
+		return nil, fmt.Errorf("%w: payload state %q is not a state of worker %s",
+			ErrInvalidParams, payloadState, worker.Id())
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -130,6 +141,7 @@ func NewServer(
 	if err != nil {
 		return nil, err
 	}
+	logMachFromEnv(mach, EnvAmRpcLogServer, opts.Logger)
 	sctx, cancel := context.WithCancel(mach.Context())
 	s := &Server{
 		Mach:         mach,
@@ -142,6 +154,7 @@ func NewServer(
 		cancel:       cancel,
 		conns:        map[net.Conn]struct{}{},
 		dedup:        dedupFor(worker),
+		payloadState: payloadState,
 	}
 	return s, nil
 }

@@ -251,7 +251,12 @@ func (ses *session) hello(_ *rpc2.Client, args *ArgsHello, resp *RespHello) erro
 	if args.Heartbeat > 0 {
 		ses.heartbeat = max(time.Duration(args.Heartbeat), minHeartbeat)
 	}
-	ses.sub = e.Subscribe()
+	sub, err := e.SubscribePayloads(s.payloadState)
+	if err != nil {
+		// the worker lacks SendPayload: no payloads, the clock still flows
+		sub = e.Subscribe()
+	}
+	ses.sub = sub
 
 	resp.WorkerId = s.worker.Id()
 	resp.Epoch = e.Epoch

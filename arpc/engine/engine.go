@@ -59,8 +59,10 @@ type Engine struct {
 	cacheTo uint64
 	cache   map[uint64]clock.Diff
 
-	payloadIdx int
-	subs       map[*Sub]struct{}
+	// payloadIdxs are the indexes of the states whose Add mutations carry
+	// payloads for some subscriber (see SubscribePayloads); it only grows
+	payloadIdxs atomic.Pointer[[]int]
+	subs        map[*Sub]struct{}
 	// recent holds the last RecentSnapshots snapshots by seq (see recent.go)
 	recent [RecentSnapshots]*Snapshot
 
@@ -102,7 +104,11 @@ func Attach(worker am.Api) (*Engine, error) {
 		cache:  map[uint64]clock.Diff{},
 		subs:   map[*Sub]struct{}{},
 	}
-	e.payloadIdx = slices.Index(e.names, states.WorkerStates.SendPayload)
+	if idx := slices.Index(e.names, states.WorkerStates.SendPayload); idx >= 0 {
+		e.payloadIdxs.Store(&[]int{idx})
+	} else {
+		e.payloadIdxs.Store(&[]int{})
+	}
 	e.tracer = &tracer{e: e}
 	e.tracer.Id = fmt.Sprintf("arpc-engine-%x", e.Epoch)
 	id, err := worker.TracerBind(e.tracer)
@@ -279,9 +285,12 @@ func (t *tracer) TransitionEnd(tx *am.Transition) {
 		qt = t.e.worker.QueueTick()
 	}
 	t.e.observe(tx.TimeAfter, qt)
-	if m := tx.Mutation; m != nil && t.e.payloadIdx >= 0 &&
-		m.Type == am.MutationAdd && slices.Contains(m.Called, t.e.payloadIdx) {
-		t.e.publish(m.Args)
+	if m := tx.Mutation; m != nil && m.Type == am.MutationAdd {
+		for _, idx := range *t.e.payloadIdxs.Load() {
+			if slices.Contains(m.Called, idx) {
+				t.e.publish(idx, m.Args)
+			}
+		}
 	}
 }
 
@@ -297,11 +306,15 @@ func (t *tracer) SchemaChange(am.Api, am.Schema) {
 // further ones are dropped (and counted in Stats.PayloadsDropped).
 const PayloadQueue = 256
 
-// publish hands the args of a SendPayload mutation to every subscriber.
-func (e *Engine) publish(args am.A) {
+// publish hands the args of an Add mutation of the payload state idx to
+// every subscriber of that state's payloads.
+func (e *Engine) publish(idx int, args am.A) {
 	e.mx.Lock()
 	defer e.mx.Unlock()
 	for s := range e.subs {
+		if s.payloadIdx != idx {
+			continue
+		}
 		if !s.offer(args) {
 			e.dropped.Add(1)
 		}

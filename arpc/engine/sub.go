@@ -1,21 +1,27 @@
 package engine
 
 import (
+	"fmt"
+	"slices"
 	"sync"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 
 	"github.com/arpcbridge/arpcbridge/arpc/clock"
+	"github.com/arpcbridge/arpcbridge/arpc/states"
 )
 
 // Sub is one subscriber's view of the engine: the snapshot its peer last
 // received. Methods are safe for concurrent use; each returned update
 // continues the chain of the previous one.
 type Sub struct {
-	e      *Engine
-	mx     sync.Mutex
-	known  *Snapshot
-	closed bool
+	e *Engine
+	// payloadIdx is the state whose Add mutations carry this subscriber's
+	// payloads; -1 for none
+	payloadIdx int
+	mx         sync.Mutex
+	known      *Snapshot
+	closed     bool
 
 	// payloads pending for the peer (at most PayloadQueue), allocated on the
 	// first one: idle subscribers are many
@@ -25,9 +31,36 @@ type Sub struct {
 }
 
 // Subscribe opens a subscription whose peer knows nothing yet: its first
-// update (see [Sub.Full]) is a full snapshot.
+// update (see [Sub.Full]) is a full snapshot. Its payloads are the args of
+// the worker's states.WorkerStates.SendPayload mutations (none when the
+// worker lacks that state).
 func (e *Engine) Subscribe() *Sub {
-	s := &Sub{e: e, pready: make(chan struct{}, 1)}
+	return e.subscribe(slices.Index(e.names, states.WorkerStates.SendPayload))
+}
+
+// SubscribePayloads is Subscribe with payloads taken from Add mutations of
+// payloadState instead of SendPayload. The state must be the worker's.
+func (e *Engine) SubscribePayloads(payloadState string) (*Sub, error) {
+	idx := slices.Index(e.names, payloadState)
+	if idx < 0 {
+		return nil, fmt.Errorf("engine: payload state %q is not the worker's",
+			payloadState)
+	}
+	for {
+		old := e.payloadIdxs.Load()
+		if slices.Contains(*old, idx) {
+			break
+		}
+		grown := append(slices.Clone(*old), idx)
+		if e.payloadIdxs.CompareAndSwap(old, &grown) {
+			break
+		}
+	}
+	return e.subscribe(idx), nil
+}
+
+func (e *Engine) subscribe(payloadIdx int) *Sub {
+	s := &Sub{e: e, payloadIdx: payloadIdx, pready: make(chan struct{}, 1)}
 	e.subscribers.Add(1)
 	e.mx.Lock()
 	e.subs[s] = struct{}{}
@@ -39,7 +72,7 @@ func (e *Engine) Subscribe() *Sub {
 func (s *Sub) Engine() *Engine { return s.e }
 
 // PayloadsReady receives when payloads are pending: the args of the worker's
-// SendPayload mutations made while the subscription is open. Take them with
+// payload-state mutations made while the subscription is open. Take them with
 // [Sub.TakePayloads].
 func (s *Sub) PayloadsReady() <-chan struct{} { return s.pready }
 
