@@ -128,6 +128,10 @@ type Client struct {
 	runDone chan struct{}
 
 	whenArgsId atomic.Uint64
+	// whenArgs are the WhenArgs waits still open, by ID; they outlive
+	// connections and are registered again on each new one
+	whenArgsMx sync.Mutex
+	whenArgs   map[uint64]*whenArgsWait
 	traffic    trafficCounters
 	reconnects atomic.Uint64
 	fullSyncs  atomic.Uint64
@@ -146,8 +150,6 @@ type clientConn struct {
 	// ping): late pushes from it are ignored, as the replica resumes on
 	// another connection
 	dead atomic.Bool
-	mx   sync.Mutex
-	wa   map[uint64]chan struct{}
 	done chan struct{}
 }
 
@@ -216,6 +218,7 @@ func NewClient(
 		ctx:              cctx,
 		cancel:           cancel,
 		runDone:          make(chan struct{}),
+		whenArgs:         map[uint64]*whenArgsWait{},
 	}
 	return c, nil
 }
@@ -401,7 +404,7 @@ func (c *Client) connectOnce() error {
 		return fmt.Errorf("%w: %w", ErrNetwork, err)
 	}
 	_ = conn.SetWriteDeadline(time.Time{})
-	cc := &clientConn{net: conn, wa: map[uint64]chan struct{}{},
+	cc := &clientConn{net: conn,
 		done: make(chan struct{})}
 	cc.cod = newCodec(conn, c.MaxMsgSize, DefaultWriteTimeout, &c.traffic)
 	cc.rc = rpc2.NewClientWithCodec(cc.cod)
@@ -486,6 +489,7 @@ func (c *Client) connectOnce() error {
 	c.setConnLocked(cc)
 	c.mx.Unlock()
 	ok = true
+	c.reregisterWhenArgs(cc)
 	c.Mach.Add(am.S{ss.SharedStates.HandshakeDone, ss.ClientStates.Ready}, nil)
 	return nil
 }
@@ -535,13 +539,9 @@ func (c *Client) dropConn(cc *clientConn) {
 	if cc == nil {
 		return
 	}
+	// open WhenArgs waits stay open: they are registered on the next
+	// connection
 	_ = cc.net.Close()
-	cc.mx.Lock()
-	for id, ch := range cc.wa {
-		close(ch)
-		delete(cc.wa, id)
-	}
-	cc.mx.Unlock()
 }
 
 func (c *Client) register(cc *clientConn) {
@@ -573,13 +573,7 @@ func (c *Client) register(cc *clientConn) {
 	cc.rc.Handle(mWhenArgsDone, func(_ *rpc2.Client, a *ArgsWhenArgsDone,
 		_ *Empty,
 	) error {
-		cc.mx.Lock()
-		ch, ok := cc.wa[a.Id]
-		delete(cc.wa, a.Id)
-		cc.mx.Unlock()
-		if ok {
-			close(ch)
-		}
+		c.whenArgsMatched(a.Id)
 		return nil
 	})
 	cc.rc.Handle(mServerBye, func(_ *rpc2.Client, _ *Empty, _ *Empty) error {

@@ -339,39 +339,3 @@ func (t transport) Err(ctx context.Context) (string, error) {
 	}
 	return resp.Msg, resp.Err.toErr()
 }
-
-// WhenArgs implements Transport.
-func (t transport) WhenArgs(ctx context.Context, state int, args am.A) (
-	<-chan struct{}, error,
-) {
-	c := t.c
-	cc := c.current()
-	if cc == nil {
-		return nil, fmt.Errorf("%w: WhenArgs", ErrNoConn)
-	}
-	id := c.whenArgsId.Add(1)
-	ch := make(chan struct{})
-	cc.mx.Lock()
-	cc.wa[id] = ch
-	cc.mx.Unlock()
-	cctx, cancel := context.WithTimeout(ctx, t.Timeout())
-	defer cancel()
-	if err := c.call(cctx, mWhenArgs, &ArgsWhenArgs{Id: id, State: state,
-		Args: args}, &Empty{}); err != nil {
-		cc.mx.Lock()
-		delete(cc.wa, id)
-		cc.mx.Unlock()
-		return nil, err
-	}
-	context.AfterFunc(ctx, func() {
-		cc.mx.Lock()
-		_, open := cc.wa[id]
-		delete(cc.wa, id)
-		cc.mx.Unlock()
-		if open {
-			_ = cc.rc.Notify(mWhenArgsX, &ArgsWhenArgsDone{Id: id})
-			close(ch)
-		}
-	})
-	return ch, nil
-}

@@ -200,17 +200,26 @@ func runMutators(t *testing.T, w *am.Machine, clients []*arpc.Client,
 }
 
 // TestServerKilledAndRestarted kills the server (a mux on a fixed port)
-// several times while clients mutate, and restarts it on the same port.
+// several times while clients mutate, and restarts it on the same port. A
+// kill is a crash as clients see it: every connection dies at once with no
+// goodbye (the fault proxy in front cuts them and refuses new ones while
+// the old server goes away), then a new server listens on the same port.
+// Clients reconnect because the link died, not because they were told
+// (ReconnectOn is off).
 func TestServerKilledAndRestarted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	w, l := newLedgerWorker(t, ctx)
 	m := startMux(t, ctx, w, nil)
 	addr := m.Addr
+	p, err := faultproxy.New(addr, faultproxy.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
 
 	clients := make([]*arpc.Client, 3)
 	for i := range clients {
-		clients[i] = resilientClient(t, ctx, addr, fmt.Sprintf("k%d", i))
+		clients[i] = resilientClient(t, ctx, p.Addr(), fmt.Sprintf("k%d", i))
+		clients[i].ReconnectOn = false
 		startClient(t, clients[i])
 	}
 	kills := 3
@@ -222,8 +231,11 @@ func TestServerKilledAndRestarted(t *testing.T) {
 				l.count() < before+50; {
 				time.Sleep(5 * time.Millisecond) // polling a counter
 			}
+			p.Refuse(true)
+			p.CutAll()
 			m.Stop(true)
 			m = startMux(t, ctx, w, func(m *arpc.Mux) { m.Addr = addr })
+			p.Refuse(false)
 			// every client is back before the next kill
 			for _, c := range clients {
 				for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) &&
@@ -270,9 +282,11 @@ func TestConnectionsCutRepeatedly(t *testing.T) {
 		time.Sleep(dur) // the length of the storm, not synchronisation
 		p.CutEvery(0)
 	})
-	cuts := p.Stats().Cut
-	t.Logf("cuts %d", cuts)
-	assert.Greater(t, cuts, int64(dur/(100*time.Millisecond))/2)
+	st := p.Stats()
+	t.Logf("cut %d connections in %d rounds", st.Cut, st.CutRounds)
+	// a round finds nothing to cut only while every client is reconnecting
+	assert.Greater(t, st.CutRounds, int64(dur/(100*time.Millisecond))/2,
+		"rounds that cut connections")
 	for _, c := range clients {
 		waitState(t, c.Mach, ss.ClientStates.Ready)
 		waitSameClock(t, w, c.Worker)
@@ -412,6 +426,10 @@ func TestConnectCyclesNoLeaks(t *testing.T) {
 	startClient(t, warm)
 	stopClients(t, []*arpc.Client{warm})
 	waitMuxEmpty(t, m)
+	// an observer stays connected through all the cycles: its replica must
+	// end equal to the worker
+	observer := muxClient(t, ctx, m.Addr, "observer")
+	startClient(t, observer)
 
 	baseG := runtime.NumGoroutine()
 	baseFd := countFds(t)
@@ -440,6 +458,8 @@ func TestConnectCyclesNoLeaks(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	waitSameClock(t, w, observer.Worker)
+	stopClients(t, []*arpc.Client{observer})
 	waitMuxEmpty(t, m)
 	l.check(t, issued)
 
@@ -451,7 +471,7 @@ func TestConnectCyclesNoLeaks(t *testing.T) {
 	}
 	assert.LessOrEqual(t, runtime.NumGoroutine(), baseG, "goroutines")
 	assert.LessOrEqual(t, countFds(t), baseFd, "fds")
-	assert.EqualValues(t, cycles+1, m.Stats().Accepted)
+	assert.EqualValues(t, cycles+2, m.Stats().Accepted)
 }
 
 func countFds(t testing.TB) int {
@@ -549,4 +569,41 @@ func TestResumeSendsOneMergedDiff(t *testing.T) {
 	// what matters is that 10k missed mutations cost nothing extra
 	// (BenchmarkResumeBytes compares on a wide schema)
 	assert.Less(t, resumeIn, int64(1024))
+}
+
+// TestReconnectToRestartedWorkerResyncsInFull: the client comes back to a
+// worker that started afresh (its ticks behind what the replica knows). A
+// merged diff cannot express that, so the server sends a full snapshot,
+// counted on both sides, and the replica equals the new worker.
+func TestReconnectToRestartedWorkerResyncsInFull(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w1 := newWorker(t, ctx)
+	m1 := startMux(t, ctx, w1, nil)
+	p, err := faultproxy.New(m1.Addr, faultproxy.Options{})
+	require.NoError(t, err)
+	defer p.Close()
+	c := resilientClient(t, ctx, p.Addr(), "restart")
+	startClient(t, c)
+	for range 10 {
+		require.Equal(t, am.Executed, c.Worker.Add1("E", nil))
+	}
+
+	// the same schema, a fresh machine: E's tick is behind the replica's
+	w2, err := am.NewCommon(ctx, "w2-"+t.Name(), testSchema, testNames, nil,
+		nil, nil)
+	require.NoError(t, err)
+	defer w2.Dispose()
+	w2.Add1("A", nil)
+	m2 := startMux(t, ctx, w2, nil)
+	awayWhile(t, p, c, func() {
+		m1.Stop(true)
+		p.SetTarget(m2.Addr)
+	})
+	waitSameClock(t, w2, c.Worker)
+	assert.EqualValues(t, 1, c.Stats().FullSyncs, "one full resync")
+	assert.Zero(t, c.Worker.Stats().Resyncs, "no drift on the way")
+	assert.True(t, c.Worker.Is1("A"))
+	require.Equal(t, am.Executed, c.Worker.Add1("E", nil))
+	assert.Equal(t, w2.Tick("E"), c.Worker.Tick("E"))
 }

@@ -270,7 +270,7 @@ func (ses *session) hello(_ *rpc2.Client, args *ArgsHello, resp *RespHello) erro
 	var u engine.Update
 	if args.KnownTime != nil && len(args.KnownTime) == len(e.Names()) {
 		u = ses.sub.Resume(args.KnownTime, args.KnownSeq)
-		resp.Resumed = true
+		resp.Resumed = !u.Full
 	} else {
 		u = ses.sub.Full(true)
 	}
@@ -506,7 +506,16 @@ func (ses *session) whenArgsAdd(_ *rpc2.Client, args *ArgsWhenArgs,
 	ses.wg.Add(1)
 	ses.mx.Unlock()
 
-	ch := ses.s.worker.WhenArgs(names[0], args.Args, ctx)
+	// a local worker's own WhenArgs shares one channel among waits with
+	// equal args, whatever their contexts, so one client's cancel would
+	// read as another's match: the engine matches for each wait alone. A
+	// remote worker (a relay) passes the wait on upstream.
+	var ch <-chan struct{}
+	if ses.s.worker.IsLocal() {
+		ch = ses.s.engine.WhenArgs(args.State, args.Args, ctx)
+	} else {
+		ch = ses.s.worker.WhenArgs(names[0], args.Args, ctx)
+	}
 	go func() {
 		defer ses.wg.Done()
 		defer cancel()

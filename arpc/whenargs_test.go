@@ -7,6 +7,9 @@ import (
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/arpcbridge/arpcbridge/internal/faultproxy"
 )
 
 func TestWhenArgsRemote(t *testing.T) {
@@ -35,4 +38,38 @@ func TestWhenArgsRemote(t *testing.T) {
 	// unknown state: reported, channel closed
 	assert.NotNil(t, p.rw.WhenArgs("Nope", nil, nil))
 	assert.Error(t, p.rw.LastErr())
+}
+
+// A WhenArgs wait survives a reconnect: a broken connection does not close
+// it (that would read as a match), and a match after the client is back
+// does.
+func TestWhenArgsSurvivesReconnect(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := newWorker(t, ctx)
+	m := startMux(t, ctx, w, nil)
+	p, err := faultproxy.New(m.Addr, faultproxy.Options{})
+	require.NoError(t, err)
+	defer p.Close()
+	c := resilientClient(t, ctx, p.Addr(), "wa")
+	startClient(t, c)
+
+	ch := c.Worker.WhenArgs("E", am.A{"id": "mine"}, nil)
+	awayWhile(t, p, c, func() {
+		select {
+		case <-ch:
+			t.Fatal("a broken connection closed the wait")
+		default:
+		}
+	})
+	// the wait is registered again before the client is Ready
+	require.Equal(t, am.Executed, c.Worker.Add1("A", nil))
+	select {
+	case <-ch:
+		t.Fatal("closed without a match")
+	default:
+	}
+	w.Add1("E", am.A{"id": "other"})
+	w.Add1("E", am.A{"id": "mine"})
+	waitCh(t, ch, "WhenArgs match after reconnect")
 }

@@ -91,7 +91,9 @@ func (s *Service) WatchClock(req *bridgev1.WatchClockRequest,
 			known = snap.Time
 		}
 	}
-	if len(known) > 0 && !ahead(known, s.eng.Snapshot().Time) {
+	if len(known) > 0 {
+		// Resume itself falls back to a full snapshot (counted) for a time
+		// of another worker
 		first = sub.Resume(known, knownSeq)
 	} else {
 		first = sub.Full(true)
@@ -236,15 +238,4 @@ func (ws *watchStream) payload(args map[string]any) *bridgev1.
 	return &bridgev1.WatchClockResponse{Event: &bridgev1.
 		WatchClockResponse_Payload{Payload: &bridgev1.Payload{Name: p.Name,
 		Source: source, Token: token, Data: data, ContentType: ct}}}
-}
-
-// ahead reports whether any tick of known is past the worker's (the client
-// saw another engine instance), which rules out a diff.
-func ahead(known, cur []uint64) bool {
-	for i, t := range known {
-		if i >= len(cur) || t > cur[i] {
-			return true
-		}
-	}
-	return false
 }

@@ -63,6 +63,10 @@ type Engine struct {
 	// payloads for some subscriber (see SubscribePayloads); it only grows
 	payloadIdxs atomic.Pointer[[]int]
 	subs        map[*Sub]struct{}
+	// argsWaits are the open WhenArgs waits; argsWaitCount spares the
+	// tracer a lock while there are none
+	argsWaits     argsWaits
+	argsWaitCount atomic.Int64
 	// recent holds the last RecentSnapshots snapshots by seq (see recent.go)
 	recent [RecentSnapshots]*Snapshot
 
@@ -285,6 +289,13 @@ func (t *tracer) TransitionEnd(tx *am.Transition) {
 		qt = t.e.worker.QueueTick()
 	}
 	t.e.observe(tx.TimeAfter, qt)
+	if t.e.argsWaitCount.Load() > 0 {
+		var args am.A
+		if tx.Mutation != nil {
+			args = tx.Mutation.Args
+		}
+		t.e.matchArgs(tx.TimeBefore, tx.TimeAfter, args)
+	}
 	if m := tx.Mutation; m != nil && m.Type == am.MutationAdd {
 		for _, idx := range *t.e.payloadIdxs.Load() {
 			if slices.Contains(m.Called, idx) {

@@ -145,13 +145,20 @@ func (s *Sub) Full(firstSync bool) Update {
 
 // Resume sets the peer's known time to `known` (its replica's time, sent on
 // reconnect) and returns one merged diff from there to now, with FromSeq set
-// to fromSeq so the peer's chain continues. A time of the wrong length gets
-// a full snapshot instead (counted).
+// to fromSeq so the peer's chain continues. A time of the wrong length, or
+// one ahead of the worker's in any state (ticks only grow: the peer knew
+// another worker, e.g. one that was restarted), gets a full snapshot
+// instead (counted; Update.Full tells).
 func (s *Sub) Resume(known am.Time, fromSeq uint64) Update {
 	if len(known) != len(s.e.names) {
 		return s.Full(false)
 	}
 	cur := s.e.Snapshot()
+	for i, k := range known {
+		if k > cur.Time[i] {
+			return s.Full(false)
+		}
+	}
 	s.mx.Lock()
 	defer s.mx.Unlock()
 	s.known = cur

@@ -55,13 +55,16 @@ type Stats struct {
 	Refused int64
 	// Cut counts connections closed by [Proxy.CutAll] or [Proxy.CutEvery].
 	Cut int64
+	// CutRounds counts the calls of [Proxy.CutAll] (made by hand or by
+	// [Proxy.CutEvery]) that closed at least one connection.
+	CutRounds int64
 	// Active is the number of connections currently held by the proxy.
 	Active int64
 }
 
 type counters struct {
-	toTarget, toClient                  atomic.Int64
-	accepted, refused, cut, activeLinks atomic.Int64
+	toTarget, toClient                             atomic.Int64
+	accepted, refused, cut, cutRounds, activeLinks atomic.Int64
 }
 
 // Proxy is a fault-injecting TCP proxy. Create it with [New] and release
@@ -182,10 +185,15 @@ func (p *Proxy) CutAll() {
 	links := p.snapshotLocked()
 	p.mu.Unlock()
 
+	cut := false
 	for _, l := range links {
 		if l.close() {
 			p.stats.cut.Add(1)
+			cut = true
 		}
+	}
+	if cut {
+		p.stats.cutRounds.Add(1)
 	}
 }
 
@@ -273,6 +281,7 @@ func (p *Proxy) Stats() Stats {
 		Accepted:      p.stats.accepted.Load(),
 		Refused:       p.stats.refused.Load(),
 		Cut:           p.stats.cut.Load(),
+		CutRounds:     p.stats.cutRounds.Load(),
 		Active:        p.stats.activeLinks.Load(),
 	}
 }

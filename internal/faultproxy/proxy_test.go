@@ -118,6 +118,11 @@ func TestCutAll(t *testing.T) {
 			}
 			srv.waitEnded(t, tt.conns) // the target side is closed too
 			require.EqualValues(t, tt.conns, p.Stats().Cut)
+			wantRounds := int64(0)
+			if tt.conns > 0 {
+				wantRounds = 1
+			}
+			require.Equal(t, wantRounds, p.Stats().CutRounds)
 			eventually(t, func() bool { return p.Stats().Active == 0 }, "links released")
 
 			// The proxy keeps serving new connections.
