@@ -68,30 +68,39 @@ type Client struct {
 	// ConnRetries and ConnRetryTimeout.
 	ReconnectOn bool
 	// ConnTimeout bounds one connection attempt, handshake included.
+	// Default 3 s (DefaultConnTimeout).
 	ConnTimeout time.Duration
-	// ConnRetries is how many times a failed connection is retried.
+	// ConnRetries is how many times a failed connection is retried. Default
+	// 15 (DefaultConnRetries); negative: no retries.
 	ConnRetries int
-	// ConnRetryTimeout bounds all the retries of one connection.
+	// ConnRetryTimeout bounds all the retries of one connection. Default
+	// 1 min (DefaultConnRetryTimeout).
 	ConnRetryTimeout time.Duration
 	// ConnRetryDelay is the first delay between retries; it doubles up to
-	// ConnRetryBackoff.
+	// ConnRetryBackoff. Default 100 ms (DefaultConnRetryDelay).
 	ConnRetryDelay time.Duration
-	// ConnRetryBackoff caps the delay between connection retries.
+	// ConnRetryBackoff caps the delay between connection retries. Default
+	// 3 s (DefaultConnRetryBackoff).
 	ConnRetryBackoff time.Duration
 
 	// CallTimeout bounds one call: past it the call returns ErrNetworkTimeout
-	// (a late reply's clock is still applied when it arrives).
+	// (a late reply's clock is still applied when it arrives). Default 3 s
+	// (DefaultCallTimeout).
 	CallTimeout time.Duration
-	// CallRetries is how many times a mutation that failed because the
-	// connection broke is retried once the client is Ready again. Retries
-	// are exactly-once: the server answers a retry with the original result.
+	// CallRetries is how many times a call that failed because the
+	// connection broke (mutations, Sync, Can, Err, Get) is retried once the
+	// client is Ready again. Mutation retries are exactly-once: the server
+	// answers a retry with the original result. Default 15
+	// (DefaultCallRetries); negative: no retries.
 	CallRetries int
-	// CallRetryTimeout bounds a call with all its retries.
+	// CallRetryTimeout bounds a call with all its retries. Default 1 min
+	// (DefaultCallRetryTimeout).
 	CallRetryTimeout time.Duration
 	// CallRetryDelay is the first delay between call retries; it doubles up
-	// to CallRetryBackoff.
+	// to CallRetryBackoff. Default 100 ms (DefaultCallRetryDelay).
 	CallRetryDelay time.Duration
-	// CallRetryBackoff caps the delay between call retries.
+	// CallRetryBackoff caps the delay between call retries. Default 3 s
+	// (DefaultCallRetryBackoff).
 	CallRetryBackoff time.Duration
 	// PingTimeout is the silence that marks a connection dead when a call
 	// times out. The server heartbeats every PingTimeout/2 when it has nothing

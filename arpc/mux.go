@@ -63,7 +63,8 @@ type MuxOpts struct {
 // closes it on Stop; closing a cmux sub-listener closes the shared port.
 //
 // Past MaxClients, a connection is answered with ErrBusy in its handshake
-// and closed; its client fails with ErrNoAccess instead of hanging.
+// and closed; its client fails at once (Mach.Err wraps ErrBusy, in the
+// client's ErrNoAccess state) instead of hanging or retrying.
 type Mux struct {
 	// Mach is the mux's state machine (states.MuxSchema): Start, Ready,
 	// ClientConnected (per connection), HasClients, NewServerErr, Exception.
