@@ -483,6 +483,7 @@ func (c *Client) connectOnce() error {
 	c.Worker.resetChain()
 	c.Worker.mx.Lock()
 	c.Worker.machineTick = resp.MachineTick
+	c.Worker.groups, c.Worker.groupsOrder = resp.Groups, resp.GroupsOrder
 	c.Worker.mx.Unlock()
 	c.Worker.ApplyUpdate(u)
 

@@ -17,6 +17,7 @@ const (
 	rhSchema
 	rhClock
 	rhResumed
+	rhGroups
 )
 
 // State flags in a schema
@@ -76,6 +77,9 @@ func (h *RespHello) appendRaw(b []byte) []byte {
 	if h.Resumed {
 		flags |= rhResumed
 	}
+	if len(h.GroupsOrder) > 0 {
+		flags |= rhGroups
+	}
 	b = append(b, flags)
 	if h.Err != nil {
 		b = appendString(append(b, h.Err.Code), h.Err.Msg)
@@ -115,7 +119,20 @@ func (h *RespHello) appendRaw(b []byte) []byte {
 		b = binary.AppendUvarint(b, uint64(len(u.Diff)))
 		b = append(b, u.Diff...)
 	}
-	return binary.AppendUvarint(b, uint64(h.MachineTick))
+	b = binary.AppendUvarint(b, uint64(h.MachineTick))
+	if len(h.GroupsOrder) > 0 {
+		// in order: name, then its state indexes
+		b = binary.AppendUvarint(b, uint64(len(h.GroupsOrder)))
+		for _, name := range h.GroupsOrder {
+			b = appendString(b, name)
+			idxs := h.Groups[name]
+			b = binary.AppendUvarint(b, uint64(len(idxs)))
+			for _, i := range idxs {
+				b = binary.AppendUvarint(b, uint64(i))
+			}
+		}
+	}
+	return b
 }
 
 func (h *RespHello) decodeRaw(r *wireReader) {
@@ -160,6 +177,25 @@ func (h *RespHello) decodeRaw(r *wireReader) {
 	}
 	h.MachineTick = uint32(tick)
 	h.Resumed = flags&rhResumed != 0
+	if flags&rhGroups != 0 {
+		n := r.count()
+		h.Groups = make(map[string][]int, n)
+		h.GroupsOrder = make([]string, 0, n)
+		for range n {
+			name := r.string()
+			idxs := make([]int, r.count())
+			for i := range idxs {
+				idx := r.uvarint()
+				if idx > maxStateIndex {
+					r.fail("group %q: state index %d", name, idx)
+					return
+				}
+				idxs[i] = int(idx)
+			}
+			h.Groups[name] = idxs
+			h.GroupsOrder = append(h.GroupsOrder, name)
+		}
+	}
 }
 
 func (a *ArgsSync) appendRaw(b []byte) []byte {

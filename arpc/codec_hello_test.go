@@ -39,7 +39,9 @@ func helloSamples() ([]*ArgsHello, []*RespHello) {
 			},
 			Clock: &WireUpdate{From: 1, Span: 2, Diff: []byte{1, 0, 1}, Sum: 1,
 				QT: 9, Full: true},
-			MachineTick: 1<<32 - 1, Resumed: true},
+			MachineTick: 1<<32 - 1, Resumed: true,
+			Groups:      map[string][]int{"G": {1, 0}, "Empty": {}},
+			GroupsOrder: []string{"G", "Empty"}},
 		// names present but empty differ from names left out
 		{Names: am.S{}},
 	}

@@ -236,3 +236,25 @@ func TestCustomPayloadState(t *testing.T) {
 	require.NoError(t, s.SendPayload(ctx, &arpc.ArgsPayload{Name: "direct"}))
 	assert.Equal(t, "direct", recv("payload via Server.SendPayload").Name)
 }
+
+// The worker's state groups reach the replica with the handshake.
+func TestGroupsReplicated(t *testing.T) {
+	p := newPair(t, pairOpts{setup: func(s *arpc.Server, _ *arpc.Client) {}})
+	g, order := p.rw.Groups()
+	assert.Empty(t, g)
+	assert.Empty(t, order)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := newWorker(t, ctx)
+	w.SetGroupsString(map[string]am.S{"Pair": {"G", "H"}, "Letters": {"A", "B"}},
+		[]string{"Pair", "Letters"})
+	s := startServer(t, ctx, w, nil)
+	c := newClient(t, ctx, s.Addr, "groups", nil)
+	startClient(t, c)
+	wantG, wantOrder := w.Groups()
+	g, order = c.Worker.Groups()
+	assert.Equal(t, wantG, g)
+	assert.Equal(t, wantOrder, order)
+	assert.Equal(t, []int{w.Index1("G"), w.Index1("H")}, g["Pair"])
+}

@@ -259,6 +259,7 @@ func (ses *session) hello(_ *rpc2.Client, args *ArgsHello, resp *RespHello) erro
 	ses.sub = sub
 
 	resp.WorkerId = s.worker.Id()
+	resp.Groups, resp.GroupsOrder = s.worker.Groups()
 	resp.Epoch = e.Epoch
 	resp.MachineTick = s.worker.MachineTick()
 	// names and relations travel only when the client's hash differs: an

@@ -85,6 +85,10 @@ type RespHello struct {
 	// Resumed says Clock continues the client's replica instead of replacing
 	// it.
 	Resumed bool
+	// Groups are the worker's state groups (am.Api.Groups): state indexes
+	// by group name, in GroupsOrder; none when the worker has no groups.
+	Groups      map[string][]int
+	GroupsOrder []string
 }
 
 // WireUpdate is an engine update on the wire. Fields are laid out so that

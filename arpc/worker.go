@@ -71,6 +71,9 @@ type Worker struct {
 	tracers     []am.Tracer
 	onDispose   []am.HandlerDispose
 
+	// groups and groupsOrder are the worker's state groups (Groups)
+	groups      map[string][]int
+	groupsOrder []string
 	resyncing   atomic.Bool
 	resyncs     atomic.Uint64
 	updates     atomic.Uint64

@@ -240,8 +240,14 @@ func (w *Worker) Switch(groups ...am.S) string {
 	return ""
 }
 
-// Groups returns nil: state groups are not part of the handshake.
-func (w *Worker) Groups() (map[string][]int, []string) { return nil, nil }
+// Groups returns the worker's state groups (state indexes by group name,
+// and the groups' order), as the last handshake brought them; nil when the
+// worker has none or the transport does not carry them (gRPC).
+func (w *Worker) Groups() (map[string][]int, []string) {
+	w.mx.RLock()
+	defer w.mx.RUnlock()
+	return w.groups, w.groupsOrder
+}
 
 // Index returns the indexes of states, -1 for unknown ones.
 func (w *Worker) Index(states am.S) []int {
