@@ -27,7 +27,8 @@ var chartColors = []string{
 
 // WriteSVG draws the headline metrics as panels of horizontal bars, one bar
 // per transport, lengths linear in the value, labelled with the value and the
-// ratio to the baseline. It writes plain SVG with no external references.
+// ratio to the panel's baseline (the fallback where the baseline has no
+// result). It writes plain SVG with no external references.
 func (r *Results) WriteSVG(w io.Writer) error {
 	hs := r.headlines()
 	rows := len(r.Transports)
@@ -39,12 +40,16 @@ func (r *Results) WriteSVG(w io.Writer) error {
 		chartWidth, height, chartWidth, height)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="#ffffff"/>`+"\n")
 	m := r.Machine
+	title := "aRPC Bridge benchmark — medians, ratios to " + r.Config.Baseline
+	if r.usesFallback() {
+		title += " (" + r.Config.Fallback + " where it has no result)"
+	}
 	fmt.Fprintf(&b, `<text x="10" y="20" font-size="15" font-weight="bold">%s</text>`+"\n",
-		esc("aRPC Bridge benchmark — medians, ratios to "+r.Config.Baseline))
+		esc(title))
 	fmt.Fprintf(&b, `<text x="10" y="38" fill="#555">%s</text>`+"\n",
 		esc(fmt.Sprintf("%s; %s", m, m.Date)))
 	fmt.Fprintf(&b, `<text x="10" y="54" fill="#555">%s</text>`+"\n",
-		esc("Bars are linear in the value; the baseline is outlined and marked by a "+
+		esc("Bars are linear in the value; the panel's baseline is outlined and marked by a "+
 			"dashed line; a white break marks a bar drawn off scale."))
 
 	barMax := float64(chartWidth - chartLabelW - chartValueW - 20)
@@ -65,7 +70,7 @@ func (r *Results) WriteSVG(w io.Writer) error {
 			}
 		}
 		maxV := chartScale(vals)
-		base := r.baselineValue(h.sc, h.v, key)
+		ref, base := r.reference(h.sc, h.v, key)
 		by := y + chartTitleH
 		for i, t := range r.Transports {
 			cy := by + i*(chartBarH+chartGap)
@@ -82,7 +87,7 @@ func (r *Results) WriteSVG(w io.Writer) error {
 					wBar = math.Max(1, math.Min(v/maxV, 1)*barMax)
 				}
 				stroke := ""
-				if t.Name() == r.Config.Baseline {
+				if t.Name() == ref {
 					stroke = ` stroke="#000" stroke-width="1.5"`
 				}
 				fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"%s/>`+"\n",
@@ -94,7 +99,7 @@ func (r *Results) WriteSVG(w io.Writer) error {
 						bx, cy+chartBarH, -chartBarH, bx+5, cy+chartBarH, -chartBarH)
 				}
 				label = formatValue(v, h.m.unit)
-				if ratio := formatRatio(v, base); ratio != "" && t.Name() != r.Config.Baseline {
+				if ratio := r.ratioLabel(h.sc, t.Name(), h.v, key, v); ratio != "" {
 					label += " (" + ratio + ")"
 				}
 			}

@@ -18,7 +18,8 @@
 //
 // `go run ./benchmark` runs every scenario against every transport in one
 // process, in interleaved rounds, and prints markdown tables of medians with
-// ratios to a baseline; -write also updates README.md and chart.svg. The
-// Benchmark functions in this package run the same code under `go test
-// -bench`, sized by b.N, so `-benchtime=1x` is a fast smoke test.
+// ratios to a baseline (in a column where the baseline has no result, to a
+// fallback, named in the cell); -write also updates README.md and
+// chart.svg. The Benchmark functions in this package run the same code under
+// `go test -bench`, sized by b.N, so `-benchtime=1x` is a fast smoke test.
 package main

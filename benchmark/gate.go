@@ -62,6 +62,20 @@ func (g *gate) Seen(i int, v uint64) {
 	}
 }
 
+// Missing returns the clients that have not reached the armed target.
+func (g *gate) Missing() []int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []int
+	for i, s := range g.seen {
+		if s < g.target {
+			out = append(out, i)
+		}
+	}
+
+	return out
+}
+
 // Wait blocks until the last armed target is reached or ctx ends.
 func (g *gate) Wait(ctx context.Context, done <-chan struct{}) error {
 	select {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -132,6 +133,9 @@ func TestGate(t *testing.T) {
 	if err := g.Wait(ctx, g.Arm(3)); !errors.Is(err, ErrNotAllReached) {
 		t.Fatalf("Wait = %v, want ErrNotAllReached", err)
 	}
+	if got := g.Missing(); !slices.Equal(got, []int{0}) {
+		t.Fatalf("Missing = %v, want [0]", got)
+	}
 }
 
 // TestRunQuick runs the runner end to end on the cheap transports and checks
@@ -152,8 +156,9 @@ func TestRunQuick(t *testing.T) {
 	var md bytes.Buffer
 	res.WriteMarkdown(&md)
 	out := md.String()
+	// tcp has no fan-out: those columns' ratios fall back to grpc
 	for _, want := range []string{"| **tcp** (baseline) |", "| inproc |", "| grpc |",
-		"#### sgp", "#### payload", "p99 @10 clients"} {
+		"#### sgp", "#### payload", "p99 @10 clients", "× grpc)", "instead, and say so"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, out)
 		}

@@ -14,6 +14,7 @@ func main() {
 	var (
 		rounds   = flag.Int("rounds", 5, "rounds per scenario (fan-out runs at most 3)")
 		baseline = flag.String("baseline", "upstream-arpc", "transport the ratios refer to")
+		fallback = flag.String("fallback", "grpc", "transport the ratios of a column refer to where the baseline has no result (none: no ratios there)")
 		only     = flag.String("transports", "", "comma-separated transports (default: all)")
 		scens    = flag.String("scenarios", "", "comma-separated scenarios: sgp,rt,burst,fanout,payload (default: all)")
 		quick    = flag.Bool("quick", false, "small sizes, for a quick look (not comparable with full runs)")
@@ -35,6 +36,7 @@ func main() {
 	cfg := RunConfig{
 		Rounds:   *rounds,
 		Baseline: *baseline,
+		Fallback: *fallback,
 		Timeout:  *timeout,
 	}
 	if *quick {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"strings"
 )
 
@@ -75,10 +76,55 @@ func variantTitle(sc *scenario, v int) string {
 	return sc.variants[v]
 }
 
-// baselineValue is the baseline transport's median, NaN when missing.
-func (r *Results) baselineValue(sc *scenario, v int, key string) float64 {
-	m, _ := r.Median(sc, r.Config.Baseline, v, key)
-	return m
+// reference returns the transport one column's ratios refer to, and its
+// median there: the baseline, or the fallback when the baseline has no
+// result in the column (it failed or does not take part); "" and NaN when
+// neither has one.
+func (r *Results) reference(sc *scenario, v int, key string) (string, float64) {
+	for _, t := range []string{r.Config.Baseline, r.Config.Fallback} {
+		if t == "" {
+			continue
+		}
+		if m, ok := r.Median(sc, t, v, key); ok {
+			return t, m
+		}
+	}
+
+	return "", math.NaN()
+}
+
+// usesFallback reports whether any column's ratios refer to the fallback.
+func (r *Results) usesFallback() bool {
+	for _, sc := range r.Scenarios {
+		for v := range sc.variants {
+			for _, m := range sc.metrics {
+				if m.noRatio {
+					continue
+				}
+				if ref, _ := r.reference(sc, v, sc.key(m, v)); ref != "" && ref != r.Config.Baseline {
+					return true
+				}
+			}
+		}
+	}
+
+	return false
+}
+
+// ratioLabel formats val's ratio to the column's reference, naming the
+// reference when it is the fallback: "0.42×", "8.3× grpc"; "" when t is the
+// reference itself or there is no ratio.
+func (r *Results) ratioLabel(sc *scenario, t string, v int, key string, val float64) string {
+	ref, base := r.reference(sc, v, key)
+	if ref == "" || t == ref {
+		return ""
+	}
+	ratio := formatRatio(val, base)
+	if ratio != "" && ref != r.Config.Baseline {
+		ratio += " " + ref
+	}
+
+	return ratio
 }
 
 // cellText formats one table cell: value and ratio, "—" when the transport
@@ -100,8 +146,8 @@ func (r *Results) cellText(
 		return "—"
 	}
 	s := formatValue(val, m.unit)
-	if !m.noRatio && t != r.Config.Baseline {
-		if ratio := formatRatio(val, r.baselineValue(sc, v, key)); ratio != "" {
+	if !m.noRatio {
+		if ratio := r.ratioLabel(sc, t, v, key, val); ratio != "" {
 			s += " (" + ratio + ")"
 		}
 	}
@@ -142,7 +188,13 @@ func (r *Results) WriteMarkdown(w io.Writer) {
 	// summary
 	hs := r.headlines()
 	fmt.Fprintf(w, "Medians of %d rounds (fan-out: at most 3); ratios are to **%s** "+
-		"(for MB/s higher is better, for everything else lower is).\n\n", r.Config.Rounds, base)
+		"(for MB/s higher is better, for everything else lower is)", r.Config.Rounds, base)
+	if r.usesFallback() {
+		fmt.Fprintf(w, "; in a column where %s has no result (it failed, or does not "+
+			"take part), they are to **%s** instead, and say so (\"8.3× %s\")",
+			base, r.Config.Fallback, r.Config.Fallback)
+	}
+	fmt.Fprint(w, ".\n\n")
 	fmt.Fprint(w, "| transport |")
 	for _, h := range hs {
 		fmt.Fprintf(w, " %s |", h.title)

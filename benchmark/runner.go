@@ -11,11 +11,15 @@ import (
 
 // RunConfig configures [Run]. Zero fields take defaults: full sizes, 5
 // rounds, every registered transport and scenario, upstream-arpc as the
-// baseline, 90 s per measurement.
+// baseline and grpc as the fallback baseline, 90 s per measurement.
 type RunConfig struct {
-	Sizes      Sizes
-	Rounds     int
-	Baseline   string
+	Sizes    Sizes
+	Rounds   int
+	Baseline string
+	// Fallback is the transport a column's ratios refer to when Baseline
+	// has no result in that column (it failed, or does not take part). A
+	// name that is not in the run disables the fallback.
+	Fallback   string
 	Transports []Transport
 	// Scenarios limits the scenarios by name.
 	Scenarios []string
@@ -34,6 +38,9 @@ func (c *RunConfig) defaults() {
 	}
 	if c.Baseline == "" {
 		c.Baseline = "upstream-arpc"
+	}
+	if c.Fallback == "" {
+		c.Fallback = "grpc"
 	}
 	if c.Transports == nil {
 		c.Transports = Transports()
