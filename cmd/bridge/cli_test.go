@@ -181,6 +181,73 @@ func TestSchemaFile(t *testing.T) {
 		"schema mismatch")
 }
 
+// ordersJSON is a JSON schema file using every relation.
+const ordersJSON = `{
+  "id": "orders",
+  "states": [
+    {"name": "Open"},
+    {"name": "Paid", "require": ["Open"], "add": ["Shipping"]},
+    {"name": "Shipping", "require": ["Paid"], "after": ["Paid"]},
+    {"name": "Closed", "remove": ["Open", "Paid", "Shipping"]},
+    {"name": "Note", "multi": true},
+    {"name": "Audited", "auto": true, "require": ["Closed"]}
+  ]
+}`
+
+// TestSchemaFileJSON serves a JSON schema file and drives it with the
+// client commands on both doors.
+func TestSchemaFileJSON(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "orders.json")
+	if err := os.WriteFile(file, []byte(ordersJSON), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, nil, "--schema", file)
+	a := s.addr
+
+	cli(t, nil, "get", a, "source").want(t, 0, file)
+	cli(t, nil, "inspect", a).want(t, 0, "machine orders at", "8 states",
+		"require Open; add Shipping", "require Paid; after Paid",
+		"remove Open,Paid,Shipping", "auto; require Closed")
+	r := cli(t, nil, "inspect", a, "--json", "--grpc")
+	r.want(t, 0)
+	var out inspectOut
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Machine != "orders" || out.Door != "gRPC" || len(out.States) != 8 ||
+		out.States[2].Name != "Open" || !out.States[6].Multi ||
+		!out.States[7].Auto || len(out.Active) != 0 {
+		t.Fatalf("inspect --json: %+v", out)
+	}
+
+	// Paid requires Open
+	cli(t, nil, "add", a, "Paid").want(t, exitCanceled, "Canceled: add Paid")
+	cli(t, nil, "add", a, "Open", "--grpc").want(t, 0,
+		"Executed: add Open (active: Open)")
+	// Paid adds Shipping
+	cli(t, nil, "add", a, "Paid", "--schema", file).want(t, 0,
+		"Executed: add Paid (active: Open, Paid, Shipping)")
+	cli(t, nil, "add", a, "Note", "--arg", "text=hello").want(t, 0,
+		"active: Open, Paid, Shipping, Note")
+	// Closed removes the rest, then Audited activates on its own
+	cli(t, nil, "add", a, "Closed", "--json").want(t, 0, `"result":"executed"`)
+	r = cli(t, nil, "inspect", a, "--json")
+	r.want(t, 0)
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatal(err)
+	}
+	active := map[string]bool{}
+	for _, st := range out.States {
+		active[st.Name] = st.Active
+	}
+	// Open went on and off (tick 2); Note is multi, added once (tick 1)
+	if !active["Closed"] || !active["Audited"] || !active["Note"] ||
+		active["Open"] || active["Paid"] || active["Shipping"] ||
+		out.States[2].Tick != 2 || out.States[6].Tick != 1 {
+		t.Fatalf("after the mutations: %+v", out.States)
+	}
+}
+
 func TestBadInput(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, body string) string {
@@ -425,68 +492,15 @@ func TestSigtermMidTraffic(t *testing.T) {
 	}
 }
 
-// TestWatchSurvivesRestart: watch over aRPC goes on through a server restart
-// on the same address within --timeout, showing the new server's updates.
-func TestWatchSurvivesRestart(t *testing.T) {
-	serveArgs := []string{"--push-interval", "5ms", "--demo-interval", "20ms"}
-	s1 := startServer(t, nil, serveArgs...)
-	a := s1.addr
-
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binPath, "watch", a, "--json",
-		"--timeout", "15s")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 4096)
-	done := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			default:
-			}
-		}
-		done <- cmd.Wait()
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	next := func(what string) watchOut {
-		t.Helper()
-		select {
-		case line := <-lines:
-			var u watchOut
-			if err := json.Unmarshal([]byte(line), &u); err != nil {
-				t.Fatalf("bad line %q: %v", line, err)
-			}
-			return u
-		case err := <-done:
-			t.Fatalf("watch ended %s: %v", what, err)
-		case <-ctx.Done():
-			t.Fatalf("no update %s", what)
-		}
-		return watchOut{}
-	}
-	next("before the restart")
-	next("before the restart")
-
-	if code, _ := s1.stop(t); code != 0 {
-		t.Fatalf("serve exit code %d\n%s", code, s1.stderr)
-	}
-	restarted := time.Now()
-	startServer(t, nil, append([]string{"--addr", a}, serveArgs...)...)
-	// updates shown after the restart, from the second server
-	for seen := 0; seen < 2; {
-		if u := next("after the restart"); u.Time.After(restarted) {
-			seen++
+// TestServeStopAtOnce stops servers right after they print their address,
+// when SIGTERM may reach the shutdown before the server's accept loop runs:
+// each stop must still be clean (exit 0). The race is timing-dependent, so
+// the test repeats it.
+func TestServeStopAtOnce(t *testing.T) {
+	for i := range 15 {
+		s := startServer(t, nil, "--log-level", "warn")
+		if code, _ := s.stop(t); code != 0 {
+			t.Fatalf("stop %d: serve exit code %d\n%s", i, code, s.stderr)
 		}
 	}
 }

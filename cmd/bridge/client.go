@@ -89,6 +89,9 @@ func (o *clientOpts) connect(ctx context.Context, cmd *cobra.Command,
 	if o.timeout <= 0 {
 		return nil, badInput("--timeout must be positive")
 	}
+	if err := checkAddr(addr); err != nil {
+		return nil, err
+	}
 	log := slog.New(slog.DiscardHandler)
 	if cmd.Flags().Changed("log-level") || envSet("log-level") {
 		l, err := o.logger()
@@ -164,8 +167,7 @@ func handshakeErr(addr string, err error) error {
 			"cannot reach %s: %s (is \"bridge serve\" running there? a server "+
 				"with the aRPC door only needs --schema FILE)", addr, st.Message())}
 	case codes.Unimplemented:
-		return &codeError{exitUnreachable, fmt.Errorf(
-			"%s serves gRPC but not arpc.bridge.v1.BridgeService", addr)}
+		return notBridge(addr)
 	case codes.PermissionDenied:
 		return &codeError{exitDenied, fmt.Errorf("%s refused the client: %s "+
 			"(try --name)", addr, st.Message())}
@@ -246,6 +248,10 @@ func (o *clientOpts) connectGRPC(ctx context.Context, addr string,
 		ConnRetryTimeout: o.timeout,
 		Logger:           log,
 	})
+	// Dial's first calls (Handshake, WatchClock) answered UNIMPLEMENTED
+	if errors.Is(err, arpc.ErrUnsupported) {
+		return nil, notBridge(addr)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -261,6 +267,15 @@ func (o *clientOpts) connectGRPC(ctx context.Context, addr string,
 		},
 		close: func() { _ = c.Close() },
 	}, nil
+}
+
+// notBridge is the error for a gRPC server at addr that answers, but
+// without the bridge's service (UNIMPLEMENTED): the wrong address, which is
+// bad input rather than an unreachable server.
+func notBridge(addr string) error {
+	return &codeError{exitBadInput, fmt.Errorf(
+		"%s is not an aRPC bridge (gRPC service %s not found)", addr,
+		bridgev1.BridgeService_ServiceDesc.ServiceName)}
 }
 
 // checkStates returns bad input naming the first state the machine lacks.

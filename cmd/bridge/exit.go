@@ -21,16 +21,19 @@ const (
 	exitCanceled    = 3
 	exitUnreachable = 4
 	exitDenied      = 5
+	exitIdle        = 6
 )
 
 const exitCodesHelp = `Exit codes:
   0  success (a mutation was executed or queued)
   1  any other error
-  2  bad input: usage, flags, an invalid schema file, an unknown state or
-     name, a schema that does not match the server's
+  2  bad input: usage, flags, a malformed ADDR or one that is not a
+     bridge, an invalid schema file, an unknown state or name, a schema
+     that does not match the server's
   3  the machine canceled the mutation
   4  unreachable: cannot connect, connection lost, timed out
-  5  refused by the server's allow list (--allow-id)`
+  5  refused by the server's allow list (--allow-id)
+  6  watch --idle-timeout: no update arrived for that long`
 
 // Errors the commands return to pick an exit code; they wrap the cause.
 var (
@@ -96,12 +99,12 @@ func grpcExitCode(c codes.Code) int {
 	case codes.OK:
 		return exitOK
 	case codes.InvalidArgument, codes.FailedPrecondition, codes.NotFound,
-		codes.OutOfRange:
+		codes.OutOfRange, codes.Unimplemented:
+		// Unimplemented: the server is not a bridge (or not this version)
 		return exitBadInput
 	case codes.PermissionDenied, codes.Unauthenticated:
 		return exitDenied
-	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled,
-		codes.Unimplemented:
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
 		return exitUnreachable
 	}
 	return exitError

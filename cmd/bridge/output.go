@@ -7,18 +7,17 @@ import (
 	"strings"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+	"golang.org/x/term"
 
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 )
 
-// isTerminal reports whether w is a terminal (a character device).
+// isTerminal reports whether w is a terminal. It asks the terminal driver
+// (term.IsTerminal), so other character devices such as /dev/null do not
+// count.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // printJSON writes v as one line of JSON.

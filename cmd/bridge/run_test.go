@@ -17,11 +17,12 @@ func TestRunHelp(t *testing.T) {
 		want []string
 	}{
 		{[]string{"--help"}, []string{"Exit codes:", "BRIDGE_PUSH_INTERVAL",
-			"watch", "inspect", "serve"}},
+			"watch", "inspect", "serve", "malformed ADDR or one that is not a",
+			"6  watch --idle-timeout"}},
 		{[]string{"help", "serve"}, []string{"--push-interval", "--allow-id",
 			"/metrics", "SIGTERM", `serving demo machine "demo"`}},
 		{[]string{"watch", "--help"}, []string{"--grpc", "--schema", "--json",
-			"Handshake"}},
+			"Handshake", "--idle-timeout", "(exit code 6)"}},
 		{[]string{"add", "--help"}, []string{"--arg", "Queued", "3 canceled"}},
 	}
 	for _, tt := range tests {

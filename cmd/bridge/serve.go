@@ -92,6 +92,9 @@ func (o *serveOpts) run(ctx context.Context) error {
 	if o.demoInterval <= 0 {
 		return badInput("--demo-interval must be positive")
 	}
+	if err := checkListenAddr(o.addr); err != nil {
+		return badInput("--addr: %w", err)
+	}
 	def := demoDef()
 	if o.schema != "" {
 		if def, err = fileDef(o.schema); err != nil {
@@ -163,8 +166,10 @@ func (o *serveOpts) run(ctx context.Context) error {
 		"states", len(def.names), "push_interval", o.pushInterval)
 
 	var serveErr error
+	signaled := false
 	select {
 	case <-ctx.Done():
+		signaled = true
 		log.Info("shutting down", "timeout", o.shutdownTimeout)
 	case serveErr = <-served:
 		served <- serveErr
@@ -180,8 +185,16 @@ func (o *serveOpts) run(ctx context.Context) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("graceful shutdown timed out, connections closed", "err", err)
 	}
+	// Serve returns nil after Shutdown, except when a signal right after
+	// listening made Shutdown race with Serve's start: Serve then fails
+	// ("Serve called twice or after Shutdown", "aRPC mux did not start")
+	// having served nothing, and the stop the signal asked for is clean.
 	if err := <-served; err != nil && serveErr == nil {
-		serveErr = err
+		if signaled {
+			log.Warn("server start raced with the shutdown", "err", err)
+		} else {
+			serveErr = err
+		}
 	}
 	stopDemo()
 	if demoDone != nil {

@@ -15,6 +15,7 @@ import (
 func newWatchCmd(g *globalOpts) *cobra.Command {
 	var o *clientOpts
 	var count int
+	var idle time.Duration
 	cmd := &cobra.Command{
 		Use:   "watch ADDR",
 		Short: "Live view of the machine's states and ticks",
@@ -30,22 +31,31 @@ JSON object per update:
 Pushed updates are throttled by the server's --push-interval, so changes
 between two pushes arrive merged. A lost connection (a server restart) is
 re-established within --timeout and the view goes on from where it was.
-watch ends on Ctrl-C (exit code 0), after --count updates, or when the
-connection is lost for longer than --timeout (exit code 4).`,
+watch ends on Ctrl-C (exit code 0), after --count updates (exit code 0),
+when the connection is lost for longer than --timeout (exit code 4), or,
+with --idle-timeout, when no update arrives for that long (exit code 6): on
+a machine that changes only when clients change it, --count alone may wait
+forever. The idle clock starts after the initial state and restarts with
+each update; a reconnect does not restart it.`,
 		Example: `  bridge watch localhost:7420
   bridge watch localhost:7420 --json | jq -c .changed
-  bridge watch --grpc localhost:7420 --count 10`,
+  bridge watch --grpc localhost:7420 --count 10
+  bridge watch localhost:7420 --count 1 --idle-timeout 30s  # wait for one change`,
 		Args: exactArgs(1, "ADDR"),
 		RunE: func(cmd *cobra.Command, pos []string) error {
 			if count < 0 {
 				return badInput("--count must not be negative")
 			}
-			return o.watch(cmd, pos[0], count)
+			if idle < 0 {
+				return badInput("--idle-timeout must not be negative")
+			}
+			return o.watch(cmd, pos[0], count, idle)
 		},
 	}
 	o = addClientFlags(cmd, g)
 	o.reconnect = true
 	cmd.Flags().IntVar(&count, "count", 0, "exit after this many updates after the initial state (0: until stopped)")
+	cmd.Flags().DurationVar(&idle, "idle-timeout", 0, "exit with code 6 when no update arrives for this long (0: wait forever)")
 	return cmd
 }
 
@@ -59,7 +69,11 @@ type watchOut struct {
 	Ticks   map[string]uint64 `json:"ticks"`
 }
 
-func (o *clientOpts) watch(cmd *cobra.Command, addr string, count int) error {
+// watch shows the machine at addr until ctx ends, count updates (0: no
+// limit) or, when idle is positive, no update for idle.
+func (o *clientOpts) watch(cmd *cobra.Command, addr string, count int,
+	idle time.Duration,
+) error {
 	ctx := cmd.Context()
 	r, err := o.connect(ctx, cmd, addr)
 	if err != nil {
@@ -72,6 +86,14 @@ func (o *clientOpts) watch(cmd *cobra.Command, addr string, count int) error {
 	last, seq := w.KnownClock()
 	if err := view.show(nil, last, seq); err != nil {
 		return err
+	}
+	// idleC stays nil (never ready) without --idle-timeout
+	var idleC <-chan time.Time
+	var idleT *time.Timer
+	if idle > 0 {
+		idleT = time.NewTimer(idle)
+		defer idleT.Stop()
+		idleC = idleT.C
 	}
 	for n := 0; count == 0 || n < count; n++ {
 		wctx, cancel := context.WithCancel(ctx)
@@ -89,6 +111,10 @@ func (o *clientOpts) watch(cmd *cobra.Command, addr string, count int) error {
 		case <-r.lost:
 			cancel()
 			return errLost(addr, r.lostErr())
+		case <-idleC:
+			cancel()
+			return &codeError{exitIdle, fmt.Errorf(
+				"no update from %s for %s (--idle-timeout)", addr, idle)}
 		case <-ctx.Done():
 			cancel()
 			return nil
@@ -98,6 +124,9 @@ func (o *clientOpts) watch(cmd *cobra.Command, addr string, count int) error {
 			return err
 		}
 		last = now
+		if idleT != nil {
+			idleT.Reset(idle)
+		}
 	}
 	return nil
 }
