@@ -3,7 +3,9 @@ package bridge_test
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,11 +15,13 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/arpcbridge/arpcbridge/arpc"
+	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 	"github.com/arpcbridge/arpcbridge/bridge"
 	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
 )
@@ -281,4 +285,230 @@ func TestWorkerGone(t *testing.T) {
 	_, err = bridge.Dial(context.Background(), s.Addr().String(), "late",
 		testSchema, testNames, &bridge.ClientOpts{ConnTimeout: 2 * time.Second})
 	assert.True(t, errors.Is(err, arpc.ErrWorkerGone), err)
+}
+
+// typedHandlers are the handlers of argsWorker, each reading args["v"]:
+// RecordEnter takes any value and records it, FloatEnter accepts only a
+// float64 (a checked type assertion) and FloatMustEnter asserts float64
+// unchecked, so that any other type panics in the handler.
+type typedHandlers struct {
+	mx  sync.Mutex
+	got any
+}
+
+func (h *typedHandlers) RecordEnter(e *am.Event) bool {
+	h.mx.Lock()
+	defer h.mx.Unlock()
+	h.got = e.Args["v"]
+	return true
+}
+
+func (h *typedHandlers) FloatEnter(e *am.Event) bool {
+	_, ok := e.Args["v"].(float64)
+	return ok
+}
+
+func (h *typedHandlers) FloatMustEnter(e *am.Event) bool {
+	_ = e.Args["v"].(float64) // panics unless a float64
+	return true
+}
+
+func (h *typedHandlers) recorded() any {
+	h.mx.Lock()
+	defer h.mx.Unlock()
+	return h.got
+}
+
+// argsSchema and argsNames are the schema of argsWorker.
+var (
+	argsSchema = am.SchemaMerge(ss.WorkerSchema, am.Schema{
+		"Record": {Multi: true}, "Float": {Multi: true},
+		"FloatMust": {Multi: true}})
+	argsNames = am.SAdd(ss.WorkerStates.Names(), am.S{"Record", "Float",
+		"FloatMust"})
+)
+
+// argsWorker is a worker whose handlers type-assert their args.
+func argsWorker(t *testing.T) (*am.Machine, *typedHandlers) {
+	t.Helper()
+	w, err := am.NewCommon(context.Background(), "w-"+t.Name(), argsSchema,
+		argsNames, nil, nil, &am.Opts{DontLogStackTrace: true})
+	require.NoError(t, err)
+	t.Cleanup(w.Dispose)
+	h := &typedHandlers{}
+	_, err = w.BindHandlers(h)
+	require.NoError(t, err)
+	return w, h
+}
+
+// TestArgsValueKinds sends args["v"] of every google.protobuf.Value kind,
+// the edge numbers included, to handlers that type-assert it. The value
+// arrives as Struct.AsMap makes it (numbers float64, lists []any, structs
+// map[string]any, null nil), except that NaN and ±Inf stay float64 (AsMap
+// makes them strings); a handler that refuses the type cancels the
+// mutation (CANCELED, no error); one that panics on the type cancels it too,
+// and the panic becomes the worker's error, readable as Get "arpc.err". The
+// server keeps serving throughout.
+func TestArgsValueKinds(t *testing.T) {
+	w, h := argsWorker(t)
+	s := startServer(t, w, nil)
+	rpc := rawClient(t, s.Addr().String())
+	ctx := tctx(t)
+	num := structpb.NewNumberValue
+	list := func(vs ...*structpb.Value) *structpb.Value {
+		return structpb.NewListValue(&structpb.ListValue{Values: vs})
+	}
+	obj := func(kv ...any) *structpb.Value {
+		st := &structpb.Struct{Fields: map[string]*structpb.Value{}}
+		for i := 0; i < len(kv); i += 2 {
+			st.Fields[kv[i].(string)] = kv[i+1].(*structpb.Value)
+		}
+		return structpb.NewStructValue(st)
+	}
+	deep := num(1)
+	for range 50 {
+		deep = list(obj("x", deep))
+	}
+
+	cases := []struct {
+		name string
+		// v is args["v"]; nil leaves args empty
+		v *structpb.Value
+		// want is what the handler gets; wantType is the Go type a panicking
+		// assertion names ("" for a float64, which passes)
+		want     any
+		wantType string
+	}{
+		{"absent", nil, nil, "nil"},
+		{"kind unset", &structpb.Value{}, nil, "nil"},
+		{"null", structpb.NewNullValue(), nil, "nil"},
+		{"bool", structpb.NewBoolValue(true), true, "bool"},
+		{"zero", num(0), 0.0, ""},
+		{"negative fraction", num(-1.5), -1.5, ""},
+		{"beyond int64", num(1 << 63), float64(1 << 63), ""},
+		{"max float64", num(math.MaxFloat64), math.MaxFloat64, ""},
+		{"smallest float64", num(math.SmallestNonzeroFloat64),
+			math.SmallestNonzeroFloat64, ""},
+		{"+inf", num(math.Inf(1)), math.Inf(1), ""},
+		{"-inf", num(math.Inf(-1)), math.Inf(-1), ""},
+		{"NaN", num(math.NaN()), math.NaN(), ""},
+		{"string", structpb.NewStringValue("4"), "4", "string"},
+		{"empty string", structpb.NewStringValue(""), "", "string"},
+		{"list", list(num(1), structpb.NewStringValue("a"), list(num(2))),
+			[]any{1.0, "a", []any{2.0}}, "[]interface {}"},
+		{"empty list", list(), []any{}, "[]interface {}"},
+		{"struct", obj("n", num(1), "in", obj("ok", structpb.NewBoolValue(false),
+			"l", list(structpb.NewNullValue()))),
+			map[string]any{"n": 1.0, "in": map[string]any{"ok": false,
+				"l": []any{nil}}}, "map[string]interface {}"},
+		{"empty struct", obj(), map[string]any{}, "map[string]interface {}"},
+		{"nested 50 deep", deep, deep.AsInterface(), "[]interface {}"},
+	}
+	add := bridgev1.MutationType_MUTATION_TYPE_ADD
+	mutate := func(typ bridgev1.MutationType, state string, v *structpb.Value,
+	) (bridgev1.MutationResult, error) {
+		req := &bridgev1.MutateRequest{ClientId: "c", States: []string{state},
+			Type: typ, NoSync: true}
+		if v != nil {
+			req.Args = &structpb.Struct{Fields: map[string]*structpb.Value{"v": v}}
+		}
+		resp, err := rpc.Mutate(ctx, req)
+		return resp.GetResult(), err
+	}
+	executed := bridgev1.MutationResult_MUTATION_RESULT_EXECUTED
+	canceled := bridgev1.MutationResult_MUTATION_RESULT_CANCELED
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			// any kind is delivered, converted as documented
+			res, err := mutate(add, "Record", c.v)
+			require.NoError(t, err)
+			require.Equal(t, executed, res)
+			if f, ok := c.want.(float64); ok && math.IsNaN(f) {
+				got, ok := h.recorded().(float64)
+				assert.True(t, ok && math.IsNaN(got), "got %v", h.recorded())
+			} else {
+				assert.Equal(t, c.want, h.recorded())
+			}
+
+			// a checked assertion: float64 or a canceled mutation
+			want := executed
+			if c.wantType != "" {
+				want = canceled
+			}
+			res, err = mutate(add, "Float", c.v)
+			require.NoError(t, err)
+			assert.Equal(t, want, res)
+			assert.False(t, w.Is1(am.StateException))
+
+			// an unchecked assertion: the panic cancels the mutation and is
+			// the worker's error, which the client can read
+			errBefore := w.Err()
+			res, err = mutate(add, "FloatMust", c.v)
+			require.NoError(t, err)
+			assert.Equal(t, want, res)
+			if c.wantType == "" {
+				assert.Equal(t, errBefore, w.Err())
+				assert.False(t, w.Is1(am.StateException))
+				return
+			}
+			require.True(t, errBefore != w.Err(), "a new error")
+			msg, err := rpc.Get(ctx, &bridgev1.GetRequest{ClientId: "c",
+				Name: bridge.ErrGetName})
+			require.NoError(t, err)
+			assert.Contains(t, msg.Value.GetStringValue(),
+				"interface conversion: interface {} is "+c.wantType+
+					", not float64")
+			// clear the exception for the next case
+			waitCh(t, w.When1(am.StateException, nil), "Exception")
+			res, err = mutate(bridgev1.MutationType_MUTATION_TYPE_REMOVE,
+				am.StateException, nil)
+			require.NoError(t, err)
+			require.Equal(t, executed, res)
+		})
+	}
+
+	// the server is unaffected: mutations, reads and health work
+	res, err := mutate(add, "Float", num(7))
+	require.NoError(t, err)
+	assert.Equal(t, executed, res)
+	_, err = rpc.Handshake(ctx, &bridgev1.HandshakeRequest{ClientId: "c"})
+	require.NoError(t, err)
+	cc, err := grpc.NewClient(s.Addr().String(),
+		grpc.WithTransportCredentials(insecureCreds()))
+	require.NoError(t, err)
+	defer cc.Close()
+	hr, err := healthpb.NewHealthClient(cc).Check(ctx,
+		&healthpb.HealthCheckRequest{})
+	require.NoError(t, err)
+	assert.Equal(t, healthpb.HealthCheckResponse_SERVING, hr.Status)
+}
+
+// TestNonFiniteNumbers: NaN and ±Inf, which a binary protobuf Value can
+// carry, reach the worker's handlers and the Go client's Get as float64, as
+// over aRPC (not as the strings of their JSON form).
+func TestNonFiniteNumbers(t *testing.T) {
+	w, h := argsWorker(t)
+	s := startServer(t, w, &bridge.ServerOpts{Service: bridge.ServiceOpts{
+		Getter: func(name string) any {
+			if name == "inf" {
+				return math.Inf(1)
+			}
+			return nil
+		},
+	}})
+	c, err := bridge.Dial(context.Background(), s.Addr().String(), "nf",
+		argsSchema, argsNames, nil)
+	require.NoError(t, err)
+	defer c.Close()
+
+	require.Equal(t, am.Executed, c.Worker.Add1("Float", am.A{
+		"v": math.Inf(-1)}), "%v", c.Worker.LastErr())
+	require.Equal(t, am.Executed, c.Worker.Add1("Record", am.A{
+		"v": math.NaN()}), "%v", c.Worker.LastErr())
+	f, ok := h.recorded().(float64)
+	assert.True(t, ok && math.IsNaN(f), "%#v", h.recorded())
+
+	v, err := c.Get(context.Background(), "inf")
+	require.NoError(t, err)
+	assert.Equal(t, math.Inf(1), v)
 }

@@ -84,19 +84,34 @@ type benchRow struct {
 	all  []time.Duration
 }
 
-// interleave measures rows in rounds: every round runs each row for n calls,
-// in an order rotated per round, so that the machine's background load (2
-// cores, other jobs) hits every row alike. Compare rows by the median over
-// rounds of their per-round ratios (see ratio), not by absolute numbers.
-func interleave(b *testing.B, rounds, n int, rows []*benchRow) {
+// doorsRound is the most calls one row makes in a round of BenchmarkDoors.
+const doorsRound = 120
+
+// interleave measures calls calls of every row, in rounds of at most
+// doorsRound calls per row (sizes differing by at most one): every round
+// runs each row in an order rotated per round, so that the machine's
+// background load (2 cores, other jobs) hits every row alike. Each round of
+// a row starts with a tenth of its size in unmeasured warm-up calls.
+// Compare rows by the median over rounds of their per-round ratios (see
+// ratio), not by absolute numbers.
+func interleave(b *testing.B, calls int, rows []*benchRow) {
 	b.Helper()
-	buf := make([]time.Duration, n)
+	rounds := max(1, (calls+doorsRound-1)/doorsRound)
+	buf := make([]time.Duration, 0, doorsRound)
 	for r := range rounds {
+		n := calls / rounds
+		if r < calls%rounds {
+			n++
+		}
+		if n == 0 {
+			continue
+		}
 		for k := range rows {
 			row := rows[(k+r)%len(rows)]
-			for range n / 10 { // warm up
+			for range n / 10 {
 				require.NoError(b, row.fn(), row.name)
 			}
+			buf = buf[:n]
 			for i := range buf {
 				start := time.Now()
 				err := row.fn()
@@ -133,7 +148,7 @@ func (r *benchRow) p99() time.Duration {
 }
 
 // BenchmarkDoors measures, in one run, the latency of one Add of one state
-// through every door, interleaved in rounds:
+// through every door, interleaved in rounds, in two phases:
 //
 //   - phase 1, no replica of the worker: in-process Add1; a plain
 //     hand-written unary gRPC Ping (the transport floor) and CallOp running
@@ -149,17 +164,16 @@ func (r *benchRow) p99() time.Duration {
 //     Worker.Add1 over gRPC and over aRPC (their own mutations come back in
 //     the reply, not as a push).
 //
-// Ratios are medians over rounds of per-round p50 ratios against the fair
-// peer measured in the same phase. Each b.N iteration adds 25 rounds (5
-// with -short) of 120 calls per row: -benchtime 1x is the smoke test,
-// 2x the measurement. BenchmarkDoorsBytes covers the wire sizes.
+// The clients of a phase are dialled before it and closed after it, so that
+// no replica watches phase 1. b.N is the number of measured calls of every
+// row (in rounds of at most 120, plus a tenth in warm-up calls); ns/op is
+// thus about the time of one call of each row. -benchtime 1x is the smoke
+// test, 6000x a measurement of about 5 s. Ratios are medians over
+// rounds of per-round p50 ratios against the fair peer measured in the same
+// phase. BenchmarkDoorsBytes covers the wire sizes.
 //
-//	go test -run '^$' -bench 'Doors$' -benchtime 2x -v ./bridge/
+//	go test -run '^$' -bench 'Doors$' -benchtime 6000x -count 7 ./bridge/
 func BenchmarkDoors(b *testing.B) {
-	rounds, n := 25, 120
-	if testing.Short() {
-		rounds, n = 5, 40
-	}
 	opts := &bridge.ServerOpts{Service: bridge.ServiceOpts{PushInterval: -1}}
 	w := newWorker(b)
 	addr := startServer(b, w, opts).Addr().String()
@@ -167,8 +181,7 @@ func BenchmarkDoors(b *testing.B) {
 		testNames, nil, nil, &am.Opts{DontLogStackTrace: true})
 	require.NoError(b, err)
 	b.Cleanup(w2.Dispose)
-	g2 := dial(b, startServer(b, w2, opts).Addr().String(), "bench-alone",
-		nil)
+	addr2 := startServer(b, w2, opts).Addr().String()
 
 	// the plain gRPC peer, on its own port and a default grpc.Server, and
 	// the same peer with the bridge server's default stream workers
@@ -205,16 +218,20 @@ func BenchmarkDoors(b *testing.B) {
 			return err
 		}
 	}
-	add1 := func(api am.Api, lastErr func() error) func() error {
+	add1 := func(api am.Api) func() error {
 		return func() error {
 			if r := api.Add1("E", nil); r != am.Executed {
-				return fmt.Errorf("result %v: %w", r, lastErr())
+				return fmt.Errorf("result %v: %w", r, lastErr(api))
 			}
 			return nil
 		}
 	}
 
-	inproc := &benchRow{name: "in-process Add1", fn: add1(w, w.Err)}
+	b.ResetTimer()
+	b.StopTimer()
+	// phase 1: no replica of w
+	g2 := dial(b, addr2, "bench-alone", nil)
+	inproc := &benchRow{name: "in-process Add1", fn: add1(w)}
 	ping := &benchRow{name: "plain gRPC Ping", fn: func() error {
 		_, err := peer.Ping(bctx, &benchmarkv1.PingRequest{})
 		return err
@@ -232,42 +249,45 @@ func BenchmarkDoors(b *testing.B) {
 		_, err := rpc.Mutate(bctx, mreqNoSync)
 		return err
 	}}
-	gAlone := &benchRow{name: "gRPC Worker.Add1",
-		fn: add1(g2.Worker, g2.Worker.LastErr)}
-	var g *bridge.Client
-	var a *arpc.Client
-	op2 := &benchRow{name: "plain gRPC Add1 (peer)²", fn: fairOn(peer)}
-	gAdd := &benchRow{name: "gRPC Worker.Add1²", fn: func() error {
-		return add1(g.Worker, g.Worker.LastErr)()
-	}}
-	aAdd := &benchRow{name: "aRPC Worker.Add1²", fn: func() error {
-		return add1(a.Worker, a.Worker.LastErr)()
-	}}
-
-	b.ResetTimer()
-	for range b.N {
-		interleave(b, rounds, n, []*benchRow{inproc, ping, op, opW, mutate,
-			mutateNS, gAlone})
-		if g == nil {
-			g = dial(b, addr, "bench-grpc", nil)
-			a = newARPCClient(b, addr, "bench-arpc")
-		}
-		interleave(b, rounds, n, []*benchRow{op2, gAdd, aAdd})
-	}
+	gAlone := &benchRow{name: "gRPC Worker.Add1", fn: add1(g2.Worker)}
+	phase1 := []*benchRow{inproc, ping, op, opW, mutate, mutateNS, gAlone}
+	b.StartTimer()
+	interleave(b, b.N, phase1)
 	b.StopTimer()
+	require.NoError(b, g2.Close())
 
-	b.Logf("%d rounds x %d calls per row; ² = with a gRPC and an aRPC "+
-		"replica watching", rounds, n)
-	b.Logf("%-26s %9s %9s %8s %8s", "call", "p50", "p99", "/peer", "/ping")
-	for _, r := range []*benchRow{inproc, ping, op, opW, mutate, mutateNS,
-		gAlone, op2, gAdd, aAdd} {
-		peerRow := op
-		if strings.HasSuffix(r.name, "²") {
-			peerRow = op2
+	// phase 2: a gRPC and an aRPC replica of w watching
+	g := dial(b, addr, "bench-grpc", nil)
+	a := newARPCClient(b, addr, "bench-arpc")
+	op2 := &benchRow{name: "plain gRPC Add1 (peer)²", fn: fairOn(peer)}
+	gAdd := &benchRow{name: "gRPC Worker.Add1²", fn: add1(g.Worker)}
+	aAdd := &benchRow{name: "aRPC Worker.Add1²", fn: add1(a.Worker)}
+	phase2 := []*benchRow{op2, gAdd, aAdd}
+	b.StartTimer()
+	interleave(b, b.N, phase2)
+	b.StopTimer()
+	require.NoError(b, g.Close())
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	a.Stop(sctx, true)
+	scancel()
+
+	// the table goes to stdout: testing cuts a benchmark's log at 10 lines;
+	// the b.N=1 run that precedes a measurement (and is the smoke test)
+	// prints none
+	if b.N > 1 {
+		fmt.Printf("\n%s: %d calls per row in %d rounds; ² = with a gRPC and "+
+			"an aRPC replica watching\n", b.Name(), b.N, len(op.p50s))
+		fmt.Printf("  %-26s %9s %9s %8s %8s\n", "call", "p50", "p99", "/peer",
+			"/ping")
+		for _, r := range append(phase1, phase2...) {
+			peerRow := op
+			if strings.HasSuffix(r.name, "²") {
+				peerRow = op2
+			}
+			fmt.Printf("  %-26s %9v %9v %7.2fx %7.2fx\n", r.name,
+				r.p50().Round(100*time.Nanosecond), r.p99().Round(time.Microsecond),
+				ratio(r, peerRow), ratio(r, ping))
 		}
-		b.Logf("%-26s %9v %9v %7.2fx %7.2fx", r.name,
-			r.p50().Round(100*time.Nanosecond), r.p99().Round(time.Microsecond),
-			ratio(r, peerRow), ratio(r, ping))
 	}
 	b.ReportMetric(ratio(mutate, op), "mutate/peer")
 	b.ReportMetric(ratio(mutate, opW), "mutate/peer+workers")
@@ -277,28 +297,32 @@ func BenchmarkDoors(b *testing.B) {
 	b.ReportMetric(ratio(aAdd, op2), "arpc-add1/peer²")
 }
 
+// lastErr is the error a remote worker recorded for its last failed call,
+// or a local machine's error.
+func lastErr(api am.Api) error {
+	if le, ok := api.(interface{ LastErr() error }); ok {
+		return le.LastErr()
+	}
+	return api.Err()
+}
+
 // BenchmarkDoorsBytes measures the wire bytes per pushed clock update (one
 // state changed per transition, framing included) through both doors, for
 // the test worker and wider workers whose ticks were aged to realistic
 // sizes, against sending the full time: a message with the time vector,
 // seq and queue tick (HandshakeResponse's encoding of them) in the same
-// framing, and the bridge's own full ClockUpdate.
+// framing, and the bridge's own full ClockUpdate. b.N is the number of
+// pushes measured per door (-benchtime 1x is the smoke test).
 //
-//	go test -run '^$' -bench DoorsBytes -benchtime 1x ./bridge/
+//	go test -run '^$' -bench DoorsBytes -benchtime 2000x -v ./bridge/
 func BenchmarkDoorsBytes(b *testing.B) {
-	pushes := 300
-	if testing.Short() {
-		pushes = 100
-	}
 	for _, size := range []int{0, 32, 64} {
 		name := "test-worker"
 		if size > 0 {
 			name = fmt.Sprintf("%d-states", size)
 		}
 		b.Run(name, func(b *testing.B) {
-			for range b.N {
-				measureBytes(b, size, pushes)
-			}
+			measureBytes(b, size, b.N)
 		})
 	}
 }
@@ -316,7 +340,10 @@ func wideSchema(states int) (am.Schema, am.S) {
 	return am.SchemaMerge(ss.WorkerSchema, extra), names
 }
 
+// measureBytes measures pushes updates per door; only the pushes are
+// timed.
 func measureBytes(b *testing.B, size, pushes int) {
+	b.StopTimer()
 	schema, names, state := testSchema, testNames, "E"
 	if size > 0 {
 		schema, names = wideSchema(size)
@@ -356,8 +383,23 @@ func measureBytes(b *testing.B, size, pushes int) {
 	}()
 	addr := s.Addr().String()
 
+	// settled is the byte count once the server's writes in flight have
+	// been counted: the client may see a push before the server's Write
+	// returns
+	settled := func() int64 {
+		last := cl.out.Load()
+		for range 100 {
+			time.Sleep(2 * time.Millisecond)
+			n := cl.out.Load()
+			if n == last {
+				break
+			}
+			last = n
+		}
+		return last
+	}
 	wireBytes := func(replica am.Api) float64 {
-		before := cl.out.Load()
+		before := settled()
 		for range pushes {
 			w.Add1(state, nil)
 			select {
@@ -366,12 +408,14 @@ func measureBytes(b *testing.B, size, pushes int) {
 				b.Fatal("push not seen")
 			}
 		}
-		return float64(cl.out.Load()-before) / float64(pushes)
+		return float64(settled()-before) / float64(pushes)
 	}
 	// one door at a time
 	g, err := bridge.Dial(ctx, addr, "bytes-grpc", schema, names, nil)
 	require.NoError(b, err)
+	b.StartTimer()
 	grpcBytes := wireBytes(g.Worker)
+	b.StopTimer()
 	_, seq := g.Worker.KnownClock()
 	require.NoError(b, g.Close())
 	ac, err := arpc.NewClient(ctx, addr, "bytes-arpc", schema, names, nil)
@@ -382,7 +426,9 @@ func measureBytes(b *testing.B, size, pushes int) {
 	case <-time.After(5 * time.Second):
 		b.Fatalf("aRPC client not ready: %v", ac.Mach.Err())
 	}
+	b.StartTimer()
 	arpcBytes := wireBytes(ac.Worker)
+	b.StopTimer()
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	ac.Stop(sctx, true)
 	scancel()
@@ -397,10 +443,10 @@ func measureBytes(b *testing.B, size, pushes int) {
 	fullUpd := proto.Size(&bridgev1.ClockUpdate{
 		Indexes: seqIdx(len(t)), Deltas: t, Sum: clock.Sum(t), ToSeq: seq,
 		QueueTick: w.QueueTick(), Full: true}) + framing
-	b.Logf("%d states: per update gRPC %.1f B, aRPC %.1f B; full time "+
-		"(vector+seq+queue tick) %d B = %.2fx the gRPC update, %.2fx aRPC's; "+
-		"full ClockUpdate %d B", len(names), grpcBytes, arpcBytes, vec,
-		float64(vec)/grpcBytes, float64(vec)/arpcBytes, fullUpd)
+	b.Logf("%d states, %d pushes: per update gRPC %.1f B, aRPC %.1f B; full "+
+		"time (vector+seq+queue tick) %d B = %.2fx the gRPC update, %.2fx "+
+		"aRPC's; full ClockUpdate %d B", len(names), pushes, grpcBytes,
+		arpcBytes, vec, float64(vec)/grpcBytes, float64(vec)/arpcBytes, fullUpd)
 	b.ReportMetric(grpcBytes, "grpc-B/update")
 	b.ReportMetric(arpcBytes, "arpc-B/update")
 	b.ReportMetric(float64(vec), "full-B")

@@ -110,6 +110,9 @@ type Client struct {
 	heartbeats atomic.Uint64
 	payloads   atomic.Uint64
 	calls      atomic.Uint64
+	// payloads the server dropped: on streams that ended, and on the current
+	// one as its last heartbeat said
+	droppedBefore, droppedNow atomic.Uint64
 }
 
 // Dial connects to the BridgeService at addr as client name, checks that
@@ -218,6 +221,8 @@ func (c *Client) openStream(ctx context.Context) (
 	sctx, scancel := context.WithCancel(c.ctx)
 	stop := context.AfterFunc(ctx, scancel)
 	defer stop()
+	// the server counts drops per stream
+	c.droppedBefore.Add(c.droppedNow.Swap(0))
 	t, seq := c.Worker.KnownClock()
 	c.calls.Add(1)
 	stream, err := c.rpc.WatchClock(sctx, &bridgev1.WatchClockRequest{
@@ -249,6 +254,11 @@ func (c *Client) handle(msg *bridgev1.WatchClockResponse, initial bool) {
 		c.applyUpdate(ev.Update, initial)
 	case *bridgev1.WatchClockResponse_Heartbeat:
 		c.heartbeats.Add(1)
+		if d := ev.Heartbeat.PayloadsDropped; d > c.droppedNow.Load() {
+			c.droppedNow.Store(d)
+			c.log.Warn("server dropped payloads: the client read too slowly",
+				"dropped", d)
+		}
 		// behind the stream's head: a Mutate reply that continued the
 		// stream's chain was lost
 		if ev.Heartbeat.Seq > c.Worker.Stats().Seq {
@@ -488,7 +498,7 @@ func (c *Client) Get(ctx context.Context, name string) (any, error) {
 	if err != nil {
 		return nil, fromStatus("Get", err)
 	}
-	return resp.Value.AsInterface(), nil
+	return fromValue(resp.Value), nil
 }
 
 // RPC returns the generated stub, for calls the Worker does not cover.
@@ -505,6 +515,11 @@ type ClientStats struct {
 	Rebased uint64
 	// Heartbeats and Payloads count received stream messages.
 	Heartbeats, Payloads uint64
+	// PayloadsDropped counts the payloads the server dropped for this client
+	// because it did not read its stream fast enough, as the heartbeats
+	// report them (Heartbeat.payloads_dropped), summed over reopened
+	// streams. It lags by up to a heartbeat interval.
+	PayloadsDropped uint64
 	// Calls counts the gRPC calls the client made (Handshake, Mutate
 	// attempts, CanMutate, Sync, Get, and each WatchClock stream opened);
 	// not the messages the server streams.
@@ -513,10 +528,15 @@ type ClientStats struct {
 
 // Stats returns the client's counters.
 func (c *Client) Stats() ClientStats {
-	return ClientStats{Reconnects: c.reconnects.Load(),
-		Resyncs: c.resyncs.Load(), Rebased: c.rebased.Load(),
-		Heartbeats: c.heartbeats.Load(), Payloads: c.payloads.Load(),
-		Calls: c.calls.Load()}
+	return ClientStats{
+		Reconnects:      c.reconnects.Load(),
+		Resyncs:         c.resyncs.Load(),
+		Rebased:         c.rebased.Load(),
+		Heartbeats:      c.heartbeats.Load(),
+		Payloads:        c.payloads.Load(),
+		PayloadsDropped: c.droppedBefore.Load() + c.droppedNow.Load(),
+		Calls:           c.calls.Load(),
+	}
 }
 
 func (c *Client) callTimeout() time.Duration {

@@ -157,13 +157,51 @@ func toValue(v any) (*structpb.Value, error) {
 	return structpb.NewValue(generic)
 }
 
-// fromStruct converts Struct args to am.A (numbers become float64, as in
-// JSON). nil for none.
+// fromStruct converts Struct args to am.A, each value by fromValue. nil for
+// none.
 func fromStruct(s *structpb.Struct) am.A {
 	if s == nil || len(s.Fields) == 0 {
 		return nil
 	}
-	return s.AsMap()
+	out := make(am.A, len(s.Fields))
+	for k, v := range s.Fields {
+		out[k] = fromValue(v)
+	}
+	return out
+}
+
+// fromValue converts a protobuf Value to Go as structpb's AsInterface does
+// (null and an unset kind nil, numbers float64, lists []any, structs
+// map[string]any), except that NaN and ±Inf stay float64: AsInterface turns
+// them into the strings "NaN", "Infinity" and "-Infinity" (their JSON
+// form), so a handler expecting a number would get a string that aRPC never
+// delivers.
+func fromValue(v *structpb.Value) any {
+	switch k := v.GetKind().(type) {
+	case *structpb.Value_NumberValue:
+		if k != nil {
+			return k.NumberValue
+		}
+	case *structpb.Value_ListValue:
+		if k != nil {
+			vs := k.ListValue.GetValues()
+			out := make([]any, len(vs))
+			for i, e := range vs {
+				out[i] = fromValue(e)
+			}
+			return out
+		}
+	case *structpb.Value_StructValue:
+		if k != nil {
+			fs := k.StructValue.GetFields()
+			out := make(map[string]any, len(fs))
+			for name, e := range fs {
+				out[name] = fromValue(e)
+			}
+			return out
+		}
+	}
+	return v.AsInterface()
 }
 
 // payloadData encodes payload data for the wire: []byte as is, strings as

@@ -133,3 +133,63 @@ func TestHealthReflectionHTTP(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, code)
 	http.DefaultClient.CloseIdleConnections()
 }
+
+// TestHealthWorkerGone: once the worker is disposed, grpc.health.v1 reports
+// NOT_SERVING for the server and for BridgeService, as /healthz turns 503.
+func TestHealthWorkerGone(t *testing.T) {
+	w := newWorker(t)
+	s := startServer(t, w, nil)
+	addr := s.Addr().String()
+	ctx := tctx(t)
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(
+		insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer cc.Close()
+	hc := healthpb.NewHealthClient(cc)
+	services := []string{"", "arpc.bridge.v1.BridgeService"}
+	for _, svc := range services {
+		resp, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
+		require.NoError(t, err)
+		require.Equal(t, healthpb.HealthCheckResponse_SERVING, resp.Status, svc)
+	}
+
+	w.Dispose()
+	for _, svc := range services {
+		assert.Eventually(t, func() bool {
+			resp, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
+			return err == nil &&
+				resp.Status == healthpb.HealthCheckResponse_NOT_SERVING
+		}, 5*time.Second, 10*time.Millisecond, "service %q", svc)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
+		"http://"+addr+"/healthz", nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	http.DefaultClient.CloseIdleConnections()
+}
+
+// TestServeShutdownRace: a Shutdown as soon as gRPC answers, which may come
+// before Serve has started the aRPC door, still makes Serve return nil.
+func TestServeShutdownRace(t *testing.T) {
+	w := newWorker(t)
+	for range 10 {
+		s, err := bridge.NewServer(context.Background(), listen(t), "s", w, nil)
+		require.NoError(t, err)
+		served := make(chan error, 1)
+		go func() { served <- s.Serve() }()
+		cc, err := grpc.NewClient(s.Addr().String(),
+			grpc.WithTransportCredentials(insecure.NewCredentials()))
+		require.NoError(t, err)
+		_, err = healthpb.NewHealthClient(cc).Check(tctx(t),
+			&healthpb.HealthCheckRequest{}, grpc.WaitForReady(true))
+		require.NoError(t, err)
+		require.NoError(t, cc.Close())
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		require.NoError(t, s.Shutdown(ctx))
+		cancel()
+		require.NoError(t, <-served)
+	}
+}

@@ -17,6 +17,68 @@ import (
 // repoRoot is the repository root, seen from this package's directory.
 const repoRoot = ".."
 
+// requirePolyglotEnv, set to 1, turns a missing polyglot tool (node and its
+// modules, python3-grpcio, grpcurl) from a skipped test into a failure.
+// scripts/test.sh sets it (except with --quick), so that CI cannot pass
+// with a broken setup while a plain `go test ./...` still skips.
+const requirePolyglotEnv = "ARPC_REQUIRE_POLYGLOT"
+
+// missingTool skips the test because a tool it needs is missing, or fails
+// it when requirePolyglotEnv is 1. install says how to get the tool.
+func missingTool(t *testing.T, what, install string) {
+	t.Helper()
+	if os.Getenv(requirePolyglotEnv) == "1" {
+		t.Fatalf("%s missing (%s=1 requires it): %s", what, requirePolyglotEnv,
+			install)
+	}
+	t.Skipf("%s missing: %s (set %s=1 to fail instead)", what, install,
+		requirePolyglotEnv)
+}
+
+// TestMissingTool runs itself in a child process, as a test that lacks a
+// tool, and checks that the child skips by default and fails, saying how to
+// install the tool, with requirePolyglotEnv=1.
+func TestMissingTool(t *testing.T) {
+	const child = "ARPC_TEST_MISSING_TOOL_CHILD"
+	if os.Getenv(child) == "1" {
+		missingTool(t, "frobtool", "run scripts/frob.sh")
+		return
+	}
+	run := func(env string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestMissingTool$",
+			"-test.v", "-test.count=1")
+		cmd.Env = append(os.Environ(), child+"=1",
+			requirePolyglotEnv+"="+env)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	cases := []struct {
+		env   string
+		fails bool
+		want  string
+	}{
+		{"", false, "--- SKIP: TestMissingTool"},
+		{"0", false, "--- SKIP: TestMissingTool"},
+		{"1", true, "frobtool missing (ARPC_REQUIRE_POLYGLOT=1 requires it): " +
+			"run scripts/frob.sh"},
+	}
+	for _, c := range cases {
+		t.Run("env="+c.env, func(t *testing.T) {
+			out, err := run(c.env)
+			if c.fails {
+				var exit *exec.ExitError
+				require.ErrorAs(t, err, &exit, out)
+				assert.Contains(t, out, "--- FAIL: TestMissingTool")
+			} else {
+				require.NoError(t, err, out)
+			}
+			assert.Contains(t, out, c.want)
+		})
+	}
+}
+
 // runClient runs a polyglot client against addr and returns its JSON line.
 func runClient(t *testing.T, name string, args ...string) map[string]any {
 	t.Helper()
@@ -38,11 +100,13 @@ func runClient(t *testing.T, name string, args ...string) map[string]any {
 func TestNodeClient(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node not installed: run scripts/polyglot-deps.sh (CI does)")
+		missingTool(t, "node", "install Node.js >= 18, then run "+
+			"scripts/polyglot-deps.sh --node")
 	}
 	if _, err := os.Stat(filepath.Join(repoRoot,
 		"clients/node/node_modules/@grpc/grpc-js")); err != nil {
-		t.Skip("clients/node/node_modules missing: run scripts/polyglot-deps.sh")
+		missingTool(t, "clients/node/node_modules",
+			"run scripts/polyglot-deps.sh --node (npm ci)")
 	}
 	w := newWorker(t)
 	s := startServer(t, w, nil)
@@ -63,8 +127,9 @@ func TestNodeClient(t *testing.T) {
 func TestPythonClient(t *testing.T) {
 	py := "/usr/bin/python3"
 	if err := exec.Command(py, "-c", "import grpc, grpc_tools").Run(); err != nil {
-		t.Skip("/usr/bin/python3 lacks grpc/grpc_tools: run " +
-			"scripts/polyglot-deps.sh (CI does)")
+		missingTool(t, py+" with grpc and grpc_tools", "run "+
+			"scripts/polyglot-deps.sh --python (apt-get install python3-grpcio "+
+			"python3-grpc-tools)")
 	}
 	w := newWorker(t)
 	s := startServer(t, w, nil)
@@ -86,8 +151,7 @@ func TestGrpcurl(t *testing.T) {
 	bin, err := filepath.Abs(filepath.Join(repoRoot, ".tools/bin/grpcurl"))
 	require.NoError(t, err)
 	if _, err := os.Stat(bin); err != nil {
-		t.Skip(".tools/bin/grpcurl missing: run scripts/tools.sh --grpcurl " +
-			"(CI does)")
+		missingTool(t, ".tools/bin/grpcurl", "run scripts/tools.sh --grpcurl")
 	}
 	w := newWorker(t)
 	s := startServer(t, w, nil)

@@ -40,8 +40,9 @@ type ServerOpts struct {
 	// interval).
 	Service ServiceOpts
 	// HTTP serves HTTP/1.1 requests other than /healthz, which the server
-	// answers itself (200 while serving, 503 once shutting down). Mount
-	// /metrics here. Default: 404 for everything else.
+	// answers itself (200 while serving, 503 once shutting down or once the
+	// worker is gone). Mount /metrics here. Default: 404 for everything
+	// else.
 	HTTP http.Handler
 	// ReadTimeout bounds the protocol detection of a new connection
 	// (cmux.SetReadTimeout). Default DefaultReadTimeout.
@@ -74,7 +75,9 @@ type ServerOpts struct {
 
 // Server serves one worker on one listener to both doors: gRPC
 // (BridgeService, grpc.health.v1, server reflection), native aRPC and
-// HTTP/1.1 (/healthz, and ServerOpts.HTTP). Connections are told apart by
+// HTTP/1.1 (/healthz, and ServerOpts.HTTP). Health (gRPC and /healthz) is
+// SERVING until Shutdown or until the worker is gone (disposed, or its
+// schema changed), NOT_SERVING after. Connections are told apart by
 // their first bytes (cmux): the aRPC preface, an HTTP/1 method, or an HTTP/2
 // preface with a gRPC content type. Create it with NewServer, run Serve and
 // end it with Shutdown.
@@ -255,8 +258,18 @@ func (s *Server) Serve() error {
 		return nil
 	})
 	run("cmux", s.mux.Serve)
+	run("health", func() error { s.watchWorker(); return nil })
 	if s.arpc != nil {
-		if err := s.arpc.start(); err != nil {
+		// under mx: a Shutdown that comes first keeps the door from
+		// starting (it has nothing to say goodbye to), else it stops the
+		// started door; either way Serve then returns nil
+		s.mx.Lock()
+		var err error
+		if !s.stopping {
+			err = s.arpc.start()
+		}
+		s.mx.Unlock()
+		if err != nil {
 			errs <- err
 		}
 	}
@@ -270,6 +283,23 @@ func (s *Server) Serve() error {
 		return err
 	case <-s.stopped:
 		return nil
+	}
+}
+
+// watchWorker turns gRPC health NOT_SERVING, for the server ("") and
+// BridgeService, once the worker is gone (its engine is done), as /healthz
+// turns 503. It returns then, or when the service closes (Shutdown, which
+// turns health NOT_SERVING itself).
+func (s *Server) watchWorker() {
+	select {
+	case <-s.svc.eng.Done():
+	case <-s.svc.Done():
+		return
+	}
+	s.log.Warn("worker gone: health NOT_SERVING", "err", s.svc.eng.Err())
+	for _, name := range []string{"",
+		bridgev1.BridgeService_ServiceDesc.ServiceName} {
+		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_NOT_SERVING)
 	}
 }
 

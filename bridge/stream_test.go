@@ -2,18 +2,23 @@ package bridge_test
 
 import (
 	"context"
+	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/arpcbridge/arpcbridge/arpc"
 	"github.com/arpcbridge/arpcbridge/arpc/clock"
+	"github.com/arpcbridge/arpcbridge/arpc/engine"
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 	"github.com/arpcbridge/arpcbridge/bridge"
 	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
@@ -229,6 +234,106 @@ func TestPayloads(t *testing.T) {
 	assert.Equal(t, "application/json", got[2].ContentType)
 	assert.Equal(t, w.Id(), got[2].Source)
 	assert.NotEmpty(t, got[2].Token)
+}
+
+// TestPayloadsDropped: a watcher that does not read while the worker sends
+// more payloads than the stream can buffer (gRPC's flow-control windows and
+// engine.PayloadQueue) learns how many were dropped from the next heartbeat
+// once it reads; every payload is either received or counted.
+func TestPayloadsDropped(t *testing.T) {
+	w := newWorker(t)
+	s := startServer(t, w, nil)
+	// static 64 KiB windows: no bandwidth probing that would grow them
+	rpc := rawClient(t, s.Addr().String(),
+		grpc.WithInitialWindowSize(64<<10),
+		grpc.WithInitialConnWindowSize(64<<10))
+	var r replica
+	st := openWatch(t, rpc, &bridgev1.WatchClockRequest{ClientId: "slow",
+		HeartbeatInterval: durationpb.New(100 * time.Millisecond)}, &r)
+
+	// not reading: 4 MiB of payloads block the stream's Send after about
+	// 128 KiB, and the engine queues PayloadQueue more
+	sent := 4 * engine.PayloadQueue
+	blob := make([]byte, 4<<10)
+	for range sent {
+		require.Equal(t, am.Executed, w.Add1(ss.WorkerStates.SendPayload,
+			arpc.Pass(&arpc.A{Payload: &arpc.ArgsPayload{Name: "blob",
+				Data: blob}})))
+	}
+
+	var received int
+	var dropped uint64
+	for {
+		msg, err := st.Recv()
+		require.NoError(t, err, "received %d, dropped %d", received, dropped)
+		if msg.GetPayload() != nil {
+			received++
+		}
+		if hb := msg.GetHeartbeat(); hb != nil {
+			dropped = hb.PayloadsDropped
+			if received+int(dropped) == sent {
+				break
+			}
+		}
+	}
+	assert.Positive(t, dropped)
+	assert.GreaterOrEqual(t, received, engine.PayloadQueue)
+	assert.Equal(t, dropped, s.Service().Stats().PayloadsDropped)
+}
+
+// gatedConn is a connection whose reads wait while its gate is closed.
+type gatedConn struct {
+	net.Conn
+	gate *atomic.Pointer[chan struct{}]
+}
+
+func (c gatedConn) Read(b []byte) (int, error) {
+	if ch := c.gate.Load(); ch != nil {
+		<-*ch
+	}
+	return c.Conn.Read(b)
+}
+
+// TestClientPayloadsDropped: the Go client reports the payloads the server
+// dropped while it did not read (here: its connection's reads held), from
+// the heartbeats, once it reads again.
+func TestClientPayloadsDropped(t *testing.T) {
+	w := newWorker(t)
+	s := startServer(t, w, nil)
+	var gate atomic.Pointer[chan struct{}]
+	dialer := func(ctx context.Context, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		return gatedConn{Conn: c, gate: &gate}, err
+	}
+	c := dial(t, s.Addr().String(), "slow", &bridge.ClientOpts{
+		HeartbeatInterval: 100 * time.Millisecond,
+		DialOptions: []grpc.DialOption{grpc.WithContextDialer(dialer),
+			grpc.WithInitialWindowSize(64 << 10),
+			grpc.WithInitialConnWindowSize(64 << 10)},
+	})
+
+	held := make(chan struct{})
+	gate.Store(&held)
+	release := sync.OnceFunc(func() {
+		gate.Store(nil)
+		close(held)
+	})
+	defer release()
+	sent := 4 * engine.PayloadQueue
+	blob := make([]byte, 4<<10)
+	for range sent {
+		w.Add1(ss.WorkerStates.SendPayload, arpc.Pass(&arpc.A{
+			Payload: &arpc.ArgsPayload{Name: "blob", Data: blob}}))
+	}
+	release()
+
+	assert.Eventually(t, func() bool {
+		st := c.Stats()
+		return st.PayloadsDropped > 0 &&
+			st.Payloads+st.PayloadsDropped == uint64(sent)
+	}, 10*time.Second, 20*time.Millisecond, "stats %+v", c.Stats())
+	assert.Equal(t, s.Service().Stats().PayloadsDropped,
+		c.Stats().PayloadsDropped)
 }
 
 // TestShutdownEndsStreams: Shutdown ends watch streams with UNAVAILABLE

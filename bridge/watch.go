@@ -170,7 +170,8 @@ func (ws *watchStream) loop(sub *engine.Sub, w *watcher,
 			// Mutate replies took over from it
 			if err := ws.send(&bridgev1.WatchClockResponse{Event: &bridgev1.
 				WatchClockResponse_Heartbeat{Heartbeat: &bridgev1.Heartbeat{
-				ServerTime: timestamppb.Now(), Seq: sub.KnownSeq()}}}); err != nil {
+				ServerTime: timestamppb.Now(), Seq: sub.KnownSeq(),
+				PayloadsDropped: sub.PayloadsDropped()}}}); err != nil {
 				return err
 			}
 		case <-sub.PayloadsReady():

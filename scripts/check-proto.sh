@@ -5,8 +5,12 @@
 #   3. regenerate gen/ and fail when that changes, adds or removes any file
 #      compared with the committed tree (gen/ must be committed, never edited)
 #   4. go build of the generated packages
-#   5. buf breaking against HEAD~1, only when HEAD~1 exists (not on a
-#      single-commit or shallow clone) and already holds the buf module
+#   5. buf breaking against HEAD~1 when HEAD~1 holds the buf module. A
+#      shallow clone is deepened first (git fetch --deepen=1 origin). The
+#      check is skipped, with a message saying why, when HEAD is the first
+#      commit or when a shallow clone cannot fetch from origin (a CI with
+#      access to package registries only); with CI=true, a parent that a
+#      clone which is not shallow lacks fails instead.
 # Works from any directory; installs the pinned tools when missing.
 set -euo pipefail
 
@@ -40,13 +44,49 @@ step "go build ./gen/..."
 go build ./gen/... || fail "generated code does not build"
 
 step "buf breaking"
-if ! prev="$(git rev-parse --verify --quiet 'HEAD~1^{commit}')"; then
-  step "skip: no previous commit (single commit or shallow clone)"
+# prev_commit prints HEAD~1's id when this clone has that commit.
+prev_commit() { git rev-parse --verify --quiet 'HEAD~1^{commit}' 2>/dev/null; }
+shallow="$(git rev-parse --is-shallow-repository)"
+prev="$(prev_commit)" || prev=""
+if [[ -z "$prev" && "$shallow" == true ]]; then
+  # a shallow clone (CI checkouts often are): fetch one more commit of
+  # history; bounded, and never prompting for credentials
+  step "shallow clone: git fetch --deepen=1 origin"
+  to=()
+  command -v timeout >/dev/null && to=(timeout 60)
+  if git remote get-url origin >/dev/null 2>&1 &&
+    GIT_TERMINAL_PROMPT=0 GIT_SSH_COMMAND="ssh -o BatchMode=yes" \
+      ${to[@]+"${to[@]}"} git fetch --quiet --no-tags --deepen=1 origin >&2; then
+    prev="$(prev_commit)" || prev=""
+  else
+    step "could not fetch from origin ($(git remote get-url origin 2>/dev/null ||
+      echo 'no origin remote'))"
+  fi
+  shallow="$(git rev-parse --is-shallow-repository)"
+fi
+if [[ -z "$prev" ]]; then
+  # the parent HEAD's commit object names, even when it was not fetched
+  parent="$(git cat-file -p HEAD | sed -n 's/^parent //p' | head -n1)"
+  if [[ -z "$parent" ]]; then
+    step "skip buf breaking: HEAD is the repository's first commit (nothing to compare with)"
+  elif [[ "$shallow" == true ]]; then
+    # deepening failed (origin unreachable, e.g. CI with network access to
+    # package registries only): the history cannot be had here, so this is
+    # a skip, loudly, in CI too
+    step "skip buf breaking: NOT CHECKED: shallow clone without HEAD~1 (${parent:0:12}) and origin could not be fetched; to check, run 'git fetch --deepen=1 origin' (or clone with --depth 2 or more) and rerun"
+  elif [[ "${CI:-}" == true ]]; then
+    # not shallow, yet HEAD's parent is missing: a broken clone, not a
+    # reason to let a breaking change through
+    fail "HEAD~1 (${parent:0:12}) should exist (HEAD names it and the clone is not shallow) but does not resolve"
+  else
+    step "skip buf breaking: HEAD~1 (${parent:0:12}) is missing from this (not shallow) clone; CI=true fails here"
+  fi
 elif ! git cat-file -e "$prev:buf.yaml" 2>/dev/null; then
-  step "skip: HEAD~1 has no buf.yaml"
+  step "skip buf breaking: HEAD~1 has no buf.yaml"
 elif [[ -z "$(git ls-tree -r --name-only "$prev" -- proto | grep '\.proto$' || true)" ]]; then
-  step "skip: HEAD~1 has no proto files"
+  step "skip buf breaking: HEAD~1 has no proto files"
 else
+  step "against HEAD~1 (${prev:0:12})"
   gitdir="$(git rev-parse --absolute-git-dir)"
   buf breaking --against "$gitdir#ref=$prev" || fail "breaking change against HEAD~1 ($prev)"
 fi

@@ -26,6 +26,8 @@ if [[ $QUICK == 0 ]]; then
   scripts/polyglot-deps.sh
   step "proto: lint, format, generated code, breaking changes"
   scripts/check-proto.sh
+  # the tools are installed now: a polyglot test that misses one fails
+  export ARPC_REQUIRE_POLYGLOT=1
 fi
 export PATH="$ROOT/.tools/bin:$PATH"
 

@@ -28,6 +28,8 @@ type Sub struct {
 	pmx      sync.Mutex
 	payloads []am.A
 	pready   chan struct{}
+	// dropped counts the payloads refused because the queue was full
+	dropped uint64
 }
 
 // Subscribe opens a subscription whose peer knows nothing yet: its first
@@ -85,10 +87,20 @@ func (s *Sub) TakePayloads() []am.A {
 	return p
 }
 
+// PayloadsDropped returns how many payloads this subscription dropped
+// because PayloadQueue of them were already pending (its share of
+// Stats.PayloadsDropped).
+func (s *Sub) PayloadsDropped() uint64 {
+	s.pmx.Lock()
+	defer s.pmx.Unlock()
+	return s.dropped
+}
+
 // offer queues a payload; false when PayloadQueue are already pending.
 func (s *Sub) offer(args am.A) bool {
 	s.pmx.Lock()
 	if len(s.payloads) >= PayloadQueue {
+		s.dropped++
 		s.pmx.Unlock()
 		return false
 	}

@@ -1498,9 +1498,17 @@ type Heartbeat struct {
 	// Mutate reply of this client_id carried in its place. The replica should
 	// be at this seq; if it is behind, it missed an update (for example a
 	// lost reply) and should resync.
-	Seq           uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Seq uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	// Payloads dropped for this watcher since the stream began because it did
+	// not read fast enough: the server queues up to 256 payloads per stream
+	// while a send is blocked, and drops (and counts) further ones. Unlike
+	// clock updates, payloads cannot be merged, so a dropped payload is lost;
+	// a growing value means the client should read faster. Payloads addressed
+	// to another client_id are counted too, since they are dropped before
+	// being filtered. 0 when none were dropped.
+	PayloadsDropped uint64 `protobuf:"varint,3,opt,name=payloads_dropped,json=payloadsDropped,proto3" json:"payloads_dropped,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Heartbeat) Reset() {
@@ -1543,6 +1551,13 @@ func (x *Heartbeat) GetServerTime() *timestamppb.Timestamp {
 func (x *Heartbeat) GetSeq() uint64 {
 	if x != nil {
 		return x.Seq
+	}
+	return 0
+}
+
+func (x *Heartbeat) GetPayloadsDropped() uint64 {
+	if x != nil {
+		return x.PayloadsDropped
 	}
 	return 0
 }
@@ -1732,11 +1747,12 @@ const file_arpc_bridge_v1_bridge_proto_rawDesc = "" +
 	"\x04full\x18\a \x01(\bR\x04full\x12\x1c\n" +
 	"\tcoalesced\x18\b \x01(\x04R\tcoalesced\"#\n" +
 	"\x0fInitialSyncDone\x12\x10\n" +
-	"\x03seq\x18\x01 \x01(\x04R\x03seq\"Z\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\"\x85\x01\n" +
 	"\tHeartbeat\x12;\n" +
 	"\vserver_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"serverTime\x12\x10\n" +
-	"\x03seq\x18\x02 \x01(\x04R\x03seq\"\x82\x01\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12)\n" +
+	"\x10payloads_dropped\x18\x03 \x01(\x04R\x0fpayloadsDropped\"\x82\x01\n" +
 	"\aPayload\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x14\n" +

@@ -110,9 +110,11 @@ type BridgeServiceClient interface {
 	// client cancels or the worker goes away (UNAVAILABLE). The stream first
 	// brings the client up to date (one ClockUpdate, possibly full), then sends
 	// InitialSyncDone, then live updates. When the client reads slowly, pending
-	// diffs are merged into one update (see ClockUpdate.coalesced); nothing is
-	// dropped. An update that a Mutate reply of the same client_id carried
-	// instead is not repeated (see MutateRequest.known_seq).
+	// diffs are merged into one update (see ClockUpdate.coalesced); no change
+	// is dropped. Payloads cannot be merged: those beyond 256 waiting for a
+	// slow reader are dropped and counted (Heartbeat.payloads_dropped). An
+	// update that a Mutate reply of the same client_id carried instead is not
+	// repeated (see MutateRequest.known_seq).
 	// Errors: PERMISSION_DENIED, FAILED_PRECONDITION, UNAVAILABLE.
 	WatchClock(ctx context.Context, in *WatchClockRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchClockResponse], error)
 }
@@ -225,9 +227,11 @@ type BridgeServiceServer interface {
 	// client cancels or the worker goes away (UNAVAILABLE). The stream first
 	// brings the client up to date (one ClockUpdate, possibly full), then sends
 	// InitialSyncDone, then live updates. When the client reads slowly, pending
-	// diffs are merged into one update (see ClockUpdate.coalesced); nothing is
-	// dropped. An update that a Mutate reply of the same client_id carried
-	// instead is not repeated (see MutateRequest.known_seq).
+	// diffs are merged into one update (see ClockUpdate.coalesced); no change
+	// is dropped. Payloads cannot be merged: those beyond 256 waiting for a
+	// slow reader are dropped and counted (Heartbeat.payloads_dropped). An
+	// update that a Mutate reply of the same client_id carried instead is not
+	// repeated (see MutateRequest.known_seq).
 	// Errors: PERMISSION_DENIED, FAILED_PRECONDITION, UNAVAILABLE.
 	WatchClock(*WatchClockRequest, grpc.ServerStreamingServer[WatchClockResponse]) error
 	mustEmbedUnimplementedBridgeServiceServer()
