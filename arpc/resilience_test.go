@@ -24,6 +24,9 @@ import (
 type ledger struct {
 	mx      sync.Mutex
 	applied map[string]int
+	// attempted holds every id a mutator sent, whatever its outcome: an
+	// applied id must be one of them
+	attempted map[string]bool
 	// onApply, when set, runs inside the worker's transition
 	onApply func(id string)
 }
@@ -52,10 +55,17 @@ func newLedgerWorker(t testing.TB, ctx context.Context) (*am.Machine, *ledger) {
 		&am.Opts{HandlerTimeout: time.Minute, DontLogStackTrace: true})
 	require.NoError(t, err)
 	t.Cleanup(w.Dispose)
-	l := &ledger{applied: map[string]int{}}
+	l := &ledger{applied: map[string]int{}, attempted: map[string]bool{}}
 	_, err = w.HandlersBind(l)
 	require.NoError(t, err)
 	return w, l
+}
+
+// attempt records an id about to be sent.
+func (l *ledger) attempt(id string) {
+	l.mx.Lock()
+	l.attempted[id] = true
+	l.mx.Unlock()
 }
 
 func (l *ledger) count() int {
@@ -78,11 +88,16 @@ func (l *ledger) check(t testing.TB, issued []string) {
 			lost++
 		}
 	}
-	for _, n := range l.applied {
+	unknown := 0
+	for id, n := range l.applied {
 		if n > 1 {
 			dup += n - 1
 		}
+		if len(l.attempted) > 0 && !l.attempted[id] {
+			unknown++
+		}
 	}
+	assert.Zero(t, unknown, "applied mutations nobody sent")
 	t.Logf("issued %d, applied %d distinct, lost %d, duplicated %d",
 		len(issued), len(l.applied), lost, dup)
 	assert.Zero(t, lost, "lost mutations")
@@ -92,6 +107,7 @@ func (l *ledger) check(t testing.TB, issued []string) {
 // mutator is a client adding E in a loop, each with a unique id.
 type mutator struct {
 	c      *arpc.Client
+	l      *ledger
 	issued []string
 	failed []error
 	// canceled counts mutations the worker refused (am.Canceled): a
@@ -103,6 +119,7 @@ type mutator struct {
 func (m *mutator) run(ctx context.Context, name string) {
 	for i := 0; ctx.Err() == nil; i++ {
 		id := fmt.Sprintf("%s-%d", name, i)
+		m.l.attempt(id)
 		res, err := m.c.Worker.Mutate(context.Background(), am.MutationAdd,
 			am.S{"E"}, am.A{"id": id})
 		switch {
@@ -154,15 +171,15 @@ func waitSameClock(t testing.TB, w *am.Machine, rw *arpc.Worker) {
 
 // runMutators runs clients mutating E until stop, plus the worker mutating
 // itself (G/H toggles and its own E adds), and returns what they issued.
-func runMutators(t *testing.T, w *am.Machine, clients []*arpc.Client,
-	during func(),
+func runMutators(t *testing.T, w *am.Machine, l *ledger,
+	clients []*arpc.Client, during func(),
 ) []string {
 	t.Helper()
 	ctx, stop := context.WithCancel(context.Background())
 	muts := make([]*mutator, len(clients))
 	var wg sync.WaitGroup
 	for i, c := range clients {
-		muts[i] = &mutator{c: c}
+		muts[i] = &mutator{c: c, l: l}
 		wg.Go(func() { muts[i].run(ctx, fmt.Sprintf("c%d", i)) })
 	}
 	var workerIssued []string
@@ -170,6 +187,7 @@ func runMutators(t *testing.T, w *am.Machine, clients []*arpc.Client,
 	wg.Go(func() {
 		for i := 0; ctx.Err() == nil; i++ {
 			id := fmt.Sprintf("w-%d", i)
+			l.attempt(id)
 			if w.Add1("E", am.A{"id": id}) == am.Canceled {
 				localCanceled++
 			} else {
@@ -223,7 +241,7 @@ func TestServerKilledAndRestarted(t *testing.T) {
 		startClient(t, clients[i])
 	}
 	kills := 3
-	issued := runMutators(t, w, clients, func() {
+	issued := runMutators(t, w, l, clients, func() {
 		for k := range kills {
 			// let some mutations through
 			before := l.count()
@@ -277,7 +295,7 @@ func TestConnectionsCutRepeatedly(t *testing.T) {
 		clients[i] = resilientClient(t, ctx, p.Addr(), fmt.Sprintf("cut%d", i))
 		startClient(t, clients[i])
 	}
-	issued := runMutators(t, w, clients, func() {
+	issued := runMutators(t, w, l, clients, func() {
 		p.CutEvery(100 * time.Millisecond)
 		time.Sleep(dur) // the length of the storm, not synchronisation
 		p.CutEvery(0)
@@ -447,6 +465,7 @@ func TestConnectCyclesNoLeaks(t *testing.T) {
 					t.Errorf("cycle %d: not Ready", i)
 				}
 				issued[i] = fmt.Sprintf("cyc-%d", i)
+				l.attempt(issued[i])
 				// the ledger checks it was applied once; a busy worker may answer
 				// Canceled for its own reasons, but a call must not fail
 				if res := c.Worker.Add1("E", am.A{"id": issued[i]}); res == am.Canceled &&
