@@ -37,8 +37,13 @@ func (t transport) WhenArgs(ctx context.Context, state int, args am.A) (
 	c.whenArgsMx.Unlock()
 	cctx, cancel := context.WithTimeout(ctx, t.Timeout())
 	defer cancel()
-	if err := c.call(cctx, mWhenArgs, &ArgsWhenArgs{Id: id, State: state,
-		Args: args}, &Empty{}); err != nil {
+	resp := &RespErr{}
+	err := c.call(cctx, mWhenArgs, &ArgsWhenArgs{Id: id, State: state,
+		Args: args}, resp)
+	if err == nil {
+		err = resp.Err.toErr()
+	}
+	if err != nil {
 		c.whenArgsMx.Lock()
 		delete(c.whenArgs, id)
 		c.whenArgsMx.Unlock()
@@ -87,9 +92,10 @@ func (c *Client) reregisterWhenArgs(cc *clientConn) {
 		return
 	}
 	calls := make([]*rpc2.Call, len(regs))
+	resps := make([]RespErr, len(regs))
 	done := make(chan *rpc2.Call, len(regs))
 	for i, a := range regs {
-		calls[i] = cc.rc.Go(mWhenArgs, a, &Empty{}, done)
+		calls[i] = cc.rc.Go(mWhenArgs, a, &resps[i], done)
 	}
 	timeout := time.NewTimer(orDefault(c.CallTimeout, DefaultCallTimeout))
 	defer timeout.Stop()
@@ -106,9 +112,13 @@ func (c *Client) reregisterWhenArgs(cc *clientConn) {
 	}
 	for i, call := range calls {
 		a := regs[i]
-		if call.Error != nil {
+		err := wrapCallErr(mWhenArgs, call.Error)
+		if err == nil {
+			err = resps[i].Err.toErr()
+		}
+		if err != nil {
 			c.reportWhenArgsErr(fmt.Errorf("WhenArgs %d on a new connection: %w",
-				a.Id, wrapCallErr(mWhenArgs, call.Error)))
+				a.Id, err))
 			continue
 		}
 		c.whenArgsMx.Lock()

@@ -487,20 +487,26 @@ func (ses *session) err(_ *rpc2.Client, _ *Empty, resp *RespErr) error {
 // maxWhenArgs bounds the open WhenArgs subscriptions of one client.
 const maxWhenArgs = 1024
 
+// whenArgsAdd registers a WhenArgs wait; refusals travel in resp.Err, so
+// their sentinels survive the wire.
 func (ses *session) whenArgsAdd(_ *rpc2.Client, args *ArgsWhenArgs,
-	_ *Empty,
+	resp *RespErr,
 ) error {
 	if _, err := ses.readySub(); err != nil {
-		return err
+		resp.Err = toWireErr(err)
+		return nil
 	}
 	names, err := ses.statesOf([]int{args.State})
 	if err != nil {
-		return err
+		resp.Err = toWireErr(err)
+		return nil
 	}
 	ses.mx.Lock()
 	if len(ses.whenArgs) >= maxWhenArgs {
 		ses.mx.Unlock()
-		return fmt.Errorf("%w: too many WhenArgs subscriptions", ErrInvalidParams)
+		resp.Err = toWireErr(fmt.Errorf("%w: too many WhenArgs subscriptions",
+			ErrInvalidParams))
+		return nil
 	}
 	ctx, cancel := context.WithCancel(ses.ctx)
 	ses.whenArgs[args.Id] = cancel

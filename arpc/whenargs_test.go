@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/arpcbridge/arpcbridge/arpc"
 	"github.com/arpcbridge/arpcbridge/internal/faultproxy"
 )
 
@@ -72,4 +73,19 @@ func TestWhenArgsSurvivesReconnect(t *testing.T) {
 	w.Add1("E", am.A{"id": "other"})
 	w.Add1("E", am.A{"id": "mine"})
 	waitCh(t, ch, "WhenArgs match after reconnect")
+}
+
+// A WhenArgs the server refuses keeps its sentinel across the wire.
+func TestWhenArgsRefusalKeepsSentinel(t *testing.T) {
+	p := newPair(t, pairOpts{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// the server holds at most 1,024 open waits per client
+	for i := range 1024 {
+		p.rw.WhenArgs("E", am.A{"n": i}, ctx)
+		require.NoError(t, p.rw.LastErr(), "wait %d", i)
+	}
+	ch := p.rw.WhenArgs("E", am.A{"n": "one too many"}, ctx)
+	waitCh(t, ch, "refused wait closed")
+	require.ErrorIs(t, p.rw.LastErr(), arpc.ErrInvalidParams)
 }

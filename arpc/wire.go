@@ -7,7 +7,7 @@ import (
 // ProtocolVersion is the version of the aRPC wire protocol spoken here. A
 // server refuses a Hello with another version (ErrRpc). See
 // docs/protocol.md.
-const ProtocolVersion = 2
+const ProtocolVersion = 3
 
 // preface is written by the client before anything else: it lets a port
 // multiplexer recognise aRPC, and a server drop non-aRPC peers at once.
