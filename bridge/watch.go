@@ -202,13 +202,16 @@ func (ws *watchStream) loop(sub *engine.Sub, w *watcher,
 	}
 }
 
-// next sends the merged update since the last one, if any.
+// next sends the merged update since the last one, if any. A wake counts
+// against the push interval even when the client's own Mutate reply already
+// took the update: under a stream of the client's mutations the watcher then
+// wakes once per interval, not once per mutation.
 func (ws *watchStream) next(sub *engine.Sub, last *time.Time) error {
+	*last = time.Now()
 	u, ok := sub.Next()
 	if !ok {
 		return nil
 	}
-	*last = time.Now()
 	return ws.sendUpdate(&u)
 }
 
