@@ -8,7 +8,6 @@ import (
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 	"github.com/stretchr/testify/require"
 
-	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 	"github.com/arpcbridge/arpcbridge/internal/apitest"
 )
 
@@ -18,25 +17,7 @@ import (
 func TestServerRefusesUnknownStateIndex(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	w, err := am.NewCommon(ctx, "w-badindex", apitest.Schema, apitest.Names,
-		nil, nil, nil)
-	require.NoError(t, err)
-	defer w.Dispose()
-	s, err := NewServer(ctx, "127.0.0.1:0", "s-badindex", w, nil)
-	require.NoError(t, err)
-	s.Start()
-	defer s.Stop(true)
-	<-s.Mach.When1(ss.ServerStates.RpcReady, ctx)
-	c, err := NewClient(ctx, s.Addr, "c-badindex", apitest.Schema,
-		apitest.Names, nil)
-	require.NoError(t, err)
-	c.Start()
-	defer c.Stop(ctx, true)
-	select {
-	case <-c.Mach.When1(ss.ClientStates.Ready, ctx):
-	case <-ctx.Done():
-		t.Fatal("client not Ready")
-	}
+	w, c := internalPair(t, ctx, "badindex", 0)
 	before := w.Time(nil)
 
 	for _, idx := range []int{len(apitest.Names), 999} {

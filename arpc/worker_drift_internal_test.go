@@ -6,11 +6,7 @@ import (
 	"testing"
 	"time"
 
-	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 	"github.com/stretchr/testify/require"
-
-	ss "github.com/arpcbridge/arpcbridge/arpc/states"
-	"github.com/arpcbridge/arpcbridge/internal/apitest"
 )
 
 // A replica that drifted (here: a tick corrupted in place) fails the next
@@ -18,26 +14,7 @@ import (
 func TestReplicaDriftIsDetectedAndResynced(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	w, err := am.NewCommon(ctx, "w-drift", apitest.Schema, apitest.Names,
-		nil, nil, nil)
-	require.NoError(t, err)
-	defer w.Dispose()
-	s, err := NewServer(ctx, "127.0.0.1:0", "s-drift", w, nil)
-	require.NoError(t, err)
-	s.PushInterval = time.Millisecond
-	s.Start()
-	defer s.Stop(true)
-	<-s.Mach.When1(ss.ServerStates.RpcReady, ctx)
-	c, err := NewClient(ctx, s.Addr, "c-drift", apitest.Schema, apitest.Names,
-		nil)
-	require.NoError(t, err)
-	c.Start()
-	defer c.Stop(ctx, true)
-	select {
-	case <-c.Mach.When1(ss.ClientStates.Ready, ctx):
-	case <-ctx.Done():
-		t.Fatal("client not Ready")
-	}
+	w, c := internalPair(t, ctx, "drift", time.Millisecond)
 	rw := c.Worker
 
 	// corrupt the replica: B looks two ticks older (same activity)
