@@ -312,7 +312,12 @@ func (c *Client) run() {
 		case <-cc.done:
 		}
 		c.dropConn(cc)
-		if c.ctx.Err() != nil {
+		c.mx.Lock()
+		stopping := c.stopping
+		c.mx.Unlock()
+		// Stop sends Bye before it cancels, and the server closes the
+		// connection on Bye: that close is no loss to recover from
+		if stopping || c.ctx.Err() != nil {
 			return
 		}
 		clean := cc.bye.Load()

@@ -332,7 +332,9 @@ func TestBlackholeCallTimeoutRetry(t *testing.T) {
 		t.Cleanup(func() { _ = p.Close() })
 		c := resilientClient(t, ctx, p.Addr(), "bh")
 		c.CallTimeout = 300 * time.Millisecond
-		c.PingTimeout = 200 * time.Millisecond
+		// PingTimeout = CallTimeout: the link is blackholed before the call,
+		// so at the call's deadline it has been silent for at least that long
+		c.PingTimeout = 300 * time.Millisecond
 		c.ConnTimeout = 300 * time.Millisecond
 		c.CallRetries = retries
 		startClient(t, c)
@@ -350,8 +352,9 @@ func TestBlackholeCallTimeoutRetry(t *testing.T) {
 		require.ErrorIs(t, err, arpc.ErrNetworkTimeout)
 		require.ErrorIs(t, err, arpc.ErrNetwork, "the ping found it dead")
 		// at the deadline: the liveness verdict comes from the silence
-		// already observed, not from waiting more (that would be >= 500 ms)
-		assert.Less(t, took, 300*time.Millisecond+180*time.Millisecond,
+		// already observed; waiting for a sign of life would take
+		// CallTimeout + PingTimeout (>= 600 ms)
+		assert.Less(t, took, 300*time.Millisecond+250*time.Millisecond,
 			"CallTimeout, plus slack")
 		assert.GreaterOrEqual(t, took, 300*time.Millisecond)
 		assert.EqualValues(t, 1, c.Stats().DeadConns)
