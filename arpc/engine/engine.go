@@ -249,26 +249,24 @@ func (e *Engine) diff(from, to *Snapshot) clock.Diff {
 	if from.Seq == to.Seq {
 		return nil
 	}
+	// computed under the lock: subscribers woken together by one change
+	// must not each miss the cache and compute the same diff (computing is
+	// one pass over the time vector, cheaper than a second computation)
 	e.mx.Lock()
+	defer e.mx.Unlock()
 	if e.cacheTo != to.Seq {
 		clear(e.cache)
 		e.cacheTo = to.Seq
 	}
 	if d, ok := e.cache[from.Seq]; ok {
-		e.mx.Unlock()
 		e.diffsShared.Add(1)
 		return d
 	}
-	e.mx.Unlock()
-
 	d := clock.Compute(from.Time, to.Time)
 	e.diffsComputed.Add(1)
-
-	e.mx.Lock()
-	if e.cacheTo == to.Seq && len(e.cache) < 64 {
+	if len(e.cache) < 64 {
 		e.cache[from.Seq] = d
 	}
-	e.mx.Unlock()
 	return d
 }
 
