@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -45,6 +46,43 @@ func startMux(t testing.TB, ctx context.Context, worker am.Api,
 
 // muxClient creates a client of addr without registering a cleanup, for
 // tests that start and stop many.
+// serverLog records the servers a mux made, in order.
+type serverLog struct {
+	mx      sync.Mutex
+	servers []*arpc.Server
+}
+
+// list returns the servers made so far.
+func (l *serverLog) list() []*arpc.Server {
+	l.mx.Lock()
+	defer l.mx.Unlock()
+	return slices.Clone(l.servers)
+}
+
+// startLoggedMux is startMux recording every server it makes.
+func startLoggedMux(t testing.TB, ctx context.Context, worker am.Api,
+) (*arpc.Mux, *serverLog) {
+	t.Helper()
+	log := &serverLog{}
+	newServer := func(num int, _ net.Conn) (*arpc.Server, error) {
+		s, err := arpc.NewServer(ctx, "", fmt.Sprintf("%s-%d", t.Name(), num),
+			worker, nil)
+		if err == nil {
+			log.mx.Lock()
+			log.servers = append(log.servers, s)
+			log.mx.Unlock()
+		}
+		return s, err
+	}
+	m, err := arpc.NewMux(ctx, t.Name(), newServer, nil)
+	require.NoError(t, err)
+	m.Addr = "127.0.0.1:0"
+	m.Start()
+	t.Cleanup(func() { m.Stop(true) })
+	waitState(t, m.Mach, ss.MuxStates.Ready)
+	return m, log
+}
+
 func muxClient(t testing.TB, ctx context.Context, addr, name string) *arpc.Client {
 	t.Helper()
 	c, err := arpc.NewClient(ctx, addr, name, testSchema, testNames, nil)
@@ -159,21 +197,7 @@ func TestMuxDisposesServers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	w := newWorker(t, ctx)
-	var mx sync.Mutex
-	var servers []*arpc.Server
-	newServer := func(num int, _ net.Conn) (*arpc.Server, error) {
-		s, err := arpc.NewServer(ctx, "", fmt.Sprintf("d%d", num), w, nil)
-		mx.Lock()
-		servers = append(servers, s)
-		mx.Unlock()
-		return s, err
-	}
-	m, err := arpc.NewMux(ctx, t.Name(), newServer, nil)
-	require.NoError(t, err)
-	m.Addr = "127.0.0.1:0"
-	m.Start()
-	defer m.Stop(true)
-	waitState(t, m.Mach, ss.MuxStates.Ready)
+	m, log := startLoggedMux(t, ctx, w)
 
 	for i := range 10 {
 		c := muxClient(t, ctx, m.Addr, fmt.Sprintf("c%d", i))
@@ -183,8 +207,7 @@ func TestMuxDisposesServers(t *testing.T) {
 		stopClients(t, []*arpc.Client{c})
 		waitMuxEmpty(t, m)
 	}
-	mx.Lock()
-	defer mx.Unlock()
+	servers := log.list()
 	require.Len(t, servers, 10)
 	for _, s := range servers {
 		// am disposes in the background

@@ -3,8 +3,6 @@ package arpc_test
 import (
 	"context"
 	"fmt"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -138,24 +136,7 @@ func TestServerSendPayloadTargetsItsClient(t *testing.T) {
 	defer cancel()
 	w := newWorker(t, ctx)
 
-	var mx sync.Mutex
-	var servers []*arpc.Server
-	newServer := func(num int, _ net.Conn) (*arpc.Server, error) {
-		s, err := arpc.NewServer(ctx, "", fmt.Sprintf("%s-%d", t.Name(), num),
-			w, nil)
-		if err == nil {
-			mx.Lock()
-			servers = append(servers, s)
-			mx.Unlock()
-		}
-		return s, err
-	}
-	m, err := arpc.NewMux(ctx, t.Name(), newServer, nil)
-	require.NoError(t, err)
-	m.Addr = "127.0.0.1:0"
-	m.Start()
-	t.Cleanup(func() { m.Stop(true) })
-	waitState(t, m.Mach, ss.MuxStates.Ready)
+	m, log := startLoggedMux(t, ctx, w)
 
 	// clients connect one after the other: server i serves client i
 	var gots []<-chan *arpc.ArgsPayload
@@ -165,15 +146,12 @@ func TestServerSendPayloadTargetsItsClient(t *testing.T) {
 		c := newClient(t, ctx, m.Addr, fmt.Sprintf("c%d", i),
 			&arpc.ClientOpts{Consumer: consumer})
 		startClient(t, c)
-		mx.Lock()
+		servers := log.list()
 		require.Len(t, servers, i+1)
-		s := servers[i]
-		mx.Unlock()
-		waitState(t, s.Mach, ss.SharedStates.HandshakeDone)
+		waitState(t, servers[i].Mach, ss.SharedStates.HandshakeDone)
 	}
-	mx.Lock()
+	servers := log.list()
 	s0, s1 := servers[0], servers[1]
-	mx.Unlock()
 
 	require.NoError(t, s0.SendPayload(ctx, &arpc.ArgsPayload{Name: "to0"}))
 	require.NoError(t, s1.SendPayload(ctx, &arpc.ArgsPayload{Name: "to1"}))
