@@ -15,7 +15,6 @@ import (
 
 	"github.com/arpcbridge/arpcbridge/arpc"
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
-	"github.com/arpcbridge/arpcbridge/internal/faultproxy"
 )
 
 func TestUnknownStatesAndBadArgs(t *testing.T) {
@@ -106,9 +105,7 @@ func TestClientVanishesMidCall(t *testing.T) {
 			_, err = w.HandlersBind(b)
 			require.NoError(t, err)
 			s := startServer(t, ctx, w, nil)
-			p, err := faultproxy.New(s.Addr, faultproxy.Options{})
-			require.NoError(t, err)
-			defer p.Close()
+			p := newProxy(t, s.Addr)
 
 			c := newClient(t, ctx, p.Addr(), "vanishing", nil)
 			c.CallTimeout = 5 * time.Second
@@ -148,9 +145,7 @@ func TestWriteTimeoutDropsStalledClient(t *testing.T) {
 	s := startServer(t, ctx, w, func(s *arpc.Server) {
 		s.WriteTimeout = 300 * time.Millisecond
 	})
-	p, err := faultproxy.New(s.Addr, faultproxy.Options{})
-	require.NoError(t, err)
-	defer p.Close()
+	p := newProxy(t, s.Addr)
 	c := newClient(t, ctx, p.Addr(), "stalled", nil)
 	c.ReconnectOn = false
 	startClient(t, c)

@@ -588,7 +588,7 @@ func (c *Client) register(cc *clientConn) {
 	cc.rc.Handle(mWhenArgsDone, func(_ *rpc2.Client, a *ArgsWhenArgsDone,
 		_ *Empty,
 	) error {
-		c.whenArgsMatched(a.Id)
+		c.whenArgsEnd(a.Id)
 		return nil
 	})
 	cc.rc.Handle(mServerBye, func(_ *rpc2.Client, _ *Empty, _ *Empty) error {

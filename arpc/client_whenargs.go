@@ -60,11 +60,8 @@ func (t transport) WhenArgs(ctx context.Context, state int, args am.A) (
 	return wait.ch, nil
 }
 
-// whenArgsMatched closes the wait id, which the server found matched.
-func (c *Client) whenArgsMatched(id uint64) { c.whenArgsEnd(id) }
-
-// whenArgsEnd closes and forgets the wait id; false when it was already
-// gone.
+// whenArgsEnd closes and forgets the wait id (matched on the server, or
+// its context ended); false when it was already gone.
 func (c *Client) whenArgsEnd(id uint64) bool {
 	c.whenArgsMx.Lock()
 	wait, ok := c.whenArgs[id]

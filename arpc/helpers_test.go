@@ -11,6 +11,7 @@ import (
 	"github.com/arpcbridge/arpcbridge/arpc"
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 	"github.com/arpcbridge/arpcbridge/internal/apitest"
+	"github.com/arpcbridge/arpcbridge/internal/faultproxy"
 )
 
 var (
@@ -125,4 +126,14 @@ func waitChT[T any](t testing.TB, ch <-chan T, what string) {
 	case <-time.After(5 * time.Second):
 		t.Fatalf("timeout waiting for %s", what)
 	}
+}
+
+// newProxy starts a fault proxy in front of target, closed when the test
+// ends.
+func newProxy(t testing.TB, target string) *faultproxy.Proxy {
+	t.Helper()
+	p, err := faultproxy.New(target, faultproxy.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	return p
 }

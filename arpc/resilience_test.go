@@ -230,9 +230,7 @@ func TestServerKilledAndRestarted(t *testing.T) {
 	w, l := newLedgerWorker(t, ctx)
 	m := startMux(t, ctx, w, nil)
 	addr := m.Addr
-	p, err := faultproxy.New(addr, faultproxy.Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = p.Close() })
+	p := newProxy(t, addr)
 
 	clients := make([]*arpc.Client, 3)
 	for i := range clients {
@@ -286,9 +284,7 @@ func TestConnectionsCutRepeatedly(t *testing.T) {
 	defer cancel()
 	w, l := newLedgerWorker(t, ctx)
 	m := startMux(t, ctx, w, nil)
-	p, err := faultproxy.New(m.Addr, faultproxy.Options{})
-	require.NoError(t, err)
-	defer p.Close()
+	p := newProxy(t, m.Addr)
 
 	clients := make([]*arpc.Client, 3)
 	for i := range clients {
@@ -327,9 +323,7 @@ func TestBlackholeCallTimeoutRetry(t *testing.T) {
 		w, l := newLedgerWorker(t, ctx)
 		// one Server: the reconnecting client takes over its half-open slot
 		s := startServer(t, ctx, w, nil)
-		p, err := faultproxy.New(s.Addr, faultproxy.Options{})
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = p.Close() })
+		p := newProxy(t, s.Addr)
 		c := resilientClient(t, ctx, p.Addr(), "bh")
 		c.CallTimeout = 300 * time.Millisecond
 		// PingTimeout = CallTimeout: the link is blackholed before the call,
@@ -409,9 +403,7 @@ func TestReplyLostRetriedOnce(t *testing.T) {
 	defer cancel()
 	w, l := newLedgerWorker(t, ctx)
 	m := startMux(t, ctx, w, nil)
-	p, err := faultproxy.New(m.Addr, faultproxy.Options{})
-	require.NoError(t, err)
-	defer p.Close()
+	p := newProxy(t, m.Addr)
 	c := resilientClient(t, ctx, p.Addr(), "lost")
 	startClient(t, c)
 
@@ -526,9 +518,7 @@ func TestWaitsSurviveReconnect(t *testing.T) {
 	defer cancel()
 	w, _ := newLedgerWorker(t, ctx)
 	s := startServer(t, ctx, w, nil)
-	p, err := faultproxy.New(s.Addr, faultproxy.Options{})
-	require.NoError(t, err)
-	defer p.Close()
+	p := newProxy(t, s.Addr)
 	c := resilientClient(t, ctx, p.Addr(), "waits")
 	startClient(t, c)
 	rw := c.Worker
@@ -562,9 +552,7 @@ func TestResumeSendsOneMergedDiff(t *testing.T) {
 	defer cancel()
 	w, _ := newLedgerWorker(t, ctx)
 	m := startMux(t, ctx, w, nil)
-	p, err := faultproxy.New(m.Addr, faultproxy.Options{})
-	require.NoError(t, err)
-	defer p.Close()
+	p := newProxy(t, m.Addr)
 	c := resilientClient(t, ctx, p.Addr(), "resume")
 	startClient(t, c)
 
@@ -602,9 +590,7 @@ func TestReconnectToRestartedWorkerResyncsInFull(t *testing.T) {
 	defer cancel()
 	w1 := newWorker(t, ctx)
 	m1 := startMux(t, ctx, w1, nil)
-	p, err := faultproxy.New(m1.Addr, faultproxy.Options{})
-	require.NoError(t, err)
-	defer p.Close()
+	p := newProxy(t, m1.Addr)
 	c := resilientClient(t, ctx, p.Addr(), "restart")
 	startClient(t, c)
 	for range 10 {

@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/arpcbridge/arpcbridge/arpc"
-	"github.com/arpcbridge/arpcbridge/internal/faultproxy"
 )
 
 func TestWhenArgsRemote(t *testing.T) {
@@ -49,9 +48,7 @@ func TestWhenArgsSurvivesReconnect(t *testing.T) {
 	defer cancel()
 	w := newWorker(t, ctx)
 	m := startMux(t, ctx, w, nil)
-	p, err := faultproxy.New(m.Addr, faultproxy.Options{})
-	require.NoError(t, err)
-	defer p.Close()
+	p := newProxy(t, m.Addr)
 	c := resilientClient(t, ctx, p.Addr(), "wa")
 	startClient(t, c)
 
