@@ -34,3 +34,20 @@ func TestServerRefusesUnknownStateIndex(t *testing.T) {
 	require.Equal(t, am.Executed, res, "the session keeps serving")
 	require.Zero(t, c.Stats().Reconnects)
 }
+
+// A client's Bye ends its session at once: the server releases the slot
+// while the client still holds the connection open.
+func TestByeReleasesSessionAtOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, c := internalPair(t, ctx, "bye", 0)
+	cc := c.current()
+	require.NotNil(t, cc)
+	require.NoError(t, cc.rc.Notify(mBye, &Empty{}))
+	select {
+	case <-cc.done:
+		// the server closed the connection; the client did not
+	case <-ctx.Done():
+		t.Fatal("the server kept the session after Bye")
+	}
+}
