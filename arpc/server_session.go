@@ -562,75 +562,49 @@ func (ses *session) handleBye(_ *rpc2.Client, _ *Empty, _ *Empty) error {
 	return nil
 }
 
-// pushLoop sends worker-side changes and payloads; one goroutine per
-// client does both. Changes: the first after a quiet period at once, then at
-// most one push per PushInterval, always ending with the latest time (a
-// trailing flush), so no change is ever lost.
+// pushLoop runs the engine's push loop for this client: clock updates,
+// payloads and heartbeats, paced by the server's PushInterval (see
+// engine.NewPace). It ends the session when a write fails.
 func (ses *session) pushLoop(sub *engine.Sub) {
 	defer ses.wg.Done()
-	interval := ses.s.PushInterval
-	var last time.Time
-	// due is the pending trailing flush; nil when none
-	var due <-chan time.Time
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	var beat <-chan time.Time
-	if hb := ses.heartbeatInterval(); hb > 0 {
-		t := time.NewTicker(hb / 2)
-		defer t.Stop()
-		beat = t.C
+	pace := engine.NewPace(ses.s.PushInterval, ses.heartbeatInterval())
+	if err := sub.Run(ses.ctx, pace, pusher{ses}); err != nil &&
+		ses.ctx.Err() == nil {
+		ses.cancel()
 	}
-	for {
-		var changed <-chan struct{}
-		if interval > 0 && due == nil {
-			changed = sub.Changed()
-		}
-		select {
-		case <-ses.ctx.Done():
-			return
-		case <-beat:
-			// only when nothing else was written for a heartbeat interval
-			idle := time.Since(time.Unix(0, ses.cod.lastWrite.Load()))
-			if idle >= ses.heartbeatInterval() {
-				if err := ses.rc.Notify(mHeartbeat, &Empty{}); err != nil {
-					ses.cancel()
-					return
-				}
-			}
-			continue
-		case <-sub.PayloadsReady():
-			for _, args := range sub.TakePayloads() {
-				if !ses.sendPayload(args) {
-					return
-				}
-			}
-			continue
-		case <-changed:
-			if wait := time.Until(last.Add(interval)); wait > 0 {
-				timer.Reset(wait)
-				due = timer.C
-				continue
-			}
-		case <-due:
-			due = nil
-		}
-		u, ok := sub.Next()
-		// a wake counts against the interval even when a mutation reply
-		// already carried the change: under a stream of client mutations the
-		// pusher then wakes once per interval, not once per mutation
-		last = time.Now()
-		if !ok {
-			continue
-		}
-		if err := ses.rc.Notify(mClock, toWire(&u)); err != nil {
-			ses.cancel()
-			return
-		}
-		if h := ses.s.Hooks.Pushed; h != nil {
-			h(&u)
+}
+
+// pusher is the aRPC door's engine.Sender: it only encodes and writes.
+type pusher struct{ ses *session }
+
+func (p pusher) SendUpdate(u *engine.Update) error {
+	if err := p.ses.rc.Notify(mClock, toWire(u)); err != nil {
+		return err
+	}
+	if h := p.ses.s.Hooks.Pushed; h != nil {
+		h(u)
+	}
+	return nil
+}
+
+func (p pusher) SendPayloads(payloads []am.A) error {
+	for _, args := range payloads {
+		if !p.ses.sendPayload(args) {
+			return ErrNoConn
 		}
 	}
+	return nil
+}
+
+// SendHeartbeat writes a heartbeat unless the connection wrote something
+// (e.g. a reply) within half the interval.
+func (p pusher) SendHeartbeat() error {
+	hb := p.ses.heartbeatInterval()
+	idle := time.Since(time.Unix(0, p.ses.cod.lastWrite.Load()))
+	if idle < hb/2 {
+		return nil
+	}
+	return p.ses.rc.Notify(mHeartbeat, &Empty{})
 }
 
 // sendPayload forwards one of the worker's SendPayload args to the client;

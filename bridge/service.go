@@ -40,11 +40,12 @@ type ServiceOpts struct {
 	// exposed (NOT_FOUND). Values are sent as google.protobuf.Value: JSON-like
 	// values directly, others through encoding/json.
 	Getter func(name string) any
-	// PushInterval throttles WatchClock updates of one stream like
-	// arpc.Server.PushInterval: the first change after a quiet period is sent
-	// at once, later ones at most once per interval (merged), and the last
-	// one always. Default arpc.DefaultPushInterval; negative means no
-	// throttle (every change the stream can keep up with is sent).
+	// PushInterval is the minimum spacing between two WatchClock updates of
+	// one stream, with the same meaning as arpc.Server.PushInterval (and the
+	// same pacing, engine.Sub.Run): positive is the spacing, 0 is no cap
+	// (arpc.DefaultPushInterval), arpc.PushesDisabled (negative) sends no
+	// updates after the initial sync (Mutate and Sync replies still carry
+	// the clock).
 	PushInterval time.Duration
 	// Logger receives the service's diagnostics. Default: discarded.
 	Logger *slog.Logger
@@ -68,6 +69,9 @@ type Service struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
+	// life is canceled (cause: ErrClosed) by Close, ending every stream
+	life     context.Context
+	lifeStop context.CancelCauseFunc
 
 	mx       sync.RWMutex
 	watchers map[string]*watcher
@@ -111,6 +115,7 @@ func NewService(worker am.Api, opts *ServiceOpts) (*Service, error) {
 		closed:   make(chan struct{}),
 		watchers: map[string]*watcher{},
 	}
+	s.life, s.lifeStop = context.WithCancelCause(context.Background())
 	for i, n := range names {
 		s.index[n] = i
 	}
@@ -127,6 +132,7 @@ func (s *Service) Register(gs grpc.ServiceRegistrar) {
 func (s *Service) Close() {
 	s.closeOnce.Do(func() {
 		close(s.closed)
+		s.lifeStop(fmt.Errorf("%w: server shutting down", ErrClosed))
 		s.eng.Release()
 	})
 }
