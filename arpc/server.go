@@ -111,7 +111,8 @@ type Server struct {
 	hash     string
 
 	traffic trafficCounters
-	dedup   *dedupStore
+	// mutator is the worker's mutation path (made at Start, with the engine)
+	mutator *Mutator
 	// payloadState delivers payloads (ServerOpts.PayloadState)
 	payloadState string
 }
@@ -162,7 +163,6 @@ func NewServer(
 		ctx:          sctx,
 		cancel:       cancel,
 		conns:        map[net.Conn]struct{}{},
-		dedup:        dedupFor(worker),
 		payloadState: payloadState,
 	}
 	return s, nil
@@ -189,6 +189,11 @@ func (s *Server) Start() am.Result {
 	}
 	s.mx.Lock()
 	s.engine = e
+	s.mutator = NewMutator(s.worker, e.Names(), func(res am.Result, err error) {
+		if h := s.Hooks.Mutated; h != nil {
+			h(res, err)
+		}
+	})
 	s.mx.Unlock()
 
 	s.wg.Add(1)

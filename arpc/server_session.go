@@ -354,69 +354,21 @@ func (ses *session) mutateNS(_ *rpc2.Client, args *ArgsMut, _ *Empty) error {
 	return err
 }
 
-// apply executes a mutation on the worker, once per mutation ID.
+// apply runs a mutation through the worker's mutation path (Mutator),
+// once per mutation ID; a retry waiting for the first attempt gives up when
+// the connection closes.
 func (ses *session) apply(args *ArgsMut) (am.Result, error) {
-	names, err := ses.statesOf(args.States)
+	m := ses.s.mutator
+	names, err := m.Names(args.States)
 	if err != nil {
 		return am.Canceled, err
-	}
-	if args.Type > mutAddErr || (args.Type == mutAddErr && len(names) != 1) {
-		return am.Canceled, fmt.Errorf("%w: mutation type %d", ErrInvalidParams,
-			args.Type)
-	}
-	if args.Id == 0 {
-		return ses.exec(args, names)
 	}
 	ses.mx.Lock()
 	key := ses.dedupKey
 	ses.mx.Unlock()
-	entry, first := ses.s.dedup.begin(key, args.Id)
-	if !first {
-		select {
-		case <-entry.done:
-			return entry.result, nil
-		case <-ses.ctx.Done():
-			return am.Canceled, fmt.Errorf("%w: connection closed", ErrNoConn)
-		}
-	}
-	res, err := ses.exec(args, names)
-	entry.finish(res)
+	res, _, err := m.Run(ses.ctx, &Mutation{Client: key, Id: args.Id,
+		Type: args.Type, States: names, Args: args.Args, ErrMsg: args.ErrMsg})
 	return res, err
-}
-
-func (ses *session) exec(m *ArgsMut, names am.S) (res am.Result, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			res, err = am.Canceled, fmt.Errorf("%w: worker panicked: %v", ErrRpc, r)
-		}
-		if h := ses.s.Hooks.Mutated; h != nil {
-			h(res, err)
-		}
-	}()
-	w := ses.s.worker
-	switch m.Type {
-	case mutAdd:
-		return w.Add(names, m.Args), nil
-	case mutRemove:
-		return w.Remove(names, m.Args), nil
-	case mutAddErr:
-		return w.AddErrState(names[0], &RemoteError{Msg: m.ErrMsg}, m.Args), nil
-	default:
-		return w.Set(names, m.Args), nil
-	}
-}
-
-func (ses *session) statesOf(idxs []int) (am.S, error) {
-	names := ses.s.engine.Names()
-	out := make(am.S, len(idxs))
-	for i, idx := range idxs {
-		if idx < 0 || idx >= len(names) {
-			return nil, fmt.Errorf("%w: state index %d (worker has %d states)",
-				ErrInvalidParams, idx, len(names))
-		}
-		out[i] = names[idx]
-	}
-	return out, nil
 }
 
 func (ses *session) sync(_ *rpc2.Client, args *ArgsSync, resp *RespSync) error {
@@ -460,15 +412,14 @@ func (ses *session) can(_ *rpc2.Client, args *ArgsMut, resp *RespMut) error {
 		resp.Err = toWireErr(err)
 		return nil
 	}
-	names, err := ses.statesOf(args.States)
+	m := ses.s.mutator
+	names, err := m.Names(args.States)
+	if err == nil {
+		resp.Result, err = m.Can(&Mutation{Type: args.Type, States: names,
+			Args: args.Args})
+	}
 	if err != nil {
 		resp.Err = toWireErr(err)
-		return nil
-	}
-	if args.Type == mutRemove {
-		resp.Result = ses.s.worker.CanRemove(names, args.Args)
-	} else {
-		resp.Result = ses.s.worker.CanAdd(names, args.Args)
 	}
 	return nil
 }
@@ -496,7 +447,7 @@ func (ses *session) whenArgsAdd(_ *rpc2.Client, args *ArgsWhenArgs,
 		resp.Err = toWireErr(err)
 		return nil
 	}
-	names, err := ses.statesOf([]int{args.State})
+	names, err := ses.s.mutator.Names([]int{args.State})
 	if err != nil {
 		resp.Err = toWireErr(err)
 		return nil
