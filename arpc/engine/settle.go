@@ -6,7 +6,7 @@ import "time"
 // as settled: the end of a busy period, when held-back updates go out at
 // once (see Sub.Run). One timer per engine notices it, not one per
 // subscriber.
-const SettleTime = time.Millisecond
+const SettleTime = 250 * time.Microsecond
 
 // Settled returns a channel closed once the worker has made no transition
 // for SettleTime; already closed when it has not made one since.
