@@ -199,8 +199,13 @@ func (s *Server) Start() am.Result {
 
 func (s *Server) run() {
 	defer s.wg.Done()
-	s.wg.Add(1)
-	go s.watchLifetime()
+	// stop with the worker; a callback, not a goroutine per server
+	life := s.engine.Context()
+	stopWatch := context.AfterFunc(life, func() {
+		s.log.Warn("worker gone, stopping", "err", context.Cause(life))
+		s.Stop(false)
+	})
+	defer stopWatch()
 
 	if s.Conn != nil {
 		s.Addr = s.Conn.LocalAddr().String()
@@ -247,17 +252,6 @@ func (s *Server) run() {
 			defer s.wg.Done()
 			s.serveConn(conn)
 		}()
-	}
-}
-
-// watchLifetime stops the server with its context or its worker.
-func (s *Server) watchLifetime() {
-	defer s.wg.Done()
-	select {
-	case <-s.ctx.Done():
-	case <-s.engine.Done():
-		s.log.Warn("worker gone, stopping", "err", s.engine.Err())
-		go s.Stop(false)
 	}
 }
 

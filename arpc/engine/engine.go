@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -56,6 +57,9 @@ type Engine struct {
 	changed chan struct{}
 	done    chan struct{}
 	doneErr error
+	// life is canceled with doneErr when the engine ends
+	life     context.Context
+	lifeStop context.CancelCauseFunc
 	// the settle timer (settle.go): armed while the worker is busy
 	settleTimer *time.Timer
 	settleArmed bool
@@ -119,6 +123,7 @@ func Attach(worker am.Api) (*Engine, error) {
 	} else {
 		e.payloadIdxs.Store(&[]int{})
 	}
+	e.life, e.lifeStop = context.WithCancelCause(context.Background())
 	e.tracer = &tracer{e: e}
 	e.tracer.Id = fmt.Sprintf("arpc-engine-%x", e.Epoch)
 	id, err := worker.TracerBind(e.tracer)
@@ -191,6 +196,10 @@ func (e *Engine) Changed(seq uint64) <-chan struct{} {
 // or schema changed); Err then says why.
 func (e *Engine) Done() <-chan struct{} { return e.done }
 
+// Context is canceled when the engine ends, with Err as its cause: for
+// context.AfterFunc, so that watching an engine needs no goroutine.
+func (e *Engine) Context() context.Context { return e.life }
+
 // Err returns ErrWorkerGone or ErrSchemaChanged after Done is closed.
 func (e *Engine) Err() error {
 	e.mx.Lock()
@@ -258,6 +267,7 @@ func (e *Engine) end(err error) {
 		close(wake)
 	}
 	close(e.done)
+	e.lifeStop(err)
 }
 
 // encodedDiff is a diff with its wire form (clock.AppendBinary), both
