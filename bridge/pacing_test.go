@@ -35,9 +35,7 @@ func (u *updateTimes) times() []time.Time {
 
 // doorReplicas serves w with PushInterval on one port and returns the
 // replicas of an aRPC client and a gRPC client.
-func doorReplicas(t *testing.T, w am.Api, push time.Duration) (
-	map[string]*arpc.Worker,
-) {
+func doorReplicas(t *testing.T, w am.Api, push time.Duration) map[string]*arpc.Worker {
 	t.Helper()
 	s := startServer(t, w, &bridge.ServerOpts{
 		Service: bridge.ServiceOpts{PushInterval: push}})
