@@ -32,7 +32,10 @@ import (
 const svcPath = "/arpc.bridge.v1.BridgeService/"
 
 // httpClients are an HTTP/1.1 and an h2c client, closed with the test.
-func httpClients(t *testing.T) map[string]*http.Client {
+func httpClients(t *testing.T) map[string]*http.Client { return benchClients(t) }
+
+// benchClients is httpClients for tests and benchmarks.
+func benchClients(t testing.TB) map[string]*http.Client {
 	t.Helper()
 	h1 := &http.Transport{}
 	var p http.Protocols

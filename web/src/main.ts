@@ -110,7 +110,7 @@ class Inspector {
         knownSeq: this.replica.seq,
         knownTime: this.replica.time,
         schemaHash: this.hash,
-        heartbeatInterval: { seconds: 0n, nanos: HEARTBEAT_MS * 1e6 },
+        heartbeatInterval: { seconds: BigInt(Math.floor(HEARTBEAT_MS / 1000)), nanos: (HEARTBEAT_MS % 1000) * 1e6 },
       }, { signal });
       for await (const msg of stream) {
         last = Date.now();
