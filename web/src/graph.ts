@@ -34,8 +34,9 @@ export class Graph {
 
   constructor(states: StateSchema[]) {
     const n = Math.max(states.length, 1);
-    const r = Math.max(110, (n * 26) / (2 * Math.PI) + 60);
-    const pad = 130; // room for labels
+    const r = Math.max(150, (n * 30) / (2 * Math.PI) + 60);
+    // room for the longest label (about 7 px a character at 12 px)
+    const pad = 24 + 7 * Math.max(4, ...states.map((s) => s.name.length));
     const size = 2 * (r + pad);
     const c = size / 2;
     this.svg = el("svg", {
