@@ -168,6 +168,7 @@ func (o *serveOpts) run(ctx context.Context) error {
 	fmt.Fprintf(o.stdout, "bridge: serving %s machine %q on %s (aRPC, gRPC, HTTP)\n",
 		def.kind, def.id, srv.Addr())
 	log.Info("listening", "addr", srv.Addr().String(), "machine", def.id,
+		"inspector", "http://"+srv.Addr().String()+"/",
 		"states", len(def.names), "push_interval", o.pushInterval)
 
 	var serveErr error
