@@ -15,6 +15,7 @@ import (
 
 	"github.com/arpcbridge/arpcbridge/arpc/clock"
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
+	"github.com/arpcbridge/arpcbridge/internal/backoff"
 )
 
 // Client defaults, applied by NewClient to the matching fields.
@@ -369,7 +370,11 @@ func permanent(err error) bool {
 
 func (c *Client) connectWithRetries() error {
 	start := time.Now()
-	delay := orDefault(c.ConnRetryDelay, DefaultConnRetryDelay)
+	delay := &backoff.Backoff{
+		Initial: orDefault(c.ConnRetryDelay, DefaultConnRetryDelay),
+		Max:     orDefault(c.ConnRetryBackoff, DefaultConnRetryBackoff),
+		Jitter:  backoff.ReconnectJitter,
+	}
 	retries := orDefaultInt(c.ConnRetries, DefaultConnRetries)
 	for attempt := 0; ; attempt++ {
 		c.Mach.Add1(ss.ClientStates.Connecting, nil)
@@ -387,10 +392,9 @@ func (c *Client) connectWithRetries() error {
 			return err
 		}
 		c.Mach.Add1(ss.ClientStates.RetryingConn, nil)
-		if !sleepCtx(c.ctx, delay) {
+		if !delay.Wait(c.ctx) {
 			return c.ctx.Err()
 		}
-		delay = min(delay*2, orDefault(c.ConnRetryBackoff, DefaultConnRetryBackoff))
 	}
 }
 
@@ -678,17 +682,6 @@ func orDefaultInt(n, def int) int {
 		return def
 	}
 	return n
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // goTracked runs fn on a goroutine Stop waits for; once Stop began, fn is

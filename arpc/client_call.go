@@ -12,6 +12,7 @@ import (
 	"github.com/arpcbridge/arpcbridge/arpc/clock"
 	"github.com/arpcbridge/arpcbridge/arpc/engine"
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
+	"github.com/arpcbridge/arpcbridge/internal/backoff"
 )
 
 // callRaw makes one call on rc, bounded by ctx.
@@ -249,7 +250,8 @@ func (c *Client) withRetries(ctx context.Context,
 	fn func(ctx context.Context) error,
 ) error {
 	retries := orDefaultInt(c.CallRetries, DefaultCallRetries)
-	delay := orDefault(c.CallRetryDelay, DefaultCallRetryDelay)
+	delay := backoff.New(orDefault(c.CallRetryDelay, DefaultCallRetryDelay),
+		orDefault(c.CallRetryBackoff, DefaultCallRetryBackoff))
 	// the am.Api methods already pass a context bounded by this budget: no
 	// second timer per call then
 	rctx := ctx
@@ -270,16 +272,15 @@ func (c *Client) withRetries(ctx context.Context,
 			return err
 		}
 		c.Mach.Add1(ss.ClientStates.RetryingCall, nil)
-		due := time.Now().Add(delay)
+		due := time.Now().Add(delay.Next())
 		if c.waitConn(rctx, cc) == nil {
 			c.Mach.Add1(ss.ClientStates.CallRetryFailed, nil)
 			return err
 		}
-		if !sleepCtx(rctx, time.Until(due)) {
+		if !backoff.Sleep(rctx, time.Until(due)) {
 			c.Mach.Add1(ss.ClientStates.CallRetryFailed, nil)
 			return err
 		}
-		delay = min(delay*2, orDefault(c.CallRetryBackoff, DefaultCallRetryBackoff))
 	}
 }
 

@@ -44,11 +44,7 @@ func TestConvergenceAfterWorkerBurst(t *testing.T) {
 }
 
 func TestConvergenceWithoutPushesViaSync(t *testing.T) {
-	p := newPair(t, pairOpts{pushInterval: -1, setup: func(s *arpc.Server,
-		_ *arpc.Client,
-	) {
-		s.PushInterval = 0
-	}})
+	p := newPair(t, pairOpts{pushInterval: arpc.PushesDisabled})
 	n := 100_000
 	if testing.Short() {
 		n = 20_000

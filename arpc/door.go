@@ -1,8 +1,6 @@
 package arpc
 
 import (
-	"context"
-	"fmt"
 	"slices"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
@@ -23,41 +21,6 @@ const (
 	// error's message.
 	MutAddErr = mutAddErr
 )
-
-// Dedup is the exactly-once memory of one worker's mutations, shared by
-// every server (aRPC or gRPC) of that worker: a mutation retried with the
-// same client ID and mutation ID is answered with the first result instead
-// of being applied again. See DedupWindow for its bounds. Safe for
-// concurrent use.
-type Dedup struct{ s *dedupStore }
-
-// DedupFor returns the Dedup of worker, the same one its aRPC servers use.
-func DedupFor(worker am.Api) *Dedup { return &Dedup{s: dedupFor(worker)} }
-
-// Do runs exec once per (client, id). The first caller executes; a
-// concurrent or later caller with the same pair waits (within ctx) for the
-// first result and gets it with replayed set. id 0 disables de-duplication.
-func (d *Dedup) Do(ctx context.Context, client string, id uint64,
-	exec func() (am.Result, error),
-) (res am.Result, replayed bool, err error) {
-	if id == 0 {
-		res, err = exec()
-		return res, false, err
-	}
-	entry, first := d.s.begin(client, id)
-	if !first {
-		select {
-		case <-entry.done:
-			return entry.result, true, nil
-		case <-ctx.Done():
-			return am.Canceled, false, fmt.Errorf("%w: waiting for the first "+
-				"attempt: %w", ErrNoConn, ctx.Err())
-		}
-	}
-	res, err = exec()
-	entry.finish(res)
-	return res, false, err
-}
 
 // NormalizeSchema returns schema as a machine holds it (parsed, with the
 // Exception state defined), which is what SchemaHash expects.

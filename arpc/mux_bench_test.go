@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/arpcbridge/arpcbridge/arpc"
+	"github.com/arpcbridge/arpcbridge/arpc/engine"
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 )
 
@@ -126,10 +127,10 @@ func BenchmarkMuxFanOut(b *testing.B) {
 		wcancel()
 		each = append(each, lat...)
 		all = append(all, slices.Max(lat))
-		// let the push interval pass for every session (its clock starts when
+		// let the busy period pass for every session (its clock starts when
 		// its push was written), so each round is a first change after a
 		// quiet period, not a throttled one
-		time.Sleep(2 * arpc.DefaultPushInterval)
+		time.Sleep(2 * engine.DefaultMaxDelay)
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(n), "clients")
@@ -261,7 +262,7 @@ func BenchmarkMuxFanOutRemote(b *testing.B) {
 		all = append(all, worst)
 		// each round is a first change after a quiet period (see
 		// BenchmarkMuxFanOut)
-		time.Sleep(2 * arpc.DefaultPushInterval)
+		time.Sleep(2 * engine.DefaultMaxDelay)
 	}
 	b.StopTimer()
 	child.stop()

@@ -15,10 +15,17 @@ import (
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 )
 
-// DefaultPushInterval is the push interval a new Server starts with. Pushes
-// are throttled, not delayed: the first change after a quiet period is sent
-// at once, later ones at most once per interval, and the last one always.
-const DefaultPushInterval = 100 * time.Millisecond
+// DefaultPushInterval is the PushInterval of a new Server: 0, no rate cap.
+// Pushes are latency-first whatever the interval: a change after a quiet
+// period is sent at once; within a busy period changes are merged until the
+// worker settles (engine.SettleTime without a transition) or for at most
+// engine.DefaultMaxDelay; changes made while a push is being written are
+// merged into the next one; the last change is always sent.
+const DefaultPushInterval = engine.DefaultPushInterval
+
+// PushesDisabled, as PushInterval, turns pushes off: clients then see
+// worker-side changes only in mutation replies and Sync.
+const PushesDisabled = engine.PushesDisabled
 
 // DefaultHandshakeTimeout bounds how long a connection may take to complete
 // its handshake before the server drops it.
@@ -57,9 +64,11 @@ type Server struct {
 	// NoNewListener stops the server from creating a listener when neither
 	// Listener nor Conn is set.
 	NoNewListener bool
-	// PushInterval throttles clock pushes of worker-side changes (see
-	// DefaultPushInterval). 0 disables pushes: clients then see worker-side
-	// changes only in mutation replies and Sync.
+	// PushInterval is the minimum spacing between two clock pushes to the
+	// client, an optional rate cap with the same meaning on every door:
+	// positive is the spacing, 0 is no cap (DefaultPushInterval),
+	// PushesDisabled (negative) turns pushes off. See DefaultPushInterval
+	// for how pushes are paced.
 	PushInterval time.Duration
 	// AllowId, when set, admits only the client with this ID; others get
 	// ErrNoAccess.
@@ -102,7 +111,8 @@ type Server struct {
 	hash     string
 
 	traffic trafficCounters
-	dedup   *dedupStore
+	// mutator is the worker's mutation path (made at Start, with the engine)
+	mutator *Mutator
 	// payloadState delivers payloads (ServerOpts.PayloadState)
 	payloadState string
 }
@@ -153,7 +163,6 @@ func NewServer(
 		ctx:          sctx,
 		cancel:       cancel,
 		conns:        map[net.Conn]struct{}{},
-		dedup:        dedupFor(worker),
 		payloadState: payloadState,
 	}
 	return s, nil
@@ -180,6 +189,11 @@ func (s *Server) Start() am.Result {
 	}
 	s.mx.Lock()
 	s.engine = e
+	s.mutator = NewMutator(s.worker, e.Names(), func(res am.Result, err error) {
+		if h := s.Hooks.Mutated; h != nil {
+			h(res, err)
+		}
+	})
 	s.mx.Unlock()
 
 	s.wg.Add(1)

@@ -354,69 +354,21 @@ func (ses *session) mutateNS(_ *rpc2.Client, args *ArgsMut, _ *Empty) error {
 	return err
 }
 
-// apply executes a mutation on the worker, once per mutation ID.
+// apply runs a mutation through the worker's mutation path (Mutator),
+// once per mutation ID; a retry waiting for the first attempt gives up when
+// the connection closes.
 func (ses *session) apply(args *ArgsMut) (am.Result, error) {
-	names, err := ses.statesOf(args.States)
+	m := ses.s.mutator
+	names, err := m.Names(args.States)
 	if err != nil {
 		return am.Canceled, err
-	}
-	if args.Type > mutAddErr || (args.Type == mutAddErr && len(names) != 1) {
-		return am.Canceled, fmt.Errorf("%w: mutation type %d", ErrInvalidParams,
-			args.Type)
-	}
-	if args.Id == 0 {
-		return ses.exec(args, names)
 	}
 	ses.mx.Lock()
 	key := ses.dedupKey
 	ses.mx.Unlock()
-	entry, first := ses.s.dedup.begin(key, args.Id)
-	if !first {
-		select {
-		case <-entry.done:
-			return entry.result, nil
-		case <-ses.ctx.Done():
-			return am.Canceled, fmt.Errorf("%w: connection closed", ErrNoConn)
-		}
-	}
-	res, err := ses.exec(args, names)
-	entry.finish(res)
+	res, _, err := m.Run(ses.ctx, &Mutation{Client: key, Id: args.Id,
+		Type: args.Type, States: names, Args: args.Args, ErrMsg: args.ErrMsg})
 	return res, err
-}
-
-func (ses *session) exec(m *ArgsMut, names am.S) (res am.Result, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			res, err = am.Canceled, fmt.Errorf("%w: worker panicked: %v", ErrRpc, r)
-		}
-		if h := ses.s.Hooks.Mutated; h != nil {
-			h(res, err)
-		}
-	}()
-	w := ses.s.worker
-	switch m.Type {
-	case mutAdd:
-		return w.Add(names, m.Args), nil
-	case mutRemove:
-		return w.Remove(names, m.Args), nil
-	case mutAddErr:
-		return w.AddErrState(names[0], &RemoteError{Msg: m.ErrMsg}, m.Args), nil
-	default:
-		return w.Set(names, m.Args), nil
-	}
-}
-
-func (ses *session) statesOf(idxs []int) (am.S, error) {
-	names := ses.s.engine.Names()
-	out := make(am.S, len(idxs))
-	for i, idx := range idxs {
-		if idx < 0 || idx >= len(names) {
-			return nil, fmt.Errorf("%w: state index %d (worker has %d states)",
-				ErrInvalidParams, idx, len(names))
-		}
-		out[i] = names[idx]
-	}
-	return out, nil
 }
 
 func (ses *session) sync(_ *rpc2.Client, args *ArgsSync, resp *RespSync) error {
@@ -460,15 +412,14 @@ func (ses *session) can(_ *rpc2.Client, args *ArgsMut, resp *RespMut) error {
 		resp.Err = toWireErr(err)
 		return nil
 	}
-	names, err := ses.statesOf(args.States)
+	m := ses.s.mutator
+	names, err := m.Names(args.States)
+	if err == nil {
+		resp.Result, err = m.Can(&Mutation{Type: args.Type, States: names,
+			Args: args.Args})
+	}
 	if err != nil {
 		resp.Err = toWireErr(err)
-		return nil
-	}
-	if args.Type == mutRemove {
-		resp.Result = ses.s.worker.CanRemove(names, args.Args)
-	} else {
-		resp.Result = ses.s.worker.CanAdd(names, args.Args)
 	}
 	return nil
 }
@@ -496,7 +447,7 @@ func (ses *session) whenArgsAdd(_ *rpc2.Client, args *ArgsWhenArgs,
 		resp.Err = toWireErr(err)
 		return nil
 	}
-	names, err := ses.statesOf([]int{args.State})
+	names, err := ses.s.mutator.Names([]int{args.State})
 	if err != nil {
 		resp.Err = toWireErr(err)
 		return nil
@@ -562,75 +513,49 @@ func (ses *session) handleBye(_ *rpc2.Client, _ *Empty, _ *Empty) error {
 	return nil
 }
 
-// pushLoop sends worker-side changes and payloads; one goroutine per
-// client does both. Changes: the first after a quiet period at once, then at
-// most one push per PushInterval, always ending with the latest time (a
-// trailing flush), so no change is ever lost.
+// pushLoop runs the engine's push loop for this client: clock updates,
+// payloads and heartbeats, paced by the server's PushInterval (see
+// engine.NewPace). It ends the session when a write fails.
 func (ses *session) pushLoop(sub *engine.Sub) {
 	defer ses.wg.Done()
-	interval := ses.s.PushInterval
-	var last time.Time
-	// due is the pending trailing flush; nil when none
-	var due <-chan time.Time
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	var beat <-chan time.Time
-	if hb := ses.heartbeatInterval(); hb > 0 {
-		t := time.NewTicker(hb / 2)
-		defer t.Stop()
-		beat = t.C
+	pace := engine.NewPace(ses.s.PushInterval, ses.heartbeatInterval())
+	if err := sub.Run(ses.ctx, pace, pusher{ses}); err != nil &&
+		ses.ctx.Err() == nil {
+		ses.cancel()
 	}
-	for {
-		var changed <-chan struct{}
-		if interval > 0 && due == nil {
-			changed = sub.Changed()
-		}
-		select {
-		case <-ses.ctx.Done():
-			return
-		case <-beat:
-			// only when nothing else was written for a heartbeat interval
-			idle := time.Since(time.Unix(0, ses.cod.lastWrite.Load()))
-			if idle >= ses.heartbeatInterval() {
-				if err := ses.rc.Notify(mHeartbeat, &Empty{}); err != nil {
-					ses.cancel()
-					return
-				}
-			}
-			continue
-		case <-sub.PayloadsReady():
-			for _, args := range sub.TakePayloads() {
-				if !ses.sendPayload(args) {
-					return
-				}
-			}
-			continue
-		case <-changed:
-			if wait := time.Until(last.Add(interval)); wait > 0 {
-				timer.Reset(wait)
-				due = timer.C
-				continue
-			}
-		case <-due:
-			due = nil
-		}
-		u, ok := sub.Next()
-		// a wake counts against the interval even when a mutation reply
-		// already carried the change: under a stream of client mutations the
-		// pusher then wakes once per interval, not once per mutation
-		last = time.Now()
-		if !ok {
-			continue
-		}
-		if err := ses.rc.Notify(mClock, toWire(&u)); err != nil {
-			ses.cancel()
-			return
-		}
-		if h := ses.s.Hooks.Pushed; h != nil {
-			h(&u)
+}
+
+// pusher is the aRPC door's engine.Sender: it only encodes and writes.
+type pusher struct{ ses *session }
+
+func (p pusher) SendUpdate(u *engine.Update) error {
+	if err := p.ses.rc.Notify(mClock, toWire(u)); err != nil {
+		return err
+	}
+	if h := p.ses.s.Hooks.Pushed; h != nil {
+		h(u)
+	}
+	return nil
+}
+
+func (p pusher) SendPayloads(payloads []am.A) error {
+	for _, args := range payloads {
+		if !p.ses.sendPayload(args) {
+			return ErrNoConn
 		}
 	}
+	return nil
+}
+
+// SendHeartbeat writes a heartbeat unless the connection wrote something
+// (e.g. a reply) within half the interval.
+func (p pusher) SendHeartbeat() error {
+	hb := p.ses.heartbeatInterval()
+	idle := time.Since(time.Unix(0, p.ses.cod.lastWrite.Load()))
+	if idle < hb/2 {
+		return nil
+	}
+	return p.ses.rc.Notify(mHeartbeat, &Empty{})
 }
 
 // sendPayload forwards one of the worker's SendPayload args to the client;

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/arpcbridge/arpcbridge/internal/backoff"
 )
 
 // trafficDialTimeout bounds each dial TrafficMeter makes to its destination.
@@ -61,24 +63,19 @@ func TrafficMeter(
 // trafficAccept accepts connections and passes them to handle until
 // listener fails permanently or ctx ends.
 func trafficAccept(ctx context.Context, listener net.Listener, handle func(net.Conn)) {
-	var backoff time.Duration
+	delay := backoff.New(5*time.Millisecond, time.Second)
 	for {
 		c, err := listener.Accept()
 		if err == nil {
-			backoff = 0
+			delay.Reset()
 			handle(c)
 			continue
 		}
 		if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 			return
 		}
-		// Transient failures such as running out of file descriptors.
-		backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-		t := time.NewTimer(backoff)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		// transient failures such as running out of file descriptors
+		if !delay.Wait(ctx) {
 			return
 		}
 	}

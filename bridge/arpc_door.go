@@ -32,13 +32,7 @@ func newARPCDoor(ctx context.Context, name string, worker am.Api,
 		}
 		// the defaults shared with the gRPC service, then the user's hook
 		s.AllowId, s.AllowFn, s.Getter = so.AllowId, so.AllowFn, so.Getter
-		switch {
-		case so.PushInterval > 0:
-			s.PushInterval = so.PushInterval
-		case so.PushInterval < 0:
-			// no throttle: the smallest interval aRPC has
-			s.PushInterval = 1
-		}
+		s.PushInterval = so.PushInterval
 		if configure != nil {
 			configure(s)
 		}

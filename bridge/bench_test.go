@@ -174,7 +174,7 @@ func (r *benchRow) p99() time.Duration {
 //
 //	go test -run '^$' -bench 'Doors$' -benchtime 6000x -count 7 ./bridge/
 func BenchmarkDoors(b *testing.B) {
-	opts := &bridge.ServerOpts{Service: bridge.ServiceOpts{PushInterval: -1}}
+	opts := &bridge.ServerOpts{Service: bridge.ServiceOpts{PushInterval: time.Nanosecond}}
 	w := newWorker(b)
 	addr := startServer(b, w, opts).Addr().String()
 	w2, err := am.NewCommon(context.Background(), "w2-"+b.Name(), testSchema,
@@ -371,7 +371,7 @@ func measureBytes(b *testing.B, size, pushes int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	s, err := bridge.NewServer(ctx, cl, "bytes", w, &bridge.ServerOpts{
-		Service: bridge.ServiceOpts{PushInterval: -1}})
+		Service: bridge.ServiceOpts{PushInterval: time.Nanosecond}})
 	require.NoError(b, err)
 	served := make(chan error, 1)
 	go func() { served <- s.Serve() }()
@@ -478,7 +478,7 @@ func newConn(b *testing.B, addr string) *grpc.ClientConn {
 func BenchmarkMutatePath(b *testing.B) {
 	w := newWorker(b)
 	s := startServer(b, w, &bridge.ServerOpts{
-		Service: bridge.ServiceOpts{PushInterval: -1}})
+		Service: bridge.ServiceOpts{PushInterval: time.Nanosecond}})
 	addr := s.Addr().String()
 	pl := listen(b)
 	ps := grpc.NewServer()

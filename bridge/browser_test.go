@@ -116,12 +116,9 @@ func TestInspectorBrowser(t *testing.T) {
 	w := newWorker(t)
 	mux := http.NewServeMux()
 	mux.Handle("GET /", web.Handler())
-	srv := &restartable{t: t, w: w, addr: "127.0.0.1:0", opts: &bridge.ServerOpts{
-		HTTP: mux,
-		// every change pushed at once: the latency measured is the
-		// transport's and the page's, not the default pacing's
-		Service: bridge.ServiceOpts{PushInterval: -1},
-	}}
+	// default pacing (latency-first, no rate cap), as bridge serve has
+	srv := &restartable{t: t, w: w, addr: "127.0.0.1:0",
+		opts: &bridge.ServerOpts{HTTP: mux}}
 	require.NoError(t, srv.start())
 	t.Cleanup(func() { assert.NoError(t, srv.stop()) })
 

@@ -19,6 +19,7 @@ import (
 	"github.com/arpcbridge/arpcbridge/arpc/clock"
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
+	"github.com/arpcbridge/arpcbridge/internal/backoff"
 )
 
 // Client defaults, besides the arpc.Default* ones it shares with the aRPC
@@ -432,7 +433,8 @@ func (c *Client) reopen(last error) (
 ) {
 	deadline := time.Now().Add(orDefault(c.opts.ConnRetryTimeout,
 		arpc.DefaultConnRetryTimeout))
-	delay := DefaultReconnectDelay
+	delay := &backoff.Backoff{Initial: DefaultReconnectDelay,
+		Max: arpc.DefaultConnRetryBackoff, Jitter: backoff.ReconnectJitter}
 	for {
 		if permanentErr(last) {
 			return nil, nil, last
@@ -440,14 +442,9 @@ func (c *Client) reopen(last error) (
 		if time.Now().After(deadline) {
 			return nil, nil, fmt.Errorf("gave up reconnecting: %w", last)
 		}
-		t := time.NewTimer(delay)
-		select {
-		case <-c.ctx.Done():
-			t.Stop()
+		if !delay.Wait(c.ctx) {
 			return nil, nil, c.ctx.Err()
-		case <-t.C:
 		}
-		delay = min(delay*2, arpc.DefaultConnRetryBackoff)
 		ctx, cancel := context.WithTimeout(c.ctx,
 			orDefault(c.opts.ConnTimeout, arpc.DefaultConnTimeout))
 		stream, scancel, err := c.openStream(ctx)

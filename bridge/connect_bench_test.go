@@ -9,7 +9,6 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/arpcbridge/arpcbridge/bridge"
 	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
 )
 
@@ -24,8 +23,7 @@ const curlMutate = `{"client_id":"c","type":"MUTATION_TYPE_ADD","states":["E"]}`
 //	go test -run '^$' -bench MutateConnect -benchmem ./bridge/
 func BenchmarkMutateConnect(b *testing.B) {
 	w := newWorker(b)
-	s := startServer(b, w, &bridge.ServerOpts{
-		Service: bridge.ServiceOpts{PushInterval: -1}})
+	s := startServer(b, w, nil)
 	base := "http://" + s.Addr().String() + svcPath + "Mutate"
 	ctx := context.Background()
 

@@ -288,8 +288,7 @@ func (f wireFormat) watch(t *testing.T, ctx context.Context, c *http.Client,
 
 func TestConnectWatchClock(t *testing.T) {
 	w := newWorker(t)
-	s := startServer(t, w, &bridge.ServerOpts{
-		Service: bridge.ServiceOpts{PushInterval: -1}})
+	s := startServer(t, w, nil)
 	base := "http://" + s.Addr().String()
 	for cname, c := range httpClients(t) {
 		for _, f := range wireFormats {

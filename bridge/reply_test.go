@@ -24,7 +24,7 @@ import (
 func TestReplyContinuesStream(t *testing.T) {
 	w := newWorker(t)
 	s := startServer(t, w, &bridge.ServerOpts{
-		Service: bridge.ServiceOpts{PushInterval: -1}})
+		Service: bridge.ServiceOpts{PushInterval: time.Nanosecond}})
 	rpc := rawClient(t, s.Addr().String())
 	ctx := tctx(t)
 	var r replica
@@ -81,7 +81,7 @@ func TestReplyContinuesStream(t *testing.T) {
 func TestLostReplyResyncs(t *testing.T) {
 	w := newWorker(t)
 	s := startServer(t, w, &bridge.ServerOpts{
-		Service: bridge.ServiceOpts{PushInterval: -1}})
+		Service: bridge.ServiceOpts{PushInterval: time.Nanosecond}})
 	lose := func(ctx context.Context, method string, req, reply any,
 		cc *grpc.ClientConn, invoker grpc.UnaryInvoker,
 		opts ...grpc.CallOption,
@@ -110,7 +110,7 @@ func TestLostReplyResyncs(t *testing.T) {
 func TestIgnoredReplyHeartbeat(t *testing.T) {
 	w := newWorker(t)
 	s := startServer(t, w, &bridge.ServerOpts{
-		Service: bridge.ServiceOpts{PushInterval: -1}})
+		Service: bridge.ServiceOpts{PushInterval: time.Nanosecond}})
 	drop := func(ctx context.Context, method string, req, reply any,
 		cc *grpc.ClientConn, invoker grpc.UnaryInvoker,
 		opts ...grpc.CallOption,

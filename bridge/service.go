@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -40,11 +41,12 @@ type ServiceOpts struct {
 	// exposed (NOT_FOUND). Values are sent as google.protobuf.Value: JSON-like
 	// values directly, others through encoding/json.
 	Getter func(name string) any
-	// PushInterval throttles WatchClock updates of one stream like
-	// arpc.Server.PushInterval: the first change after a quiet period is sent
-	// at once, later ones at most once per interval (merged), and the last
-	// one always. Default arpc.DefaultPushInterval; negative means no
-	// throttle (every change the stream can keep up with is sent).
+	// PushInterval is the minimum spacing between two WatchClock updates of
+	// one stream, with the same meaning as arpc.Server.PushInterval (and the
+	// same pacing, engine.Sub.Run): positive is the spacing, 0 is no cap
+	// (arpc.DefaultPushInterval), arpc.PushesDisabled (negative) sends no
+	// updates after the initial sync (Mutate and Sync replies still carry
+	// the clock).
 	PushInterval time.Duration
 	// Logger receives the service's diagnostics. Default: discarded.
 	Logger *slog.Logger
@@ -58,7 +60,7 @@ type Service struct {
 
 	worker am.Api
 	eng    *engine.Engine
-	dedup  *arpc.Dedup
+	mut    *arpc.Mutator
 	names  am.S
 	index  map[string]int
 	hash   string
@@ -68,6 +70,9 @@ type Service struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
+	// life is canceled (cause: ErrClosed) by Close, ending every stream
+	life     context.Context
+	lifeStop context.CancelCauseFunc
 
 	mx       sync.RWMutex
 	watchers map[string]*watcher
@@ -101,7 +106,7 @@ func NewService(worker am.Api, opts *ServiceOpts) (*Service, error) {
 	s := &Service{
 		worker:   worker,
 		eng:      e,
-		dedup:    arpc.DedupFor(worker),
+		mut:      arpc.NewMutator(worker, names, nil),
 		names:    names,
 		index:    make(map[string]int, len(names)),
 		hash:     arpc.SchemaHash(worker.Schema(), names),
@@ -111,6 +116,7 @@ func NewService(worker am.Api, opts *ServiceOpts) (*Service, error) {
 		closed:   make(chan struct{}),
 		watchers: map[string]*watcher{},
 	}
+	s.life, s.lifeStop = context.WithCancelCause(context.Background())
 	for i, n := range names {
 		s.index[n] = i
 	}
@@ -127,6 +133,7 @@ func (s *Service) Register(gs grpc.ServiceRegistrar) {
 func (s *Service) Close() {
 	s.closeOnce.Do(func() {
 		close(s.closed)
+		s.lifeStop(fmt.Errorf("%w: server shutting down", ErrClosed))
 		s.eng.Release()
 	})
 }
@@ -279,46 +286,53 @@ func (s *Service) Get(_ context.Context, req *bridgev1.GetRequest) (
 	return &bridgev1.GetResponse{Value: pv}, nil
 }
 
-// resolve returns the state names of a request: by name or by index, never
-// both.
+// resolve returns the state names of a request (by name or by index, never
+// both) and its arpc mutation type, validated by the worker's mutation path.
 func (s *Service) resolve(typ bridgev1.MutationType, names []string,
 	idxs []uint32,
-) (am.S, error) {
-	if typ <= bridgev1.MutationType_MUTATION_TYPE_UNSPECIFIED ||
-		typ > bridgev1.MutationType_MUTATION_TYPE_TOGGLE {
-		return nil, onField("type", arpc.ErrInvalidParams, "mutation type %d",
-			typ)
+) (am.S, uint8, error) {
+	var kind uint8
+	switch typ {
+	case bridgev1.MutationType_MUTATION_TYPE_ADD:
+		kind = arpc.MutAdd
+	case bridgev1.MutationType_MUTATION_TYPE_REMOVE:
+		kind = arpc.MutRemove
+	case bridgev1.MutationType_MUTATION_TYPE_SET:
+		kind = arpc.MutSet
+	case bridgev1.MutationType_MUTATION_TYPE_TOGGLE:
+		kind = arpc.MutToggle
+	default:
+		return nil, 0, onField("type", arpc.ErrInvalidParams,
+			"mutation type %d", typ)
 	}
 	if len(names) > 0 && len(idxs) > 0 {
-		return nil, onField("states", arpc.ErrInvalidParams,
+		return nil, 0, onField("states", arpc.ErrInvalidParams,
 			"set states or state_indexes, not both")
 	}
-	var out am.S
-	if len(names) > 0 {
-		out = make(am.S, len(names))
-		for i, n := range names {
-			if _, ok := s.index[n]; !ok {
-				return nil, onField(fmt.Sprintf("states[%d]", i),
-					arpc.ErrInvalidParams, "unknown state %q", n)
-			}
-			out[i] = n
-		}
-	} else if len(idxs) > 0 {
-		out = make(am.S, len(idxs))
+	field := "states"
+	out, err := am.S(names), s.mut.Check(names)
+	if len(idxs) > 0 {
+		field = "state_indexes"
+		ints := make([]int, len(idxs))
 		for i, idx := range idxs {
-			if int(idx) >= len(s.names) {
-				return nil, onField(fmt.Sprintf("state_indexes[%d]", i),
-					arpc.ErrInvalidParams, "state index %d (worker has %d states)",
-					idx, len(s.names))
-			}
-			out[i] = s.names[idx]
+			ints[i] = int(min(idx, uint32(len(s.names))))
 		}
+		out, err = s.mut.Names(ints)
 	}
-	if len(out) == 0 && typ != bridgev1.MutationType_MUTATION_TYPE_SET {
-		return nil, onField("states", arpc.ErrInvalidParams,
+	var se *arpc.StateError
+	if errors.As(err, &se) {
+		if se.Index >= 0 {
+			// the request's own index, not the clamped one
+			se.Index = int(idxs[se.Pos])
+		}
+		return nil, 0, &fieldError{field: fmt.Sprintf("%s[%d]", field, se.Pos),
+			err: se}
+	}
+	if len(out) == 0 && kind != arpc.MutSet {
+		return nil, 0, onField("states", arpc.ErrInvalidParams,
 			"no states (only SET takes an empty list)")
 	}
-	return out, nil
+	return out, kind, nil
 }
 
 // errArg extracts the reserved AddErrState message from args.
@@ -352,7 +366,7 @@ func (s *Service) Mutate(ctx context.Context, req *bridgev1.MutateRequest) (
 	if err := s.checkHash(req.SchemaHash); err != nil {
 		return nil, toStatus(err)
 	}
-	states, err := s.resolve(req.Type, req.States, req.StateIndexes)
+	states, kind, err := s.resolve(req.Type, req.States, req.StateIndexes)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -361,16 +375,12 @@ func (s *Service) Mutate(ctx context.Context, req *bridgev1.MutateRequest) (
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	var res am.Result
-	var replayed bool
-	if key := mutationKey(req.MutationId); key == 0 {
-		res, err = s.exec(req.Type, states, args, errMsg, isErr)
-	} else {
-		res, replayed, err = s.dedup.Do(ctx, req.ClientId, key,
-			func() (am.Result, error) {
-				return s.exec(req.Type, states, args, errMsg, isErr)
-			})
+	if isErr {
+		kind = arpc.MutAddErr
 	}
+	res, replayed, err := s.mut.Run(ctx, &arpc.Mutation{Client: req.ClientId,
+		Id: mutationKey(req.MutationId), Type: kind, States: states, Args: args,
+		ErrMsg: errMsg})
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -404,30 +414,6 @@ func (s *Service) replyUpdate(clientId string, knownSeq uint64) engine.Update {
 	return s.updateSince(knownSeq, nil)
 }
 
-// exec runs a mutation on the worker; a panicking worker is an error.
-func (s *Service) exec(typ bridgev1.MutationType, states am.S, args am.A,
-	errMsg string, isErr bool,
-) (res am.Result, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			res, err = am.Canceled, fmt.Errorf("worker panicked: %v", r)
-		}
-	}()
-	w := s.worker
-	switch {
-	case isErr:
-		return w.AddErrState(states[0], &arpc.RemoteError{Msg: errMsg}, args), nil
-	case typ == bridgev1.MutationType_MUTATION_TYPE_ADD:
-		return w.Add(states, args), nil
-	case typ == bridgev1.MutationType_MUTATION_TYPE_REMOVE:
-		return w.Remove(states, args), nil
-	case typ == bridgev1.MutationType_MUTATION_TYPE_SET:
-		return w.Set(states, args), nil
-	default:
-		return w.Toggle(states, args), nil
-	}
-}
-
 // CanMutate implements BridgeServiceServer.
 func (s *Service) CanMutate(_ context.Context, req *bridgev1.CanMutateRequest) (
 	*bridgev1.CanMutateResponse, error,
@@ -438,19 +424,14 @@ func (s *Service) CanMutate(_ context.Context, req *bridgev1.CanMutateRequest) (
 	if err := s.checkHash(req.SchemaHash); err != nil {
 		return nil, toStatus(err)
 	}
-	states, err := s.resolve(req.Type, req.States, req.StateIndexes)
+	states, kind, err := s.resolve(req.Type, req.States, req.StateIndexes)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	args := fromStruct(req.Args)
-	remove := req.Type == bridgev1.MutationType_MUTATION_TYPE_REMOVE ||
-		(req.Type == bridgev1.MutationType_MUTATION_TYPE_TOGGLE &&
-			s.worker.Is(states))
-	var res am.Result
-	if remove {
-		res = s.worker.CanRemove(states, args)
-	} else {
-		res = s.worker.CanAdd(states, args)
+	res, err := s.mut.Can(&arpc.Mutation{Type: kind, States: states,
+		Args: fromStruct(req.Args)})
+	if err != nil {
+		return nil, toStatus(err)
 	}
 	out, _ := resultToProto(res)
 	return &bridgev1.CanMutateResponse{Result: out}, nil

@@ -100,7 +100,7 @@ func TestStalledWatcher(t *testing.T) {
 	w := newWorker(t)
 	l := listen(t)
 	s, err := bridge.NewServer(context.Background(), l, "s", w,
-		&bridge.ServerOpts{Service: bridge.ServiceOpts{PushInterval: -1}})
+		&bridge.ServerOpts{Service: bridge.ServiceOpts{PushInterval: time.Nanosecond}})
 	require.NoError(t, err)
 	served := make(chan error, 1)
 	go func() { served <- s.Serve() }()

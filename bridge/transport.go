@@ -12,6 +12,7 @@ import (
 
 	"github.com/arpcbridge/arpcbridge/arpc"
 	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
+	"github.com/arpcbridge/arpcbridge/internal/backoff"
 )
 
 // transport implements arpc.Transport over the BridgeService stubs, so that
@@ -76,7 +77,7 @@ func (t transport) Mutate(ctx context.Context, m *arpc.ArgsMut, noSync bool) (
 	case retries < 0:
 		retries = 0
 	}
-	delay := arpc.DefaultCallRetryDelay
+	delay := backoff.New(arpc.DefaultCallRetryDelay, arpc.DefaultCallRetryBackoff)
 	for attempt := 0; ; attempt++ {
 		req.KnownSeq = c.Worker.Stats().Seq
 		c.calls.Add(1)
@@ -92,14 +93,9 @@ func (t transport) Mutate(ctx context.Context, m *arpc.ArgsMut, noSync bool) (
 			ctx.Err() != nil {
 			return t.failed(rawErr, err, noSync)
 		}
-		timer := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
+		if !delay.Wait(ctx) {
 			return t.failed(rawErr, err, noSync)
-		case <-timer.C:
 		}
-		delay = min(delay*2, arpc.DefaultCallRetryBackoff)
 	}
 }
 

@@ -1,11 +1,13 @@
 package bridge
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
-	"time"
 
+	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -20,9 +22,14 @@ import (
 // client ID can end it, and that the client's Mutate replies can continue
 // the stream's chain (see Service.replyUpdate).
 type watcher struct {
-	replaced chan struct{}
-	sub      *engine.Sub
+	// end ends the stream with a cause (errReplaced)
+	end context.CancelCauseFunc
+	sub *engine.Sub
 }
+
+// errReplaced ends a stream when a newer one of the same client ID opens.
+var errReplaced = errors.New("replaced by a newer WatchClock stream of " +
+	"the same client_id")
 
 // watching returns the engine subscription of the client's open stream, nil
 // when it has none.
@@ -43,7 +50,7 @@ func (s *Service) register(clientId string, w *watcher) {
 	s.mx.Lock()
 	defer s.mx.Unlock()
 	if old := s.watchers[clientId]; old != nil {
-		close(old.replaced)
+		old.end(errReplaced)
 	}
 	s.watchers[clientId] = w
 }
@@ -76,9 +83,14 @@ func (s *Service) WatchClock(req *bridgev1.WatchClockRequest,
 	if hb := req.HeartbeatInterval; hb != nil && hb.AsDuration() > 0 {
 		heartbeat = min(max(hb.AsDuration(), MinHeartbeat), MaxHeartbeat)
 	}
+	// the stream's life: the client's, the service's, and until a newer
+	// stream of the same client replaces it
+	ctx, end := context.WithCancelCause(stream.Context())
+	defer end(nil)
+	defer context.AfterFunc(s.life, func() { end(context.Cause(s.life)) })()
 	sub := s.eng.Subscribe()
 	defer sub.Close()
-	w := &watcher{replaced: make(chan struct{}), sub: sub}
+	w := &watcher{end: end, sub: sub}
 	s.register(req.ClientId, w)
 	defer s.unregister(req.ClientId, w)
 
@@ -107,7 +119,19 @@ func (s *Service) WatchClock(req *bridgev1.WatchClockRequest,
 		InitialSyncDone{Seq: first.ToSeq}}}); err != nil {
 		return err
 	}
-	return ws.loop(sub, w, heartbeat)
+	err := sub.Run(ctx, engine.NewPace(s.opts.PushInterval, heartbeat),
+		&watchSender{ws: ws, sub: sub})
+	switch {
+	case errors.Is(err, errReplaced):
+		return status.Error(codes.Aborted, errReplaced.Error())
+	case errors.Is(err, context.Canceled) ||
+		errors.Is(err, context.DeadlineExceeded):
+		return status.FromContextError(err).Err()
+	case err == nil || status.Code(err) != codes.Unknown:
+		return err
+	default:
+		return toStatus(err)
+	}
 }
 
 // watchStream is the sending side of one WatchClock stream.
@@ -115,19 +139,10 @@ type watchStream struct {
 	s        *Service
 	stream   grpc.ServerStreamingServer[bridgev1.WatchClockResponse]
 	clientId string
-	// hb fires after heartbeat without a send; nil before the loop
-	hb        *time.Timer
-	heartbeat time.Duration
 }
 
 func (ws *watchStream) send(msg *bridgev1.WatchClockResponse) error {
-	if err := ws.stream.Send(msg); err != nil {
-		return err
-	}
-	if ws.hb != nil {
-		ws.hb.Reset(ws.heartbeat)
-	}
-	return nil
+	return ws.stream.Send(msg)
 }
 
 func (ws *watchStream) sendUpdate(u *engine.Update) error {
@@ -135,84 +150,34 @@ func (ws *watchStream) sendUpdate(u *engine.Update) error {
 		WatchClockResponse_Update{Update: toProtoUpdate(u)}})
 }
 
-// loop sends live updates, payloads and heartbeats until the client leaves
-// or the service, the engine or the stream ends.
-func (ws *watchStream) loop(sub *engine.Sub, w *watcher,
-	heartbeat time.Duration,
-) error {
-	s := ws.s
-	ctx := ws.stream.Context()
-	interval := s.opts.PushInterval
-	if interval == 0 {
-		interval = arpc.DefaultPushInterval
-	}
-	ws.hb, ws.heartbeat = time.NewTimer(heartbeat), heartbeat
-	defer ws.hb.Stop()
-	throttle := time.NewTimer(time.Hour)
-	throttle.Stop()
-	defer throttle.Stop()
-	var lastUpdate time.Time
-	// changed is nil while a throttled update waits for its turn
-	changed := sub.Changed()
-	for {
-		select {
-		case <-ctx.Done():
-			return status.FromContextError(ctx.Err()).Err()
-		case <-s.closed:
-			return toStatus(fmt.Errorf("%w: server shutting down", ErrClosed))
-		case <-s.eng.Done():
-			return toStatus(s.eng.Err())
-		case <-w.replaced:
-			return status.Error(codes.Aborted,
-				"replaced by a newer WatchClock stream of the same client_id")
-		case <-ws.hb.C:
-			// the chain's head: what the stream sent and what the client's
-			// Mutate replies took over from it
-			if err := ws.send(&bridgev1.WatchClockResponse{Event: &bridgev1.
-				WatchClockResponse_Heartbeat{Heartbeat: &bridgev1.Heartbeat{
-				ServerTime: timestamppb.Now(), Seq: sub.KnownSeq(),
-				PayloadsDropped: sub.PayloadsDropped()}}}); err != nil {
-				return err
-			}
-		case <-sub.PayloadsReady():
-			for _, args := range sub.TakePayloads() {
-				if msg := ws.payload(args); msg != nil {
-					if err := ws.send(msg); err != nil {
-						return err
-					}
-				}
-			}
-		case <-changed:
-			if wait := time.Until(lastUpdate.Add(interval)); interval > 0 &&
-				wait > 0 {
-				throttle.Reset(wait)
-				changed = nil
-				continue
-			}
-			if err := ws.next(sub, &lastUpdate); err != nil {
-				return err
-			}
-			changed = sub.Changed()
-		case <-throttle.C:
-			if err := ws.next(sub, &lastUpdate); err != nil {
-				return err
-			}
-			changed = sub.Changed()
-		}
-	}
+// watchSender is the gRPC door's engine.Sender: it only encodes and sends.
+type watchSender struct {
+	ws  *watchStream
+	sub *engine.Sub
 }
 
-// next sends the merged update since the last one, if any. A wake counts
-// against the push interval even when the client's own Mutate reply already
-// took the update: under a stream of the client's mutations the watcher then
-// wakes once per interval, not once per mutation.
-func (ws *watchStream) next(sub *engine.Sub, last *time.Time) error {
-	*last = time.Now()
-	u, ok := sub.Next()
-	if !ok {
-		return nil
+func (w *watchSender) SendUpdate(u *engine.Update) error {
+	return w.ws.sendUpdate(u)
+}
+
+func (w *watchSender) SendPayloads(payloads []am.A) error {
+	for _, args := range payloads {
+		if msg := w.ws.payload(args); msg != nil {
+			if err := w.ws.send(msg); err != nil {
+				return err
+			}
+		}
 	}
-	return ws.sendUpdate(&u)
+	return nil
+}
+
+// SendHeartbeat sends the chain's head: what the stream sent and what the
+// client's Mutate replies took over from it.
+func (w *watchSender) SendHeartbeat() error {
+	return w.ws.send(&bridgev1.WatchClockResponse{Event: &bridgev1.
+		WatchClockResponse_Heartbeat{Heartbeat: &bridgev1.Heartbeat{
+		ServerTime: timestamppb.Now(), Seq: w.sub.KnownSeq(),
+		PayloadsDropped: w.sub.PayloadsDropped()}}})
 }
 
 // payload converts the args of a worker's SendPayload into a stream message,

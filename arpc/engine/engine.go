@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 
@@ -55,6 +56,11 @@ type Engine struct {
 	changed chan struct{}
 	done    chan struct{}
 	doneErr error
+	// the settle timer (settle.go): armed while the worker is busy
+	settleTimer *time.Timer
+	settleArmed bool
+	settled     chan struct{}
+	released    bool
 	// cache of diffs from an older sequence to cur
 	cacheTo uint64
 	cache   map[uint64]clock.Diff
@@ -142,6 +148,12 @@ func (e *Engine) Release() {
 	if registry[e.worker] == e {
 		delete(registry, e.worker)
 	}
+	e.mx.Lock()
+	wake := e.stopSettle()
+	e.mx.Unlock()
+	if wake != nil {
+		close(wake)
+	}
 	if !e.worker.IsDisposed() {
 		_ = e.worker.TracerDetach(e.tracerId)
 	}
@@ -218,6 +230,7 @@ func (e *Engine) observe(after am.Time, queueTick uint64) {
 	}
 	e.cur = newSnapshot(seq, t, queueTick)
 	e.remember(e.cur)
+	e.armSettle()
 	ch := e.changed
 	e.changed = nil
 	e.mx.Unlock()
@@ -236,9 +249,13 @@ func (e *Engine) end(err error) {
 	e.doneErr = err
 	ch := e.changed
 	e.changed = nil
+	wake := e.stopSettle()
 	e.mx.Unlock()
 	if ch != nil {
 		close(ch)
+	}
+	if wake != nil {
+		close(wake)
 	}
 	close(e.done)
 }

@@ -77,7 +77,7 @@ Getter names (bridge get): id, source, active, uptime, names.`,
 	f.StringVar(&o.addr, "addr", DefaultAddr, "address to listen on (host:port; port 0 picks one)")
 	f.StringVar(&o.schema, "schema", "", "serve the machine of this JSON or YAML schema file instead of the demo")
 	f.DurationVar(&o.pushInterval, "push-interval", arpc.DefaultPushInterval,
-		"at most one clock push per client per interval (changes are merged); 0 or negative: push every change")
+		"minimum spacing of clock pushes to one client, a rate cap (0: none; pushes are latency-first either way); negative: no pushes")
 	f.StringVar(&o.allowId, "allow-id", "", "admit only this client ID on both doors (a client named N has the ID rc-N)")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout,
 		"how long a graceful shutdown may take before connections are closed")
@@ -129,15 +129,11 @@ func (o *serveOpts) run(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", met.Handler())
 	mux.Handle("GET /", web.Handler())
-	push := o.pushInterval
-	if push <= 0 {
-		push = -1
-	}
 	srv, err := bridge.NewServer(machCtx, l, def.id, mach, &bridge.ServerOpts{
 		Service: bridge.ServiceOpts{
 			AllowId:      o.allowId,
 			Getter:       getter(def, mach, started),
-			PushInterval: push,
+			PushInterval: o.pushInterval,
 			Logger:       log,
 		},
 		HTTP:          mux,

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/arpcbridge/arpcbridge/internal/backoff"
 )
 
 // Defaults used when the corresponding [Options] field is zero.
@@ -311,18 +313,18 @@ func (p *Proxy) cutLoop(interval time.Duration, stop <-chan struct{}) {
 
 // acceptLoop accepts client connections until the listener is closed.
 func (p *Proxy) acceptLoop() {
-	var backoff time.Duration
+	delay := backoff.New(5*time.Millisecond, time.Second)
 	for {
 		c, err := p.ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			// Transient failures such as running out of file descriptors:
-			// back off rather than spin, but stay responsive to Close.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			p.log.Warn("faultproxy: accept", "err", err, "retry", backoff)
-			t := time.NewTimer(backoff)
+			// transient failures such as running out of file descriptors:
+			// back off rather than spin, but stay responsive to Close
+			d := delay.Next()
+			p.log.Warn("faultproxy: accept", "err", err, "retry", d)
+			t := time.NewTimer(d)
 			select {
 			case <-t.C:
 			case <-p.done:
@@ -331,7 +333,7 @@ func (p *Proxy) acceptLoop() {
 			}
 			continue
 		}
-		backoff = 0
+		delay.Reset()
 		p.stats.accepted.Add(1)
 		p.admit(c)
 	}

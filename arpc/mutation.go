@@ -1,0 +1,203 @@
+package arpc
+
+import (
+	"context"
+	"fmt"
+
+	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+)
+
+// MutToggle toggles Mutation.States as one: all of them are removed when
+// all are active, otherwise all are added (the worker's own am.Api.Toggle).
+// The aRPC client decides toggles from its replica and sends MutAdd or
+// MutRemove; the gRPC door takes MutToggle from its clients.
+const MutToggle uint8 = 4
+
+// Mutation is one client's mutation of the worker, in the form every door
+// hands to a [Mutator].
+type Mutation struct {
+	// Client scopes Id for exactly-once (a client ID, or a client instance's
+	// ID scope).
+	Client string
+	// Id is the mutation ID; a retry with the same Client and Id is answered
+	// with the first result instead of running again. 0: no de-duplication.
+	Id uint64
+	// Type is MutAdd, MutRemove, MutSet, MutAddErr or MutToggle.
+	Type uint8
+	// States are the called states, by name.
+	States am.S
+	// Args are the mutation's args.
+	Args am.A
+	// ErrMsg is the error's message of MutAddErr.
+	ErrMsg string
+}
+
+// StateError is the error of a mutation that names a state the worker does
+// not have. It wraps ErrInvalidParams; Pos is its position in the request's
+// list, so that a door can point at the field.
+type StateError struct {
+	// Pos is the position in the request's list of states.
+	Pos int
+	// Name is the unknown name ("" when the state was given by index).
+	Name string
+	// Index is the out-of-range index (-1 when given by name).
+	Index int
+	// Count is how many states the worker has.
+	Count int
+}
+
+func (e *StateError) Error() string {
+	if e.Index >= 0 {
+		return fmt.Sprintf("%v: state index %d (worker has %d states)",
+			ErrInvalidParams, e.Index, e.Count)
+	}
+	return fmt.Sprintf("%v: unknown state %q", ErrInvalidParams, e.Name)
+}
+
+func (e *StateError) Unwrap() error { return ErrInvalidParams }
+
+// Mutator is the one mutation path of a worker, below every door: it
+// validates a mutation, applies it once per mutation ID (the worker's
+// exactly-once memory, shared by every door and server of the worker and
+// bounded by DedupWindow), turns a panicking worker into
+// an error, and reports each mutation it ran to its hook. Safe for
+// concurrent use.
+type Mutator struct {
+	worker am.Api
+	names  am.S
+	index  map[string]int
+	dedup  *dedupStore
+	// mutated, when set, is called after each mutation that ran (not for
+	// replays, nor for mutations refused before running)
+	mutated func(res am.Result, err error)
+}
+
+// NewMutator returns the mutation path of worker, whose state names are
+// names (the engine's order). mutated, when not nil, is called after each
+// mutation that ran, with its result; err is set when the worker panicked.
+func NewMutator(worker am.Api, names am.S,
+	mutated func(res am.Result, err error),
+) *Mutator {
+	m := &Mutator{worker: worker, names: names, dedup: dedupFor(worker),
+		index: make(map[string]int, len(names)), mutated: mutated}
+	for i, n := range names {
+		m.index[n] = i
+	}
+	return m
+}
+
+// Names resolves state indexes to names; an index out of range gives a
+// *StateError.
+func (m *Mutator) Names(idxs []int) (am.S, error) {
+	out := make(am.S, len(idxs))
+	for i, idx := range idxs {
+		if idx < 0 || idx >= len(m.names) {
+			return nil, &StateError{Pos: i, Index: idx, Count: len(m.names)}
+		}
+		out[i] = m.names[idx]
+	}
+	return out, nil
+}
+
+// Check returns a *StateError for the first name the worker lacks.
+func (m *Mutator) Check(names am.S) error {
+	for i, n := range names {
+		if _, ok := m.index[n]; !ok {
+			return &StateError{Pos: i, Name: n, Index: -1, Count: len(m.names)}
+		}
+	}
+	return nil
+}
+
+// Run validates mut and applies it to the worker, once per (Client, Id).
+// A concurrent or later retry of the same mutation waits, within ctx, for
+// the first attempt's result and gets it with replayed set. Invalid
+// mutations (unknown states or type, no states where some are needed)
+// return an error wrapping ErrInvalidParams and change nothing.
+func (m *Mutator) Run(ctx context.Context, mut *Mutation) (
+	res am.Result, replayed bool, err error,
+) {
+	if err := m.validate(mut); err != nil {
+		return am.Canceled, false, err
+	}
+	if mut.Id == 0 {
+		res, err = m.exec(mut)
+		return res, false, err
+	}
+	entry, first := m.dedup.begin(mut.Client, mut.Id)
+	if !first {
+		select {
+		case <-entry.done:
+			return entry.result, true, nil
+		case <-ctx.Done():
+			return am.Canceled, false, fmt.Errorf("%w: waiting for the first "+
+				"attempt: %w", ErrNoConn, context.Cause(ctx))
+		}
+	}
+	res, err = m.exec(mut)
+	entry.finish(res)
+	return res, false, err
+}
+
+func (m *Mutator) validate(mut *Mutation) error {
+	if err := m.Check(mut.States); err != nil {
+		return err
+	}
+	switch mut.Type {
+	case MutSet:
+		return nil
+	case MutAdd, MutRemove, MutToggle:
+		if len(mut.States) == 0 {
+			return fmt.Errorf("%w: no states (only a set takes an empty list)",
+				ErrInvalidParams)
+		}
+		return nil
+	case MutAddErr:
+		if len(mut.States) != 1 {
+			return fmt.Errorf("%w: an error mutation takes exactly one state, "+
+				"got %d", ErrInvalidParams, len(mut.States))
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: mutation type %d", ErrInvalidParams, mut.Type)
+}
+
+// exec runs a valid mutation on the worker; a panicking worker is an error.
+func (m *Mutator) exec(mut *Mutation) (res am.Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			res, err = am.Canceled, fmt.Errorf("%w: worker panicked: %v", ErrRpc, r)
+		}
+		if m.mutated != nil {
+			m.mutated(res, err)
+		}
+	}()
+	w := m.worker
+	switch mut.Type {
+	case MutAdd:
+		return w.Add(mut.States, mut.Args), nil
+	case MutRemove:
+		return w.Remove(mut.States, mut.Args), nil
+	case MutAddErr:
+		return w.AddErrState(mut.States[0], &RemoteError{Msg: mut.ErrMsg},
+			mut.Args), nil
+	case MutToggle:
+		return w.Toggle(mut.States, mut.Args), nil
+	default:
+		return w.Set(mut.States, mut.Args), nil
+	}
+}
+
+// Can runs the worker's own dry run of mut (am.Api.CanAdd or CanRemove; a
+// toggle is a removal when all its states are active). Invalid mutations
+// return an error wrapping ErrInvalidParams.
+func (m *Mutator) Can(mut *Mutation) (am.Result, error) {
+	if err := m.validate(mut); err != nil {
+		return am.Canceled, err
+	}
+	if mut.Type == MutRemove ||
+		(mut.Type == MutToggle && m.worker.Is(mut.States)) {
+		return m.worker.CanRemove(mut.States, mut.Args), nil
+	}
+	return m.worker.CanAdd(mut.States, mut.Args), nil
+}
