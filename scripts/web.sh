@@ -6,8 +6,8 @@
 #   deps      npm ci in web/ (exact pins from web/package-lock.json); skipped
 #             when node_modules matches the lockfile
 #   build     deps, type-check (tsc), bundle into bridge/web/dist (esbuild)
-#   check     deps, type-check, and fail when rebuilding would change
-#             bridge/web/dist (CI)
+#   check     deps, type-check, unit tests (node --test web/test/*.test.mjs),
+#             and fail when rebuilding would change bridge/web/dist (CI)
 #   size      print the bundle's sizes, raw and gzipped
 #   chromium  apt-get install Debian's chromium when /usr/bin/chromium is
 #             missing (the browser tests drive it with playwright-core)
@@ -53,9 +53,10 @@ chromium() {
 case "${1:-}" in
   deps) deps ;;
   build) deps; typecheck; (cd "$WEB" && node build.mjs --size) ;;
-  check) deps; typecheck; (cd "$WEB" && node build.mjs --check) ;;
+  check) deps; typecheck
+    (cd "$WEB" && node --test test/*.test.mjs >&2 && node build.mjs --check) ;;
   size) (cd "$WEB" && node build.mjs --check --size) ;;
   chromium) chromium ;;
-  -h|--help|"") sed -n '2,16p' "${BASH_SOURCE[0]}"; [[ -n "${1:-}" ]] ;;
+  -h|--help|"") sed -n '2,17p' "${BASH_SOURCE[0]}"; [[ -n "${1:-}" ]] ;;
   *) log "unknown command: $1"; exit 2 ;;
 esac
