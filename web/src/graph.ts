@@ -113,7 +113,7 @@ export class Graph {
         {
           x: f(p.x + Math.cos(p.a) * (nodeR + 6)),
           y: f(p.y + Math.sin(p.a) * (nodeR + 6)),
-          "text-anchor": Math.abs(Math.cos(p.a)) < 0.2 ? "middle" : right ? "start" : "end",
+          "text-anchor": Math.abs(Math.cos(p.a)) < 0.05 ? "middle" : right ? "start" : "end",
           "dominant-baseline": Math.sin(p.a) > 0.8 ? "hanging" : Math.sin(p.a) < -0.8 ? "auto" : "middle",
         },
         g,
