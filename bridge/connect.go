@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"sort"
 	"strings"
@@ -29,7 +30,7 @@ type connectDoor struct {
 // native gRPC.
 func newConnectDoor(gs *grpc.Server, maxMsg int) (*connectDoor, error) {
 	h, err := vanguardgrpc.NewTranscoder(gs, vanguard.WithDefaultServiceOptions(
-		vanguard.WithMaxMessageBufferBytes(uint32(maxMsg))))
+		vanguard.WithMaxMessageBufferBytes(uint32(min(maxMsg, math.MaxUint32)))))
 	if err != nil {
 		return nil, fmt.Errorf("connect and gRPC-Web: %w", err)
 	}
