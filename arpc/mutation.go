@@ -3,6 +3,8 @@ package arpc
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sync"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 )
@@ -30,6 +32,10 @@ type Mutation struct {
 	Args am.A
 	// ErrMsg is the error's message of MutAddErr.
 	ErrMsg string
+	// Ran, when set, is called after the mutation ran on the worker (not for
+	// replays, nor for mutations refused before running), with its result;
+	// err is set when the worker panicked. For metrics: it must be quick.
+	Ran func(res am.Result, err error)
 }
 
 // StateError is the error of a mutation that names a state the worker does
@@ -67,22 +73,34 @@ type Mutator struct {
 	names  am.S
 	index  map[string]int
 	dedup  *dedupStore
-	// mutated, when set, is called after each mutation that ran (not for
-	// replays, nor for mutations refused before running)
-	mutated func(res am.Result, err error)
 }
 
-// NewMutator returns the mutation path of worker, whose state names are
-// names (the engine's order). mutated, when not nil, is called after each
-// mutation that ran, with its result; err is set when the worker panicked.
-func NewMutator(worker am.Api, names am.S,
-	mutated func(res am.Result, err error),
-) *Mutator {
+var (
+	mutatorsMx sync.Mutex
+	mutators   = map[am.Api]*Mutator{}
+)
+
+// MutatorFor returns the mutation path of worker, one per worker, shared by
+// every server and door of it (so a client's retry deduplicates whichever
+// door it comes through). The worker's state names must be verified.
+func MutatorFor(worker am.Api) *Mutator {
+	mutatorsMx.Lock()
+	defer mutatorsMx.Unlock()
+	for w := range mutators {
+		if w.IsDisposed() {
+			delete(mutators, w)
+		}
+	}
+	if m, ok := mutators[worker]; ok {
+		return m
+	}
+	names := slices.Clone(worker.StateNames())
 	m := &Mutator{worker: worker, names: names, dedup: dedupFor(worker),
-		index: make(map[string]int, len(names)), mutated: mutated}
+		index: make(map[string]int, len(names))}
 	for i, n := range names {
 		m.index[n] = i
 	}
+	mutators[worker] = m
 	return m
 }
 
@@ -168,8 +186,8 @@ func (m *Mutator) exec(mut *Mutation) (res am.Result, err error) {
 		if r := recover(); r != nil {
 			res, err = am.Canceled, fmt.Errorf("%w: worker panicked: %v", ErrRpc, r)
 		}
-		if m.mutated != nil {
-			m.mutated(res, err)
+		if mut.Ran != nil {
+			mut.Ran(res, err)
 		}
 	}()
 	w := m.worker

@@ -14,14 +14,25 @@ import (
 	"github.com/arpcbridge/arpcbridge/arpc"
 )
 
-func newMutator(t *testing.T) (*am.Machine, *arpc.Mutator, *atomic.Int64) {
+// counted runs mutations through the worker's Mutator, counting in ran the
+// ones that ran (the Ran hook).
+type counted struct {
+	*arpc.Mutator
+	ran *atomic.Int64
+}
+
+func (c counted) Run(ctx context.Context, mut *arpc.Mutation) (am.Result,
+	bool, error,
+) {
+	mut.Ran = func(am.Result, error) { c.ran.Add(1) }
+	return c.Mutator.Run(ctx, mut)
+}
+
+func newMutator(t *testing.T) (*am.Machine, counted, *atomic.Int64) {
 	t.Helper()
 	w := newWorker(t, context.Background())
 	ran := &atomic.Int64{}
-	m := arpc.NewMutator(w, w.StateNames(), func(am.Result, error) {
-		ran.Add(1)
-	})
-	return w, m, ran
+	return w, counted{arpc.MutatorFor(w), ran}, ran
 }
 
 func TestMutatorRefusesInvalidMutations(t *testing.T) {
@@ -125,6 +136,7 @@ func TestMutatorExactlyOnce(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, replayed)
 	assert.Equal(t, uint64(3), w.Tick("E"), "two adds of a multi state: 1, then +2")
+	assert.Same(t, m.Mutator, arpc.MutatorFor(w), "one mutation path per worker")
 }
 
 // A retry waiting for a first attempt that never ends gives up with its

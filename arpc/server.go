@@ -111,7 +111,7 @@ type Server struct {
 	hash     string
 
 	traffic trafficCounters
-	// mutator is the worker's mutation path (made at Start, with the engine)
+	// mutator is the worker's mutation path
 	mutator *Mutator
 	// payloadState delivers payloads (ServerOpts.PayloadState)
 	payloadState string
@@ -189,11 +189,7 @@ func (s *Server) Start() am.Result {
 	}
 	s.mx.Lock()
 	s.engine = e
-	s.mutator = NewMutator(s.worker, e.Names(), func(res am.Result, err error) {
-		if h := s.Hooks.Mutated; h != nil {
-			h(res, err)
-		}
-	})
+	s.mutator = MutatorFor(s.worker)
 	s.mx.Unlock()
 
 	s.wg.Add(1)

@@ -367,7 +367,8 @@ func (ses *session) apply(args *ArgsMut) (am.Result, error) {
 	key := ses.dedupKey
 	ses.mx.Unlock()
 	res, _, err := m.Run(ses.ctx, &Mutation{Client: key, Id: args.Id,
-		Type: args.Type, States: names, Args: args.Args, ErrMsg: args.ErrMsg})
+		Type: args.Type, States: names, Args: args.Args, ErrMsg: args.ErrMsg,
+		Ran: ses.s.Hooks.Mutated})
 	return res, err
 }
 
@@ -587,11 +588,20 @@ func toWire(u *engine.Update) *WireUpdate {
 	return &WireUpdate{
 		From: u.FromSeq,
 		Span: u.ToSeq - u.FromSeq - 1,
-		Diff: clock.AppendBinary(nil, u.Diff),
+		Diff: diffBinary(u),
 		Sum:  u.Sum,
 		QT:   u.QueueTick,
 		Full: u.Full,
 	}
+}
+
+// diffBinary is the wire form of u's diff: the engine's shared encoding
+// when it has one.
+func diffBinary(u *engine.Update) []byte {
+	if u.Binary != nil {
+		return u.Binary
+	}
+	return clock.AppendBinary(nil, u.Diff)
 }
 
 func randToken() string {

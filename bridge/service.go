@@ -106,7 +106,7 @@ func NewService(worker am.Api, opts *ServiceOpts) (*Service, error) {
 	s := &Service{
 		worker:   worker,
 		eng:      e,
-		mut:      arpc.NewMutator(worker, names, nil),
+		mut:      arpc.MutatorFor(worker),
 		names:    names,
 		index:    make(map[string]int, len(names)),
 		hash:     arpc.SchemaHash(worker.Schema(), names),

@@ -63,7 +63,7 @@ type Engine struct {
 	released    bool
 	// cache of diffs from an older sequence to cur
 	cacheTo uint64
-	cache   map[uint64]clock.Diff
+	cache   map[uint64]encodedDiff
 
 	// payloadIdxs are the indexes of the states whose Add mutations carry
 	// payloads for some subscriber (see SubscribePayloads); it only grows
@@ -111,7 +111,7 @@ func Attach(worker am.Api) (*Engine, error) {
 		Epoch:  rand.Uint64() | 1,
 		refs:   1,
 		done:   make(chan struct{}),
-		cache:  map[uint64]clock.Diff{},
+		cache:  map[uint64]encodedDiff{},
 		subs:   map[*Sub]struct{}{},
 	}
 	if idx := slices.Index(e.names, states.WorkerStates.SendPayload); idx >= 0 {
@@ -260,11 +260,19 @@ func (e *Engine) end(err error) {
 	close(e.done)
 }
 
-// diff returns the diff from `from` to `to`, computing it once per pair of
-// sequences while `to` is the latest snapshot.
-func (e *Engine) diff(from, to *Snapshot) clock.Diff {
+// encodedDiff is a diff with its wire form (clock.AppendBinary), both
+// computed once per pair of snapshots and shared by every subscriber.
+type encodedDiff struct {
+	diff clock.Diff
+	bin  []byte
+}
+
+// diff returns the diff from `from` to `to` and its wire form, computed once
+// per pair of sequences while `to` is the latest snapshot: a push to a
+// thousand subscribers at the same base diffs and encodes once.
+func (e *Engine) diff(from, to *Snapshot) encodedDiff {
 	if from.Seq == to.Seq {
-		return nil
+		return encodedDiff{}
 	}
 	// computed under the lock: subscribers woken together by one change
 	// must not each miss the cache and compute the same diff (computing is
@@ -280,11 +288,12 @@ func (e *Engine) diff(from, to *Snapshot) clock.Diff {
 		return d
 	}
 	d := clock.Compute(from.Time, to.Time)
+	ed := encodedDiff{diff: d, bin: clock.AppendBinary(nil, d)}
 	e.diffsComputed.Add(1)
 	if len(e.cache) < 64 {
-		e.cache[from.Seq] = d
+		e.cache[from.Seq] = ed
 	}
-	return d
+	return ed
 }
 
 // tracer feeds the engine from the worker's transitions.

@@ -190,3 +190,26 @@ func TestPayloadQueueIsBounded(t *testing.T) {
 	<-sub.PayloadsReady()
 	assert.Len(t, sub.TakePayloads(), 1)
 }
+
+// Subscribers at the same base get one diff, encoded once: the same wire
+// bytes, which decode to the diff.
+func TestUpdatesShareOneEncoding(t *testing.T) {
+	w := newWorker(t)
+	e, err := engine.Attach(w)
+	require.NoError(t, err)
+	defer e.Release()
+	a, b := e.Subscribe(), e.Subscribe()
+	defer a.Close()
+	defer b.Close()
+	a.Full(true)
+	b.Full(true)
+	w.Add1("A", nil)
+	ua, ok := a.Next()
+	require.True(t, ok)
+	ub, ok := b.Next()
+	require.True(t, ok)
+	require.NotEmpty(t, ua.Binary)
+	assert.Same(t, &ua.Binary[0], &ub.Binary[0], "encoded once")
+	assert.Equal(t, clock.AppendBinary(nil, ua.Diff), ua.Binary)
+	assert.Equal(t, uint64(1), e.Stats().DiffsComputed)
+}

@@ -103,9 +103,14 @@ func (s *Sub) Run(ctx context.Context, pace Pace, send Sender) error {
 			beat.Reset(pace.Heartbeat)
 		}
 	}
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
+	// timer holds back a change; made on first use, as most subscribers are
+	// idle and many
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		var changed, settled <-chan struct{}
 		var timerC <-chan time.Time
@@ -118,7 +123,11 @@ func (s *Sub) Run(ctx context.Context, pace Pace, send Sender) error {
 			var at time.Time
 			sendNow, at, settled = p.wait(time.Now(), s.e)
 			if !sendNow {
-				timer.Reset(time.Until(at))
+				if timer == nil {
+					timer = time.NewTimer(time.Until(at))
+				} else {
+					timer.Reset(time.Until(at))
+				}
 				timerC = timer.C
 			}
 		}
@@ -147,7 +156,9 @@ func (s *Sub) Run(ctx context.Context, pace Pace, send Sender) error {
 			case <-timerC:
 				// re-evaluated at the top
 			}
-			timer.Stop()
+			if timerC != nil {
+				timer.Stop()
+			}
 		}
 		if !sendNow {
 			continue

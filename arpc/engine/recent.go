@@ -44,7 +44,8 @@ func (e *Engine) UpdateFrom(from *Snapshot) Update {
 		QueueTick: cur.QueueTick,
 	}
 	if cur.Seq > from.Seq {
-		u.Diff = e.diff(from, cur)
+		d := e.diff(from, cur)
+		u.Diff, u.Binary = d.diff, d.bin
 		u.Coalesced = cur.Seq - from.Seq
 	}
 	return u

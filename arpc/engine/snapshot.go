@@ -43,6 +43,10 @@ type Update struct {
 	Full bool
 	// Coalesced counts the worker transitions merged into this update.
 	Coalesced uint64
+	// Binary, when not nil, is Diff's wire form (clock.AppendBinary),
+	// encoded once and shared by every subscriber at the same base: a door
+	// writes it as it is. Never modify it.
+	Binary []byte
 }
 
 func newSnapshot(seq uint64, t am.Time, queueTick uint64) *Snapshot {

@@ -200,10 +200,12 @@ func (s *Sub) Next() (u Update, ok bool) {
 	}
 	from := s.known
 	s.known = cur
+	d := s.e.diff(from, cur)
 	return Update{
 		FromSeq:   from.Seq,
 		ToSeq:     cur.Seq,
-		Diff:      s.e.diff(from, cur),
+		Diff:      d.diff,
+		Binary:    d.bin,
 		Sum:       cur.Sum,
 		QueueTick: cur.QueueTick,
 		Coalesced: cur.Seq - from.Seq,
