@@ -153,6 +153,15 @@ async function run() {
     await waitTicks(page, after);
     result.clicks = "ok";
 
+    // the Reconnect button drops the stream and resumes it
+    await page.click("#reconnect");
+    await page.waitForFunction(() =>
+      [...document.querySelectorAll("#log li")].some((li) => li.textContent.includes("reconnecting on request")),
+    null, { timeout: BOUND_MS });
+    await page.waitForSelector('#status[data-status="live"]', { timeout: RECONNECT_MS });
+    const r2 = await ask({ cmd: "mutate", op: "toggle", state: "G" });
+    await waitTicks(page, r2.time);
+
     // 5. a server restart: the page goes offline, then reconnects and
     // resumes, with the changes made while it was down
     await ask({ cmd: "stop" });
