@@ -47,19 +47,24 @@ class Inspector {
 
   /** run keeps a WatchClock stream open for the page's life. */
   async run(): Promise<void> {
+    let lastWhy = "";
     for (let attempt = 0; ; attempt++) {
       this.view.setStatus(attempt === 0 ? "connecting" : "reconnecting",
         attempt === 0 ? "connecting" : `reconnecting (attempt ${attempt})`);
       const ac = new AbortController();
       this.stream = ac;
+      let why = "";
       try {
-        await this.session(ac.signal, () => (attempt = 0));
-        this.view.note("stream ended by the server", "error");
+        await this.session(ac.signal, () => { attempt = 0; lastWhy = ""; });
+        why = "stream ended by the server";
       } catch (e) {
         if (!ac.signal.aborted || !(ac.signal.reason instanceof Reconnect)) {
-          this.view.note(`connection lost: ${describe(e)}`, "error");
+          why = `connection lost: ${describe(e)}`;
         }
       }
+      // one line per kind of failure, not one per retry
+      if (why && why !== lastWhy) this.view.note(why, "error");
+      if (why) lastWhy = why;
       ac.abort();
       const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(attempt, 6));
       this.view.setStatus("offline", `offline, retrying in ${(delay / 1000).toFixed(1)} s`);
