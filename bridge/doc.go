@@ -11,8 +11,10 @@
 //     the worker's one mutation path (arpc.Mutator: validation, exactly-once,
 //     panics), shared with aRPC.
 //   - [Server] serves one net.Listener for both doors: gRPC (with health and
-//     reflection), native aRPC (through an arpc.Mux) and HTTP/1.1 for
-//     /healthz and /metrics, told apart by cmux.
+//     reflection), native aRPC (through an arpc.Mux) and HTTP/1.1 or h2c for
+//     /healthz, /metrics and Connect and gRPC-Web calls of the same gRPC
+//     services (transcoded by vanguard, for browsers and curl), told apart
+//     by cmux. Package bridge/web is the web inspector to mount there.
 //   - [Dial] connects to a BridgeService and returns a [Client] whose Worker
 //     is an *arpc.Worker (an am.Api), kept current by a WatchClock stream.
 //

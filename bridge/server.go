@@ -34,16 +34,22 @@ const (
 )
 
 // ServerOpts are optional settings of NewServer. The zero value means
-// defaults: gRPC, aRPC and HTTP/1.1 /healthz on the one listener.
+// defaults: gRPC, aRPC, Connect, gRPC-Web and HTTP /healthz on the one
+// listener.
 type ServerOpts struct {
 	// Service configures the gRPC service (allow list, getter, push
 	// interval).
 	Service ServiceOpts
-	// HTTP serves HTTP/1.1 requests other than /healthz, which the server
-	// answers itself (200 while serving, 503 once shutting down or once the
-	// worker is gone). Mount /metrics here. Default: 404 for everything
-	// else.
+	// HTTP serves HTTP requests (HTTP/1.1 and h2c) other than /healthz,
+	// which the server answers itself (200 while serving, 503 once shutting
+	// down or once the worker is gone), and other than calls of the gRPC
+	// services (Connect and gRPC-Web, see NoConnect). Mount /metrics here.
+	// Default: 404 for everything else.
 	HTTP http.Handler
+	// NoConnect disables the Connect and gRPC-Web door: by default, HTTP
+	// requests to /<service>/<method> of every service registered on the
+	// gRPC server (as of Serve) are transcoded to gRPC and served by it.
+	NoConnect bool
 	// ReadTimeout bounds the protocol detection of a new connection
 	// (cmux.SetReadTimeout). Default DefaultReadTimeout.
 	ReadTimeout time.Duration
@@ -75,11 +81,13 @@ type ServerOpts struct {
 
 // Server serves one worker on one listener to both doors: gRPC
 // (BridgeService, grpc.health.v1, server reflection), native aRPC and
-// HTTP/1.1 (/healthz, and ServerOpts.HTTP). Health (gRPC and /healthz) is
+// HTTP/1.1 or h2c (/healthz, Connect and gRPC-Web calls of the gRPC
+// services, and ServerOpts.HTTP). Health (gRPC and /healthz) is
 // SERVING until Shutdown or until the worker is gone (disposed, or its
 // schema changed), NOT_SERVING after. Connections are told apart by
-// their first bytes (cmux): the aRPC preface, an HTTP/1 method, or an HTTP/2
-// preface with a gRPC content type. Create it with NewServer, run Serve and
+// their first bytes (cmux): the aRPC preface, an HTTP/1 method, an HTTP/2
+// preface with a native gRPC content type (to grpc-go), or any other HTTP/2
+// preface (to the HTTP side). Create it with NewServer, run Serve and
 // end it with Shutdown.
 type Server struct {
 	svc    *Service
@@ -92,7 +100,12 @@ type Server struct {
 	log    *slog.Logger
 	opts   ServerOpts
 
-	grpcL, httpL, arpcL net.Listener
+	// connect is set by Serve unless NoConnect; maxRecv is the resolved
+	// MaxRecvMsgSize
+	connect *connectDoor
+	maxRecv int
+
+	grpcL, httpL, h2cL, arpcL net.Listener
 
 	mx       sync.Mutex
 	serving  bool
@@ -144,6 +157,7 @@ func NewServer(ctx context.Context, l net.Listener, name string,
 		root:    l,
 		log:     log.With("server", name),
 		opts:    *opts,
+		maxRecv: maxRecv,
 		stopped: make(chan struct{}),
 	}
 	svc.Register(s.gs)
@@ -170,12 +184,14 @@ func NewServer(ctx context.Context, l net.Listener, name string,
 		s.arpcL = subListener{s.mux.Match(arpc.MuxMatcher())}
 	}
 	s.httpL = subListener{s.mux.Match(cmux.HTTP1Fast())}
-	s.grpcL = subListener{s.mux.MatchWithWriters(
-		cmux.HTTP2MatchHeaderFieldPrefixSendSettings("content-type",
-			"application/grpc"))}
+	// native gRPC only: gRPC-Web and Connect over h2c go to the HTTP side
+	s.grpcL = subListener{s.mux.MatchWithWriters(nativeGRPCMatcher())}
+	s.h2cL = subListener{s.mux.Match(cmux.HTTP2())}
 
 	s.http = &http.Server{Handler: s.httpHandler(opts.HTTP),
-		ReadHeaderTimeout: readTimeout}
+		ReadHeaderTimeout: readTimeout, Protocols: new(http.Protocols)}
+	s.http.Protocols.SetHTTP1(true)
+	s.http.Protocols.SetUnencryptedHTTP2(true)
 	if !opts.NoARPC {
 		door, err := newARPCDoor(ctx, name, worker, s.arpcL, opts, s.log)
 		if err != nil {
@@ -211,6 +227,10 @@ func (s *Server) httpHandler(next http.Handler) http.Handler {
 			_, _ = w.Write([]byte("ok\n"))
 			return
 		}
+		if s.connect != nil && s.connect.serves(r) {
+			s.connect.ServeHTTP(w, r)
+			return
+		}
 		if next == nil {
 			http.NotFound(w, r)
 			return
@@ -239,8 +259,19 @@ func (s *Server) Serve() error {
 	}
 	s.serving = true
 	s.mx.Unlock()
+	if !s.opts.NoConnect {
+		// after NewServer, so that services registered on GRPC() count
+		door, err := newConnectDoor(s.gs, s.maxRecv)
+		if err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_ = s.Shutdown(ctx)
+			return err
+		}
+		s.connect = door
+	}
 
-	errs := make(chan error, 4)
+	errs := make(chan error, 8)
 	run := func(name string, fn func() error) {
 		s.wg.Add(1)
 		go func() {
@@ -251,12 +282,15 @@ func (s *Server) Serve() error {
 		}()
 	}
 	run("grpc", func() error { return s.gs.Serve(s.grpcL) })
-	run("http", func() error {
-		if err := s.http.Serve(s.httpL); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
+	for name, l := range map[string]net.Listener{
+		"http": s.httpL, "h2c": h2cListener{s.h2cL}} {
+		run(name, func() error {
+			if err := s.http.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+	}
 	run("cmux", s.mux.Serve)
 	run("health", func() error { s.watchWorker(); return nil })
 	if s.arpc != nil {

@@ -2,8 +2,9 @@
 # check-proto.sh is the CI gate for the gRPC contract:
 #   1. buf lint
 #   2. buf format (fails on any formatting difference, printing the diff)
-#   3. regenerate gen/ and fail when that changes, adds or removes any file
-#      compared with the committed tree (gen/ must be committed, never edited)
+#   3. regenerate gen/ (Go) and web/src/gen (the inspector's TypeScript) and
+#      fail when that changes, adds or removes any file compared with the
+#      committed tree (both must be committed, never edited)
 #   4. go build of the generated packages
 #   5. buf breaking against HEAD~1 when HEAD~1 holds the buf module. A
 #      shallow clone is deepened first (git fetch --deepen=1 origin). The
@@ -17,6 +18,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 "$ROOT/scripts/tools.sh"
+"$ROOT/scripts/web.sh" deps # protoc-gen-es
 export PATH="$ROOT/.tools/bin:$PATH"
 
 step() { printf 'check-proto: %s\n' "$*" >&2; }
@@ -28,16 +30,16 @@ buf lint || fail "buf lint"
 step "buf format"
 buf format -d --exit-code || fail "buf format: run 'buf format -w' (.tools/bin/buf)"
 
-step "regenerate gen/"
+step "regenerate gen/ and web/src/gen"
 buf generate || fail "buf generate"
 if ! git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   fail "not a git work tree: cannot compare gen/"
 fi
-changes="$(git status --porcelain --untracked-files=all -- gen)"
+changes="$(git status --porcelain --untracked-files=all -- gen web/src/gen)"
 if [[ -n "$changes" ]]; then
   printf '%s\n' "$changes" >&2
-  git --no-pager diff --stat -- gen >&2 || true
-  fail "gen/ is not up to date with proto/: run scripts/gen.sh and commit gen/"
+  git --no-pager diff --stat -- gen web/src/gen >&2 || true
+  fail "gen/ or web/src/gen is not up to date with proto/: run scripts/gen.sh and commit both"
 fi
 
 step "go build ./gen/..."
@@ -87,7 +89,8 @@ elif [[ -z "$(git ls-tree -r --name-only "$prev" -- proto | grep '\.proto$' || t
   step "skip buf breaking: HEAD~1 has no proto files"
 else
   step "against HEAD~1 (${prev:0:12})"
-  gitdir="$(git rev-parse --absolute-git-dir)"
+  # the common dir: in a linked worktree the git dir holds no objects
+  gitdir="$(cd "$(git rev-parse --git-common-dir)" && pwd)"
   buf breaking --against "$gitdir#ref=$prev" || fail "breaking change against HEAD~1 ($prev)"
 fi
 

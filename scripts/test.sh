@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh is the whole test suite, set-up included: it installs the pinned
-# tools (buf, protoc plugins, grpcurl) and the polyglot client dependencies,
-# checks formatting, the proto contract and generated code, vets, runs every
+# tools (buf, protoc plugins, grpcurl), the polyglot client dependencies and
+# the web inspector's (npm, Debian chromium), checks formatting, the proto
+# contract and generated code, the inspector's committed bundle, vets, runs every
 # test with the race detector, and runs every benchmark once as a smoke test.
 #
 # Usage: scripts/test.sh [--quick]   (--quick: skip tool installs and -race)
@@ -24,8 +25,13 @@ if [[ $QUICK == 0 ]]; then
   scripts/tools.sh --grpcurl
   step "polyglot client dependencies (node, python)"
   scripts/polyglot-deps.sh
+  step "web inspector dependencies (npm, chromium)"
+  scripts/web.sh deps
+  scripts/web.sh chromium
   step "proto: lint, format, generated code, breaking changes"
   scripts/check-proto.sh
+  step "web inspector: type-check, committed bundle matches its sources"
+  scripts/web.sh check
   # the tools are installed now: a polyglot test that misses one fails
   export ARPC_REQUIRE_POLYGLOT=1
 fi

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -117,6 +119,28 @@ func TestDemo(t *testing.T) {
 			if strings.Contains(body, zero+"\n") {
 				t.Errorf("/metrics: %s after watching", zero)
 			}
+		}
+	})
+
+	// after "metrics": a Connect call counts as a gRPC mutation
+	t.Run("web", func(t *testing.T) {
+		code, body := httpGet(t, "http://"+a+"/")
+		if code != 200 || !strings.Contains(body, `<script defer src="inspector.js">`) {
+			t.Fatalf("/: %d %.200q", code, body)
+		}
+		c := &http.Client{Timeout: 5 * time.Second}
+		defer c.CloseIdleConnections()
+		resp, err := c.Post("http://"+a+"/arpc.bridge.v1.BridgeService/Mutate",
+			"application/json", strings.NewReader(
+				`{"client_id":"c","type":"MUTATION_TYPE_ADD","states":["JobQueued"]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != 200 ||
+			!strings.Contains(string(b), `"result":"MUTATION_RESULT_EXECUTED"`) {
+			t.Fatalf("Connect Mutate: %d %s", resp.StatusCode, b)
 		}
 	})
 }

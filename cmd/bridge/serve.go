@@ -14,6 +14,7 @@ import (
 	"github.com/arpcbridge/arpcbridge/arpc"
 	"github.com/arpcbridge/arpcbridge/arpc/engine"
 	"github.com/arpcbridge/arpcbridge/bridge"
+	"github.com/arpcbridge/arpcbridge/bridge/web"
 	"github.com/arpcbridge/arpcbridge/internal/demo"
 	"github.com/arpcbridge/arpcbridge/internal/metrics"
 )
@@ -42,8 +43,11 @@ clients, told apart by their first bytes:
   aRPC   native asyncmachine RPC (bridge watch, arpc.NewClient)
   gRPC   arpc.bridge.v1.BridgeService, grpc.health.v1, server reflection
          (grpcurl, bridge --grpc, bridge.Dial, any language)
-  HTTP   GET /healthz (200 ok, 503 while shutting down),
-         GET /metrics (Prometheus text format)
+  HTTP   GET / (the web inspector: states, relations, live changes),
+         GET /healthz (200 ok, 503 while shutting down),
+         GET /metrics (Prometheus text format),
+         Connect and gRPC-Web calls of BridgeService (browsers, curl):
+         POST /arpc.bridge.v1.BridgeService/Mutate with application/json
 
 Without --schema it serves the embedded demo: a job worker (states Running,
 Idle, JobQueued, Working, Done, Failed, Retrying) that queues, runs, fails
@@ -124,6 +128,7 @@ func (o *serveOpts) run(ctx context.Context) error {
 	started := time.Now()
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", met.Handler())
+	mux.Handle("GET /", web.Handler())
 	srv, err := bridge.NewServer(machCtx, l, def.id, mach, &bridge.ServerOpts{
 		Service: bridge.ServiceOpts{
 			AllowId:      o.allowId,
@@ -159,6 +164,7 @@ func (o *serveOpts) run(ctx context.Context) error {
 	fmt.Fprintf(o.stdout, "bridge: serving %s machine %q on %s (aRPC, gRPC, HTTP)\n",
 		def.kind, def.id, srv.Addr())
 	log.Info("listening", "addr", srv.Addr().String(), "machine", def.id,
+		"inspector", "http://"+srv.Addr().String()+"/",
 		"states", len(def.names), "push_interval", o.pushInterval)
 
 	var serveErr error
