@@ -20,7 +20,7 @@ const DefaultMaxMsgSize = 64 << 20
 
 // readBufSize is the read buffer of a connection: small, since idle
 // connections are many and large messages are read past the buffer.
-const readBufSize = 1 << 10
+const readBufSize = 512
 
 // msgBuf is the io.Writer a codec's gob encoder writes a message into.
 type msgBuf struct{ b []byte }

@@ -60,11 +60,17 @@ func connectAll(tb testing.TB, ctx context.Context, addr string, n int,
 }
 
 func heapAlloc() uint64 {
+	h, _ := memInUse()
+	return h
+}
+
+// memInUse returns the live heap and the goroutine stacks in use, after GC.
+func memInUse() (heap, stacks uint64) {
 	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
+	return ms.HeapAlloc, ms.StackInuse
 }
 
 func pct(sorted []time.Duration, p float64) time.Duration {
@@ -156,12 +162,14 @@ func BenchmarkMuxServerSideMemory(b *testing.B) {
 	waitMuxEmpty(b, m)
 
 	for range b.N {
-		baseHeap, baseG := heapAlloc(), runtime.NumGoroutine()
+		baseHeap, baseStacks := memInUse()
+		baseG := runtime.NumGoroutine()
 		start := time.Now()
 		child := startChildClients(b, m.Addr, n)
 		connectAllT := time.Since(start)
 		require.Equal(b, n, m.Stats().Clients)
-		heap, g := heapAlloc(), runtime.NumGoroutine()
+		heap, stacks := memInUse()
+		g := runtime.NumGoroutine()
 		child.stop()
 		waitMuxEmpty(b, m)
 
@@ -169,6 +177,8 @@ func BenchmarkMuxServerSideMemory(b *testing.B) {
 		b.ReportMetric(connectAllT.Seconds()*1000, "connect-all-ms(incl-exec)")
 		b.ReportMetric(float64(heap-min(heap, baseHeap))/float64(n)/1024,
 			"KiB/client(server)")
+		b.ReportMetric(float64(stacks-min(stacks, baseStacks))/float64(n)/1024,
+			"stack-KiB/client(server)")
 		b.ReportMetric(float64(g-baseG)/float64(n), "goroutines/client(server)")
 	}
 }
