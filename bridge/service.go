@@ -195,6 +195,11 @@ func (s *Service) checkKnown(seq uint64, t []uint64) error {
 // updateSince is the update that brings a client at (seq, t) to now: a diff
 // when the engine remembers seq or the client sent its time, else full.
 func (s *Service) updateSince(seq uint64, t []uint64) engine.Update {
+	if seq > s.eng.Snapshot().Seq {
+		// a sequence this engine never reached (the client knew a restarted
+		// server): no diff can continue its chain
+		return s.eng.UpdateFrom(nil)
+	}
 	if len(t) > 0 {
 		return s.eng.UpdateFromTime(t, seq)
 	}

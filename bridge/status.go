@@ -24,6 +24,10 @@ var (
 	ErrProtocolVersion = errors.New("bridge: unsupported protocol version")
 	// ErrClosed means the service or client was closed.
 	ErrClosed = errors.New("bridge: closed")
+	// ErrReplaced ends a WatchClock stream when a newer stream of the same
+	// client_id opens (ABORTED, reason REPLACED).
+	ErrReplaced = errors.New("bridge: replaced by a newer WatchClock stream " +
+		"of the same client_id")
 )
 
 // errorDomain is the ErrorInfo domain of this service's errors.
@@ -39,6 +43,7 @@ const (
 	ReasonWorkerGone      = "WORKER_GONE"
 	ReasonShuttingDown    = "SHUTTING_DOWN"
 	ReasonUnsupported     = "UNSUPPORTED"
+	ReasonReplaced        = "REPLACED"
 )
 
 // fieldError names the request field an error is about.
@@ -73,6 +78,7 @@ var classes = []struct {
 	{ErrNotFound, codes.NotFound, ReasonNotFound},
 	{arpc.ErrInvalidParams, codes.InvalidArgument, ReasonInvalidArgument},
 	{arpc.ErrUnsupported, codes.Unimplemented, ReasonUnsupported},
+	{ErrReplaced, codes.Aborted, ReasonReplaced},
 }
 
 // toStatus turns an error of the service into a gRPC status error: the one
@@ -167,6 +173,12 @@ func fromStatus(method string, err error) error {
 		default:
 			sentinel = arpc.ErrNetwork
 		}
+	case codes.Aborted:
+		if reason == ReasonReplaced {
+			return fmt.Errorf("%w: %w: %s: %s", arpc.ErrRpc, ErrReplaced, method,
+				st.Code())
+		}
+		sentinel = arpc.ErrRpc
 	default:
 		sentinel = arpc.ErrRpc
 	}

@@ -27,10 +27,6 @@ type watcher struct {
 	sub *engine.Sub
 }
 
-// errReplaced ends a stream when a newer one of the same client ID opens.
-var errReplaced = errors.New("replaced by a newer WatchClock stream of " +
-	"the same client_id")
-
 // watching returns the engine subscription of the client's open stream, nil
 // when it has none.
 func (s *Service) watching(clientId string) *engine.Sub {
@@ -50,7 +46,7 @@ func (s *Service) register(clientId string, w *watcher) {
 	s.mx.Lock()
 	defer s.mx.Unlock()
 	if old := s.watchers[clientId]; old != nil {
-		old.end(errReplaced)
+		old.end(ErrReplaced)
 	}
 	s.watchers[clientId] = w
 }
@@ -103,11 +99,16 @@ func (s *Service) WatchClock(req *bridgev1.WatchClockRequest,
 			known = snap.Time
 		}
 	}
-	if len(known) > 0 {
+	switch {
+	case knownSeq > s.eng.Snapshot().Seq:
+		// a sequence this engine never reached: the client knew another
+		// one (a restarted server), so its chain cannot continue here
+		first = sub.Full(false)
+	case len(known) > 0:
 		// Resume itself falls back to a full snapshot (counted) for a time
 		// of another worker
 		first = sub.Resume(known, knownSeq)
-	} else {
+	default:
 		first = sub.Full(true)
 	}
 	ws := &watchStream{s: s, stream: stream, clientId: req.ClientId}
@@ -122,8 +123,6 @@ func (s *Service) WatchClock(req *bridgev1.WatchClockRequest,
 	err := sub.Run(ctx, engine.NewPace(s.opts.PushInterval, heartbeat),
 		&watchSender{ws: ws, sub: sub})
 	switch {
-	case errors.Is(err, errReplaced):
-		return status.Error(codes.Aborted, errReplaced.Error())
 	case errors.Is(err, context.Canceled) ||
 		errors.Is(err, context.DeadlineExceeded):
 		return status.FromContextError(err).Err()
