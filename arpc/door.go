@@ -2,7 +2,6 @@ package arpc
 
 import (
 	"context"
-	"fmt"
 	"slices"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
@@ -37,26 +36,12 @@ func DedupFor(worker am.Api) *Dedup { return &Dedup{s: dedupFor(worker)} }
 // Do runs exec once per (client, id). The first caller executes; a
 // concurrent or later caller with the same pair waits (within ctx) for the
 // first result and gets it with replayed set. id 0 disables de-duplication.
+// With a Journal (SetJournal), a mutation is refused while the journal
+// cannot persist, and Do returns only once the journal committed it.
 func (d *Dedup) Do(ctx context.Context, client string, id uint64,
 	exec func() (am.Result, error),
 ) (res am.Result, replayed bool, err error) {
-	if id == 0 {
-		res, err = exec()
-		return res, false, err
-	}
-	entry, first := d.s.begin(client, id)
-	if !first {
-		select {
-		case <-entry.done:
-			return entry.result, true, nil
-		case <-ctx.Done():
-			return am.Canceled, false, fmt.Errorf("%w: waiting for the first "+
-				"attempt: %w", ErrNoConn, ctx.Err())
-		}
-	}
-	res, err = exec()
-	entry.finish(res)
-	return res, false, err
+	return d.s.do(ctx, client, id, exec)
 }
 
 // NormalizeSchema returns schema as a machine holds it (parsed, with the

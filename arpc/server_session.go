@@ -364,23 +364,11 @@ func (ses *session) apply(args *ArgsMut) (am.Result, error) {
 		return am.Canceled, fmt.Errorf("%w: mutation type %d", ErrInvalidParams,
 			args.Type)
 	}
-	if args.Id == 0 {
-		return ses.exec(args, names)
-	}
 	ses.mx.Lock()
 	key := ses.dedupKey
 	ses.mx.Unlock()
-	entry, first := ses.s.dedup.begin(key, args.Id)
-	if !first {
-		select {
-		case <-entry.done:
-			return entry.result, nil
-		case <-ses.ctx.Done():
-			return am.Canceled, fmt.Errorf("%w: connection closed", ErrNoConn)
-		}
-	}
-	res, err := ses.exec(args, names)
-	entry.finish(res)
+	res, _, err := ses.s.dedup.do(ses.ctx, key, args.Id,
+		func() (am.Result, error) { return ses.exec(args, names) })
 	return res, err
 }
 

@@ -39,6 +39,7 @@ const (
 	ReasonWorkerGone      = "WORKER_GONE"
 	ReasonShuttingDown    = "SHUTTING_DOWN"
 	ReasonUnsupported     = "UNSUPPORTED"
+	ReasonNotDurable      = "NOT_DURABLE"
 )
 
 // fieldError names the request field an error is about.
@@ -67,6 +68,7 @@ var classes = []struct {
 	{engine.ErrWorkerGone, codes.Unavailable, ReasonWorkerGone},
 	{engine.ErrSchemaChanged, codes.Unavailable, ReasonWorkerGone},
 	{arpc.ErrWorkerGone, codes.Unavailable, ReasonWorkerGone},
+	{arpc.ErrNotDurable, codes.Unavailable, ReasonNotDurable},
 	{ErrProtocolVersion, codes.FailedPrecondition, ReasonProtocol},
 	{arpc.ErrSchemaMismatch, codes.FailedPrecondition, ReasonSchemaMismatch},
 	{arpc.ErrNoAccess, codes.PermissionDenied, ReasonNoAccess},
@@ -164,6 +166,8 @@ func fromStatus(method string, err error) error {
 			sentinel = arpc.ErrWorkerGone
 		case ReasonShuttingDown:
 			sentinel = arpc.ErrNoConn
+		case ReasonNotDurable:
+			sentinel = arpc.ErrNotDurable
 		default:
 			sentinel = arpc.ErrNetwork
 		}
