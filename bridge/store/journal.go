@@ -170,10 +170,11 @@ func (s *Store) commit() bool {
 	})
 	s.mx.Lock()
 	idle := snap.Seq == s.lastSeq && len(ops) == 0 && s.err == nil
+	db := s.db
 	s.mx.Unlock()
 	var err error
 	if !idle {
-		err = s.write(snap, ops)
+		err = s.write(db, snap, ops)
 	}
 	s.mx.Lock()
 	defer s.mx.Unlock()
@@ -198,8 +199,8 @@ func (s *Store) commit() bool {
 	return err == nil
 }
 
-func (s *Store) write(snap *engine.Snapshot, ops []op) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+func (s *Store) write(db *bolt.DB, snap *engine.Snapshot, ops []op) error {
+	return db.Update(func(tx *bolt.Tx) error {
 		if err := s.putClock(tx, snap); err != nil {
 			return err
 		}
