@@ -34,6 +34,8 @@ type dedupStore struct {
 	// while a journal is set, so that Dedup.Quiesce sees no mutation whose
 	// effect may be in the worker's time while its result is not remembered
 	barrier sync.RWMutex
+	// worker is the worker whose mutations these are (nil in unit tests)
+	worker am.Api
 
 	mx      sync.Mutex
 	clients map[string]*list.Element // of *dedupWindow
@@ -72,6 +74,7 @@ func dedupFor(worker am.Api) *dedupStore {
 	d, ok := dedupAll[worker]
 	if !ok {
 		d = newDedupStore()
+		d.worker = worker
 		dedupAll[worker] = d
 	}
 	return d

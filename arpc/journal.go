@@ -25,9 +25,9 @@ type Journal interface {
 	Forget(client string, id uint64)
 	// Commit returns once everything the worker and the window did before
 	// the call is durable, or with an error wrapping ErrNotDurable when that
-	// failed, or ctx's error. Both doors call it after a mutation ran and
-	// before its reply is sent; a journal that persists later (in batches)
-	// returns at once.
+	// failed, or ctx's error. Both doors call it after a mutation ran (for
+	// one the worker queued: after the queue ran it) and before its reply is
+	// sent; a journal that persists later (in batches) returns at once.
 	Commit(ctx context.Context) error
 }
 
@@ -124,11 +124,41 @@ func (d *dedupStore) do(ctx context.Context, client string, id uint64,
 		res, replayed, err = d.once(ctx, client, id, exec)
 	}
 	if j != nil && err == nil {
+		if res >= am.Queued && !replayed {
+			d.awaitQueued(ctx, res)
+		}
 		if cerr := j.Commit(ctx); cerr != nil {
 			return res, replayed, cerr
 		}
 	}
 	return res, replayed, err
+}
+
+// queueEnder is a worker that tells when its queue ran empty
+// (*am.Machine).
+type queueEnder interface {
+	WhenQueueEnds() <-chan struct{}
+}
+
+// awaitQueued waits (within ctx) until the worker ran a mutation it queued
+// at queue tick res, so that the commit after it covers its effect: a
+// Queued reply is durable like an Executed one. A tick is processed when
+// an accepted transition at or past it ends, or when the queue ends (the
+// mutation itself may have been canceled).
+func (d *dedupStore) awaitQueued(ctx context.Context, res am.Result) {
+	w := d.worker
+	if w == nil {
+		return
+	}
+	var ended <-chan struct{}
+	if qe, ok := w.(queueEnder); ok {
+		ended = qe.WhenQueueEnds()
+	}
+	select {
+	case <-w.WhenQueue(res):
+	case <-ended:
+	case <-ctx.Done():
+	}
 }
 
 // once executes exec for the first caller of (client, id); the others wait
