@@ -50,4 +50,3 @@ func (o *serveOpts) openState(mach *am.Machine, mode store.SyncMode,
 	}
 	return st, nil
 }
-
