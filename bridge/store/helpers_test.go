@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"net"
+	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
@@ -68,6 +69,17 @@ func start(t testing.TB, path, addr string, opts *store.Options,
 	inc := &incarnation{mach: mach, st: st, srv: srv, done: make(chan error, 1)}
 	go func() { inc.done <- srv.Serve() }()
 	t.Cleanup(func() { inc.stop(t) })
+	// serving: a Shutdown before Serve started would make Serve fail
+	hc := &http.Client{Timeout: time.Second}
+	defer hc.CloseIdleConnections()
+	require.Eventually(t, func() bool {
+		resp, err := hc.Get("http://" + inc.addr() + "/healthz")
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 5*time.Second, 5*time.Millisecond)
 	return inc
 }
 

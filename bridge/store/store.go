@@ -3,11 +3,14 @@ package store
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
@@ -187,14 +190,17 @@ func Open(path string, opts *Options) (*Store, error) {
 	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%w %s: not a regular file", ErrOpen, path)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.LockTimeout})
+	db, err := openBolt(path, o.LockTimeout)
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("%w: %s (waited %s)", ErrLocked, path,
 				o.LockTimeout)
 		}
-		if errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) ||
-			errors.Is(err, bolt.ErrVersionMismatch) {
+		var pe *fs.PathError
+		var errno syscall.Errno
+		if !errors.As(err, &pe) && !errors.As(err, &errno) {
+			// not the OS refusing: bbolt refusing the content (invalid,
+			// version mismatch, checksum, too small...)
 			return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, path, err)
 		}
 		return nil, fmt.Errorf("%w %s: %w", ErrOpen, path, err)
@@ -212,6 +218,22 @@ func Open(path string, opts *Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// openBolt opens the file with bbolt. A damaged file must give an error,
+// not crash the process: bbolt reads its pages through a memory map and
+// may panic, or fault, on a page that lies, so both become ErrCorrupt.
+func openBolt(path string, lockTimeout time.Duration) (db *bolt.DB, err error) {
+	if err := verifyFile(path); err != nil {
+		return nil, err
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, r)
+		}
+	}()
+	return bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
 }
 
 // Path returns the state file's path.
@@ -243,12 +265,24 @@ func (s *Store) reset() error {
 // load reads the file. A damaged file must give an error, never a panic:
 // the reading runs under recover.
 func (s *Store) load() (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, r)
 		}
 	}()
 	return s.db.View(func(tx *bolt.Tx) error {
+		// bbolt trusts its pages: a damaged one can make a later write
+		// loop or fault, so the whole file is checked first
+		var cerr error
+		for err := range tx.Check() {
+			if cerr == nil {
+				cerr = fmt.Errorf("%w: %s: %w", ErrCorrupt, s.path, err)
+			}
+		}
+		if cerr != nil {
+			return cerr
+		}
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
 			if tx.Bucket(bucketClock) != nil || tx.Bucket(bucketDedup) != nil {
