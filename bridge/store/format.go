@@ -67,12 +67,22 @@ func (r *reader) uvarint(what string) uint64 {
 		return 0
 	}
 	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
+	// only the shortest encoding, the one this package writes
+	if n <= 0 || n != uvarintLen(v) {
 		r.err = fmt.Errorf("%w: %s: bad varint", ErrCorrupt, what)
 		return 0
 	}
 	r.b = r.b[n:]
 	return v
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
 }
 
 func (r *reader) count(what string, limit int) int {
