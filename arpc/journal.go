@@ -118,10 +118,10 @@ func (d *dedupStore) do(ctx context.Context, client string, id uint64,
 	case id == 0:
 		res, err = exec()
 	case j == nil:
-		res, replayed, err = d.once(ctx, client, id, exec)
+		res, replayed, err = d.once(ctx, client, id, false, exec)
 	default:
 		d.barrier.RLock()
-		res, replayed, err = d.once(ctx, client, id, exec)
+		res, replayed, err = d.once(ctx, client, id, true, exec)
 	}
 	if j != nil && err == nil {
 		if res >= am.Queued && !replayed {
@@ -162,13 +162,12 @@ func (d *dedupStore) awaitQueued(ctx context.Context, res am.Result) {
 }
 
 // once executes exec for the first caller of (client, id); the others wait
-// for its result. With a journal, the caller holds barrier for reading;
-// once releases it as soon as the result is remembered (or at once for a
+// for its result. When locked, the caller holds barrier for reading; once
+// releases it as soon as the result is remembered (or at once for a
 // replay, which must not hold it while it waits).
 func (d *dedupStore) once(ctx context.Context, client string, id uint64,
-	exec func() (am.Result, error),
+	locked bool, exec func() (am.Result, error),
 ) (am.Result, bool, error) {
-	locked := d.journal.Load() != nil
 	unlock := func() {
 		if locked {
 			locked = false
