@@ -119,19 +119,24 @@ func (s *Store) run() {
 		s.mx.Lock()
 		seq := s.lastSeq
 		s.mx.Unlock()
-		changed := s.eng.Changed(seq)
+		changed, wake := s.eng.Changed(seq), s.wake
 		select {
 		case <-s.eng.Done():
 			// the machine is gone: nothing changes any more
 			changed = nil
 		default:
 		}
+		if retry != nil {
+			// failing: mutations are refused meanwhile, only the retry
+			// (or the stop) may start the next attempt
+			changed, wake = nil, nil
+		}
 		select {
 		case <-s.stop:
 			s.commit()
 			return
 		case <-changed:
-		case <-s.wake:
+		case <-wake:
 		case <-retry:
 		}
 		retry = nil
