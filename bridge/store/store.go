@@ -377,6 +377,9 @@ func (s *Store) Attach(worker Machine) error {
 	case worker == nil:
 		return fmt.Errorf("%w: nil machine", ErrAttached)
 	}
+	if m, ok := worker.(*am.Machine); ok && m == nil {
+		return fmt.Errorf("%w: nil machine", ErrAttached)
+	}
 	for _, t := range worker.Time(nil) {
 		if t != 0 {
 			return fmt.Errorf("%w: machine %s already changed (attach before "+
