@@ -68,12 +68,15 @@ func applied(tick uint64) uint64 { return (tick + 1) / 2 }
 // that were acknowledged and those whose outcome it cannot know (the call
 // failed: the machine may or may not have applied them).
 type mutator struct {
-	name    string
-	state   string
-	worker  *arpc.Worker
-	stats   func() string
-	stop    func()
-	acked   atomic.Uint64
+	name   string
+	state  string
+	worker *arpc.Worker
+	stats  func() string
+	stop   func()
+	acked  atomic.Uint64
+	// acks are the times of the acknowledgements
+	acksMx  sync.Mutex
+	acks    []time.Time
 	unknown atomic.Uint64
 	lastErr atomic.Pointer[error]
 	errsMx  sync.Mutex
@@ -104,6 +107,9 @@ func (m *mutator) run(ctx context.Context, wg *sync.WaitGroup) {
 			// Executed, or queued behind another client's (the server
 			// replies once the queue ran it, see arpc.Journal)
 			m.acked.Add(1)
+			m.acksMx.Lock()
+			m.acks = append(m.acks, time.Now())
+			m.acksMx.Unlock()
 		case err == nil:
 			// the queued Add was canceled?
 			m.failed(fmt.Errorf("result %v", res))
@@ -227,10 +233,28 @@ func (f *chaosFleet) close() {
 	}
 }
 
+// acksSince counts the acknowledgements at or after t.
+func (m *mutator) acksSince(t time.Time) uint64 {
+	m.acksMx.Lock()
+	defer m.acksMx.Unlock()
+	i, _ := slices.BinarySearchFunc(m.acks, t, func(a, b time.Time) int {
+		return a.Compare(b)
+	})
+	return uint64(len(m.acks) - i)
+}
+
 // check verifies, against the machine's time now (mutations stopped):
 // nothing acknowledged was lost, nothing applied twice, every client and
 // the watcher back on that clock. It returns the totals.
 func (f *chaosFleet) check(truth am.Time) (acked, unknown uint64) {
+	acked, unknown, _ = f.checkLoss(truth, func(*mutator) uint64 { return 0 })
+	return acked, unknown
+}
+
+// checkLoss is check allowing each mutator to have lost up to mayLose of
+// its acknowledged Adds.
+func (f *chaosFleet) checkLoss(truth am.Time, mayLose func(*mutator) uint64,
+) (acked, unknown, lost uint64) {
 	t := f.t
 	t.Helper()
 	_, names := chaosSchema()
@@ -241,8 +265,11 @@ func (f *chaosFleet) check(truth am.Time) (acked, unknown uint64) {
 		acked += a
 		unknown += u
 		if got < a {
-			t.Errorf("%s: %d acknowledged Adds lost (applied %d, acknowledged %d)",
-				m.name, a-got, got, a)
+			lost += a - got
+		}
+		if got+mayLose(m) < a {
+			t.Errorf("%s: %d acknowledged Adds lost (applied %d, acknowledged %d, "+
+				"%d may be lost)", m.name, a-got, got, a, mayLose(m))
 		}
 		if got > a+u {
 			t.Errorf("%s: %d Adds applied twice (applied %d, acknowledged %d, "+
@@ -289,7 +316,7 @@ func (f *chaosFleet) check(truth am.Time) (acked, unknown uint64) {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	return acked, unknown
+	return acked, unknown, lost
 }
 
 func mapsEqual(a, b map[string]uint64) bool {
