@@ -179,10 +179,19 @@ func (h *RespHello) decodeRaw(r *wireReader) {
 	h.Resumed = flags&rhResumed != 0
 	if flags&rhGroups != 0 {
 		n := r.count()
+		if n == 0 {
+			// the flag is set only for some groups
+			r.fail("groups flag without groups")
+			return
+		}
 		h.Groups = make(map[string][]int, n)
 		h.GroupsOrder = make([]string, 0, n)
 		for range n {
 			name := r.string()
+			if _, dup := h.Groups[name]; dup {
+				r.fail("group %q twice", name)
+				return
+			}
 			idxs := make([]int, r.count())
 			for i := range idxs {
 				idx := r.uvarint()

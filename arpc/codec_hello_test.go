@@ -109,3 +109,26 @@ func FuzzHelloDecode(f *testing.F) {
 		}
 	})
 }
+
+// Regression (FuzzHelloDecode): a groups flag with no groups, or a group
+// named twice, decoded into a RespHello that encodes differently.
+func TestHelloRejectsMalformedGroups(t *testing.T) {
+	base := (&RespHello{WorkerId: "w"}).appendRaw(nil)
+	for name, tail := range map[string][]byte{
+		"flag without groups": {0},
+		"group twice":         {2, 1, 'g', 0, 1, 'g', 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			b := append([]byte{base[0] | rhGroups}, base[1:]...)
+			b = append(b, tail...)
+			var got RespHello
+			assert.ErrorIs(t, decodeRawBytes(b, &got), ErrRpc)
+		})
+	}
+	ok := append([]byte{base[0] | rhGroups}, base[1:]...)
+	ok = append(ok, 2, 1, 'g', 1, 3, 1, 'h', 0)
+	var got RespHello
+	require.NoError(t, decodeRawBytes(ok, &got))
+	assert.Equal(t, []string{"g", "h"}, got.GroupsOrder)
+	assert.Equal(t, map[string][]int{"g": {3}, "h": {}}, got.Groups)
+}

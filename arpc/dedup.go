@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 )
@@ -26,6 +27,16 @@ const dedupMaxClients = 16384
 // is answered with the original result instead of being applied twice. It
 // outlives servers and connections: it lives as long as the worker.
 type dedupStore struct {
+	// journal makes the window and the worker's time durable (nil: none);
+	// set before serving, see Dedup.SetJournal
+	journal atomic.Pointer[journalRef]
+	// barrier is held for reading from a mutation's begin to its finish
+	// while a journal is set, so that Dedup.Quiesce sees no mutation whose
+	// effect may be in the worker's time while its result is not remembered
+	barrier sync.RWMutex
+	// worker is the worker whose mutations these are (nil in unit tests)
+	worker am.Api
+
 	mx      sync.Mutex
 	clients map[string]*list.Element // of *dedupWindow
 	lru     list.List                // least recently used at the front
@@ -41,6 +52,10 @@ type dedupWindow struct {
 type dedupEntry struct {
 	done   chan struct{}
 	result am.Result
+	// d, key and id tell the journal what finish remembers
+	d   *dedupStore
+	key string
+	id  uint64
 }
 
 var (
@@ -59,6 +74,7 @@ func dedupFor(worker am.Api) *dedupStore {
 	d, ok := dedupAll[worker]
 	if !ok {
 		d = newDedupStore()
+		d.worker = worker
 		dedupAll[worker] = d
 	}
 	return d
@@ -82,7 +98,13 @@ func (d *dedupStore) begin(client string, id uint64) (e *dedupEntry, first bool)
 		if d.lru.Len() >= dedupMaxClients {
 			oldest := d.lru.Front()
 			d.lru.Remove(oldest)
-			delete(d.clients, oldest.Value.(*dedupWindow).key)
+			gone := oldest.Value.(*dedupWindow)
+			delete(d.clients, gone.key)
+			if j := d.journal.Load(); j != nil {
+				for _, id := range gone.ring {
+					j.Forget(gone.key, id)
+				}
+			}
 		}
 		w = &dedupWindow{key: client, entries: map[uint64]*dedupEntry{},
 			ring: make([]uint64, 0, 16)}
@@ -91,11 +113,14 @@ func (d *dedupStore) begin(client string, id uint64) (e *dedupEntry, first bool)
 	if e, ok := w.entries[id]; ok {
 		return e, false
 	}
-	e = &dedupEntry{done: make(chan struct{})}
+	e = &dedupEntry{done: make(chan struct{}), d: d, key: client, id: id}
 	if len(w.ring) < DedupWindow {
 		w.ring = append(w.ring, id)
 	} else {
 		delete(w.entries, w.ring[w.next])
+		if j := d.journal.Load(); j != nil {
+			j.Forget(client, w.ring[w.next])
+		}
 		w.ring[w.next] = id
 		w.next = (w.next + 1) % DedupWindow
 	}
@@ -114,5 +139,13 @@ func dedupKey(clientId string, scope uint64) string {
 
 func (e *dedupEntry) finish(res am.Result) {
 	e.result = res
+	if e.d != nil {
+		if j := e.d.journal.Load(); j != nil {
+			// under mx: the journal sees Remember and Forget in window order
+			e.d.mx.Lock()
+			j.Remember(DedupRecord{Client: e.key, Id: e.id, Result: res})
+			e.d.mx.Unlock()
+		}
+	}
 	close(e.done)
 }

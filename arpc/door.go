@@ -1,6 +1,7 @@
 package arpc
 
 import (
+	"context"
 	"slices"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
@@ -21,6 +22,27 @@ const (
 	// error's message.
 	MutAddErr = mutAddErr
 )
+
+// Dedup is the exactly-once memory of one worker's mutations, shared by
+// every server (aRPC or gRPC) of that worker: a mutation retried with the
+// same client ID and mutation ID is answered with the first result instead
+// of being applied again. See DedupWindow for its bounds. Safe for
+// concurrent use.
+type Dedup struct{ s *dedupStore }
+
+// DedupFor returns the Dedup of worker, the same one its aRPC servers use.
+func DedupFor(worker am.Api) *Dedup { return &Dedup{s: dedupFor(worker)} }
+
+// Do runs exec once per (client, id). The first caller executes; a
+// concurrent or later caller with the same pair waits (within ctx) for the
+// first result and gets it with replayed set. id 0 disables de-duplication.
+// With a Journal (SetJournal), a mutation is refused while the journal
+// cannot persist, and Do returns only once the journal committed it.
+func (d *Dedup) Do(ctx context.Context, client string, id uint64,
+	exec func() (am.Result, error),
+) (res am.Result, replayed bool, err error) {
+	return d.s.do(ctx, client, id, exec)
+}
 
 // NormalizeSchema returns schema as a machine holds it (parsed, with the
 // Exception state defined), which is what SchemaHash expects.

@@ -39,6 +39,10 @@ var (
 	ErrWorkerGone = errors.New("worker gone")
 	// ErrFrameTooLarge means a message exceeded the configured size limit.
 	ErrFrameTooLarge = fmt.Errorf("%w: frame too large", ErrRpc)
+	// ErrNotDurable means the worker's journal (a state file) could not
+	// persist: the mutation was refused before it ran, or it ran but its
+	// reply could not be made durable (see Journal).
+	ErrNotDurable = errors.New("not durable")
 )
 
 // errCode is how an error crosses the wire: a number per sentinel, so the
@@ -58,6 +62,7 @@ const (
 	codeBusy
 	codeUnsupported
 	codeWorkerGone
+	codeNotDurable
 )
 
 var codeErrs = [...]error{
@@ -73,6 +78,7 @@ var codeErrs = [...]error{
 	codeBusy:           ErrBusy,
 	codeUnsupported:    ErrUnsupported,
 	codeWorkerGone:     ErrWorkerGone,
+	codeNotDurable:     ErrNotDurable,
 }
 
 // WireErr is an error as sent over the wire.

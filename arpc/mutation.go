@@ -129,32 +129,22 @@ func (m *Mutator) Check(names am.S) error {
 
 // Run validates mut and applies it to the worker, once per (Client, Id).
 // A concurrent or later retry of the same mutation waits, within ctx, for
-// the first attempt's result and gets it with replayed set. Invalid
-// mutations (unknown states or type, no states where some are needed)
-// return an error wrapping ErrInvalidParams and change nothing.
+// the first attempt's result and gets it with replayed set. With a Journal
+// set on the worker's Dedup, a mutation is refused (ErrNotDurable) while the
+// journal cannot persist, and Run returns once the journal committed it.
+// Invalid mutations (unknown states or type, no states where some are
+// needed) return an error wrapping ErrInvalidParams and change nothing.
 func (m *Mutator) Run(ctx context.Context, mut *Mutation) (
 	res am.Result, replayed bool, err error,
 ) {
 	if err := m.validate(mut); err != nil {
 		return am.Canceled, false, err
 	}
-	if mut.Id == 0 {
-		res, err = m.exec(mut)
-		return res, false, err
-	}
-	entry, first := m.dedup.begin(mut.Client, mut.Id)
-	if !first {
-		select {
-		case <-entry.done:
-			return entry.result, true, nil
-		case <-ctx.Done():
-			return am.Canceled, false, fmt.Errorf("%w: waiting for the first "+
-				"attempt: %w", ErrNoConn, context.Cause(ctx))
-		}
-	}
-	res, err = m.exec(mut)
-	entry.finish(res)
-	return res, false, err
+	// exactly-once, and durable before the reply when the worker has a
+	// Journal (Dedup.SetJournal)
+	return m.dedup.do(ctx, mut.Client, mut.Id, func() (am.Result, error) {
+		return m.exec(mut)
+	})
 }
 
 func (m *Mutator) validate(mut *Mutation) error {

@@ -23,8 +23,20 @@ func main() {
 		timeout  = flag.Duration("timeout", 90*time.Second, "bound on one measurement")
 		list     = flag.Bool("list", false, "list transports and exit")
 		quiet    = flag.Bool("q", false, "no progress lines")
+		soak     = flag.Duration("soak", 0, "run a soak of this duration instead of the comparison (see README.md#soak)")
+		soakA    = flag.Int("soak-arpc", 1000, "soak: aRPC clients")
+		soakG    = flag.Int("soak-grpc", 200, "soak: gRPC clients")
+		soakR    = flag.Float64("soak-rate", 20, "soak: mutations per second, over all clients")
+		soakC    = flag.Float64("soak-churn", 0.10, "soak: share of the clients replaced per minute")
+		soakS    = flag.Duration("soak-sample", 10*time.Second, "soak: sampling interval")
+		soakSync = flag.String("soak-sync", "always", "soak: the server's --sync")
 	)
 	flag.Parse()
+	if *soak > 0 {
+		os.Exit(runSoakMain(SoakConfig{Duration: *soak, ARPC: *soakA, GRPC: *soakG,
+			Rate: *soakR, Churn: *soakC, Sample: *soakS, Sync: *soakSync},
+			*write, *dir, *quiet))
+	}
 
 	if *list {
 		for _, t := range Transports() {
@@ -79,4 +91,28 @@ func main() {
 			os.Exit(1)
 		}
 	}
+}
+
+// runSoakMain runs a soak and prints (and with write, stores) its report.
+func runSoakMain(cfg SoakConfig, write bool, dir string, quiet bool) int {
+	if !quiet {
+		cfg.Progress = func(format string, args ...any) {
+			fmt.Fprintf(os.Stderr, format+"\n", args...)
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	res, err := RunSoak(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "soak:", err)
+		return 1
+	}
+	res.WriteMarkdown(os.Stdout)
+	if write {
+		if err := res.WriteFiles(dir); err != nil {
+			fmt.Fprintln(os.Stderr, "write:", err)
+			return 1
+		}
+	}
+	return 0
 }

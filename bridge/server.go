@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/arpcbridge/arpcbridge/arpc"
+	"github.com/arpcbridge/arpcbridge/bridge/store"
 	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
 )
 
@@ -77,6 +78,13 @@ type ServerOpts struct {
 	ConfigureARPC func(s *arpc.Server)
 	// Logger receives the server's diagnostics. Default: discarded.
 	Logger *slog.Logger
+	// Store makes the worker durable (see package bridge/store): NewServer
+	// attaches it to the worker (store.Store.Attach) before anything else
+	// touches the worker, unless it is attached to it already, and the
+	// worker must then be an *am.Machine that did not change yet.
+	// Shutdown writes what is pending; closing the store after Shutdown is
+	// the caller's.
+	Store *store.Store
 }
 
 // Server serves one worker on one listener to both doors: gRPC
@@ -131,6 +139,11 @@ func NewServer(ctx context.Context, l net.Listener, name string,
 	}
 	if opts.Service.Logger == nil {
 		opts.Service.Logger = log
+	}
+	if opts.Store != nil {
+		if err := attachStore(opts.Store, worker); err != nil {
+			return nil, err
+		}
 	}
 	svc, err := NewService(worker, &opts.Service)
 	if err != nil {
@@ -386,8 +399,23 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.wg.Wait()
+	if s.opts.Store != nil {
+		if ferr := s.opts.Store.Flush(ctx); ferr != nil && err == nil {
+			err = ferr
+		}
+	}
 	close(s.stopped)
 	return err
+}
+
+// attachStore attaches a ServerOpts.Store to the worker.
+func attachStore(st *store.Store, worker am.Api) error {
+	m, ok := worker.(store.Machine)
+	if !ok {
+		return fmt.Errorf("%w: a store needs a local machine, not %T",
+			arpc.ErrInvalidParams, worker)
+	}
+	return st.Attach(m)
 }
 
 // subListener is one protocol's share of the root listener. cmux's listeners

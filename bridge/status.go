@@ -44,6 +44,7 @@ const (
 	ReasonShuttingDown    = "SHUTTING_DOWN"
 	ReasonUnsupported     = "UNSUPPORTED"
 	ReasonReplaced        = "REPLACED"
+	ReasonNotDurable      = "NOT_DURABLE"
 )
 
 // fieldError names the request field an error is about.
@@ -72,6 +73,7 @@ var classes = []struct {
 	{engine.ErrWorkerGone, codes.Unavailable, ReasonWorkerGone},
 	{engine.ErrSchemaChanged, codes.Unavailable, ReasonWorkerGone},
 	{arpc.ErrWorkerGone, codes.Unavailable, ReasonWorkerGone},
+	{arpc.ErrNotDurable, codes.Unavailable, ReasonNotDurable},
 	{ErrProtocolVersion, codes.FailedPrecondition, ReasonProtocol},
 	{arpc.ErrSchemaMismatch, codes.FailedPrecondition, ReasonSchemaMismatch},
 	{arpc.ErrNoAccess, codes.PermissionDenied, ReasonNoAccess},
@@ -170,6 +172,8 @@ func fromStatus(method string, err error) error {
 			sentinel = arpc.ErrWorkerGone
 		case ReasonShuttingDown:
 			sentinel = arpc.ErrNoConn
+		case ReasonNotDurable:
+			sentinel = arpc.ErrNotDurable
 		default:
 			sentinel = arpc.ErrNetwork
 		}

@@ -3,7 +3,8 @@
 # tools (buf, protoc plugins, grpcurl), the polyglot client dependencies and
 # the web inspector's (npm, Debian chromium), checks formatting, the proto
 # contract and generated code, the inspector's committed bundle, vets, runs every
-# test with the race detector, and runs every benchmark once as a smoke test.
+# test with the race detector, fuzzes every decoder briefly (scripts/fuzz.sh),
+# and runs every benchmark once as a smoke test.
 #
 # Usage: scripts/test.sh [--quick]   (--quick: skip tool installs and -race)
 set -euo pipefail
@@ -50,6 +51,11 @@ step "go test"
 race=(-race)
 [[ $QUICK == 1 ]] && race=()
 go test "${race[@]}" -count=1 -timeout 25m ./...
+
+if [[ $QUICK == 0 ]]; then
+  step "fuzz: every target, 10 s each"
+  scripts/fuzz.sh 10s
+fi
 
 step "benchmarks, once each (smoke)"
 go test -run '^$' -bench . -benchtime=1x -timeout 15m ./...

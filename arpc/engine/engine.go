@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -97,12 +98,21 @@ var (
 // Attach must be paired with a Release. The worker's states must be verified
 // (am.Machine.VerifyStates), since the engine relies on their order.
 func Attach(worker am.Api) (*Engine, error) {
+	return attach(worker, 0, 0)
+}
+
+// attach is Attach; a new engine takes epoch and seq when they are not 0
+// (see AttachAt).
+func attach(worker am.Api, epoch, seq uint64) (*Engine, error) {
 	if worker == nil {
 		return nil, errors.New("engine: nil worker")
 	}
 	registryMx.Lock()
 	defer registryMx.Unlock()
 	if e, ok := registry[worker]; ok {
+		if err := e.checkStart(epoch, seq); err != nil {
+			return nil, err
+		}
 		e.refs++
 		return e, nil
 	}
@@ -112,7 +122,7 @@ func Attach(worker am.Api) (*Engine, error) {
 	e := &Engine{
 		worker: worker,
 		names:  slices.Clone(worker.StateNames()),
-		Epoch:  rand.Uint64() | 1,
+		Epoch:  cmp.Or(epoch, rand.Uint64()|1),
 		refs:   1,
 		done:   make(chan struct{}),
 		cache:  map[uint64]encodedDiff{},
@@ -133,7 +143,7 @@ func Attach(worker am.Api) (*Engine, error) {
 	e.tracerId = id
 	e.mx.Lock()
 	if e.cur == nil {
-		e.cur = newSnapshot(1, worker.Time(nil), worker.QueueTick())
+		e.cur = newSnapshot(max(seq, 1), worker.Time(nil), worker.QueueTick())
 		e.remember(e.cur)
 	}
 	e.mx.Unlock()

@@ -29,7 +29,8 @@ const exitCodesHelp = `Exit codes:
   1  any other error
   2  bad input: usage, flags, a malformed ADDR or one that is not a
      bridge, an invalid schema file, an unknown state or name, a schema
-     that does not match the server's
+     that does not match the server's, a --state file written for
+     another schema
   3  the machine canceled the mutation
   4  unreachable: cannot connect, connection lost, timed out
   5  refused by the server's allow list (--allow-id)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -70,41 +69,18 @@ func startServer(t *testing.T, env []string, args ...string) *server {
 	cmd := exec.Command(binPath, append([]string{"serve", "--addr",
 		"127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
-	s := &server{cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stderr = s.stderr
-	stdout, err := cmd.StdoutPipe()
+	return runServer(t, cmd)
+}
+
+// runServer starts cmd, a "bridge serve" (or a wrapper that execs one), and
+// returns once it printed its listening line, as startServer.
+func runServer(t *testing.T, cmd *exec.Cmd) *server {
+	t.Helper()
+	s, err := tryServer(cmd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			default:
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-		s.err = cmd.Wait()
-		close(s.done)
-	}()
 	t.Cleanup(func() { s.stop(t) })
-	select {
-	case line := <-lines:
-		m := listeningRe.FindStringSubmatch(line)
-		if m == nil {
-			t.Fatalf("unexpected first line %q", line)
-		}
-		s.addr = m[3]
-	case <-s.done:
-		t.Fatalf("serve exited early: %v\n%s", s.err, s.stderr)
-	case <-time.After(testTimeout):
-		t.Fatalf("serve did not print its address\n%s", s.stderr)
-	}
 	return s
 }
 

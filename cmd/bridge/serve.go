@@ -15,6 +15,7 @@ import (
 	"github.com/arpcbridge/arpcbridge/arpc/engine"
 	"github.com/arpcbridge/arpcbridge/bridge"
 	"github.com/arpcbridge/arpcbridge/bridge/web"
+	"github.com/arpcbridge/arpcbridge/bridge/store"
 	"github.com/arpcbridge/arpcbridge/internal/demo"
 	"github.com/arpcbridge/arpcbridge/internal/metrics"
 )
@@ -30,6 +31,10 @@ type serveOpts struct {
 	allowId         string
 	shutdownTimeout time.Duration
 	demoInterval    time.Duration
+	state           string
+	sync            string
+	syncDelay       time.Duration
+	stateReset      bool
 }
 
 func newServeCmd(g *globalOpts) *cobra.Command {
@@ -63,10 +68,22 @@ SIGINT or SIGTERM stops it gracefully: /healthz turns 503, aRPC clients are
 told goodbye, gRPC streams end with UNAVAILABLE, calls in flight finish;
 after --shutdown-timeout the remaining connections are closed.
 
+With --state FILE the machine is durable: every accepted transition is
+written to FILE (its time, the clock's epoch and sequence, and the
+exactly-once window of recent mutation IDs), and a restarted serve continues
+from it, so reconnecting clients resume with a diff and a mutation retried
+across the restart is applied once. --sync always (the default) writes
+(fsync) before a mutation's reply is sent; --sync batch writes at most
+--sync-delay after a change, so a crash may lose that much. A FILE written
+for another schema is refused (exit 2) unless --state-reset. While FILE
+cannot be written, mutations are refused (gRPC UNAVAILABLE, reason
+NOT_DURABLE) and reads go on; see docs/durability.md.
+
 Getter names (bridge get): id, source, active, uptime, names.`,
 		Example: `  bridge serve
   bridge serve --addr 127.0.0.1:0 --push-interval 50ms
   bridge serve --schema jobs.yaml --allow-id rc-ops
+  bridge serve --schema jobs.yaml --state jobs.state --sync always
   BRIDGE_ADDR=:7000 BRIDGE_LOG_FORMAT=json bridge serve`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -82,6 +99,11 @@ Getter names (bridge get): id, source, active, uptime, names.`,
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout,
 		"how long a graceful shutdown may take before connections are closed")
 	f.DurationVar(&o.demoInterval, "demo-interval", demo.DefaultInterval, "time between two moves of the demo machine")
+	f.StringVar(&o.state, "state", "", "keep the machine durable in this state file (created if missing)")
+	f.StringVar(&o.sync, "sync", "always", "with --state: always (fsync before each mutation's reply) or batch (within --sync-delay)")
+	f.DurationVar(&o.syncDelay, "sync-delay", store.DefaultBatchDelay,
+		"with --sync batch: the longest a change waits to be written (what a crash may lose)")
+	f.BoolVar(&o.stateReset, "state-reset", false, "with --state: discard what the state file holds and start over")
 	return cmd
 }
 
@@ -99,6 +121,10 @@ func (o *serveOpts) run(ctx context.Context) error {
 	if err := checkListenAddr(o.addr); err != nil {
 		return badInput("--addr: %w", err)
 	}
+	syncMode, err := o.checkState()
+	if err != nil {
+		return err
+	}
 	def := demoDef()
 	if o.schema != "" {
 		if def, err = fileDef(o.schema); err != nil {
@@ -114,6 +140,17 @@ func (o *serveOpts) run(ctx context.Context) error {
 		return err
 	}
 	defer mach.Dispose()
+	var st *store.Store
+	if o.state != "" {
+		if st, err = o.openState(mach, syncMode, log); err != nil {
+			return err
+		}
+		defer func() {
+			if err := st.Close(); err != nil {
+				log.Error("state file", "err", err)
+			}
+		}()
+	}
 	eng, err := engine.Attach(mach)
 	if err != nil {
 		return err
@@ -140,6 +177,7 @@ func (o *serveOpts) run(ctx context.Context) error {
 		GRPCOptions:   []grpc.ServerOption{grpc.StatsHandler(met.GRPCStatsHandler())},
 		ConfigureARPC: met.ConfigureARPC,
 		Logger:        log,
+		Store:         st,
 	})
 	if err != nil {
 		_ = l.Close()

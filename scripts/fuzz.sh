@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# fuzz.sh runs every fuzz target of the module for a short time each (CI),
+# or longer when asked. Targets are found with `go test -list`; a failing
+# input is written by go test to the package's testdata/fuzz/<Target>/,
+# where it stays as a regression seed once committed.
+#
+# Usage: scripts/fuzz.sh [FUZZTIME]   (default 10s per target)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+FUZZTIME="${1:-10s}"
+
+n=0
+for pkg in $(go list ./...); do
+  targets="$(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true)"
+  for target in $targets; do
+    printf -- '-- %s %s (%s)\n' "${pkg#github.com/arpcbridge/arpcbridge/}" "$target" "$FUZZTIME"
+    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg" | tail -n 1
+    n=$((n + 1))
+  done
+done
+echo "fuzzed $n targets"
