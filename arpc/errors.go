@@ -3,6 +3,8 @@ package arpc
 import (
 	"errors"
 	"fmt"
+
+	"github.com/arpcbridge/arpcbridge/arpc/auth"
 )
 
 // Errors returned by servers, clients and remote workers. Test them with
@@ -37,6 +39,15 @@ var (
 	ErrUnsupported = errors.New("not supported by a remote worker")
 	// ErrWorkerGone means the worker machine was disposed or changed schema.
 	ErrWorkerGone = errors.New("worker gone")
+	// ErrUnauthenticated means the server requires credentials the client
+	// did not bring or got wrong: a TLS server reached without TLS, a token
+	// it does not know, a certificate and a token naming different
+	// identities. The same value as auth.ErrUnauthenticated.
+	ErrUnauthenticated = auth.ErrUnauthenticated
+	// ErrPermissionDenied means the server's policy refuses the client's
+	// identity a mutation (or an observation) of a state; the message names
+	// the state. The same value as auth.ErrPermissionDenied.
+	ErrPermissionDenied = auth.ErrPermissionDenied
 	// ErrFrameTooLarge means a message exceeded the configured size limit.
 	ErrFrameTooLarge = fmt.Errorf("%w: frame too large", ErrRpc)
 )
@@ -58,6 +69,8 @@ const (
 	codeBusy
 	codeUnsupported
 	codeWorkerGone
+	codeUnauthenticated
+	codePermissionDenied
 )
 
 var codeErrs = [...]error{
@@ -73,6 +86,9 @@ var codeErrs = [...]error{
 	codeBusy:           ErrBusy,
 	codeUnsupported:    ErrUnsupported,
 	codeWorkerGone:     ErrWorkerGone,
+
+	codeUnauthenticated:  ErrUnauthenticated,
+	codePermissionDenied: ErrPermissionDenied,
 }
 
 // WireErr is an error as sent over the wire.

@@ -34,6 +34,8 @@ type session struct {
 
 	mx       sync.Mutex
 	clientId string
+	// identity is the authenticated identity, "" for none (server_auth.go)
+	identity string
 	// dedupKey scopes the client's mutation IDs in the worker's dedup store
 	dedupKey string
 	sub      *engine.Sub
@@ -53,6 +55,7 @@ func (s *Server) serveConn(conn net.Conn) {
 	}
 	defer s.trackConn(conn, false)
 	defer conn.Close()
+	conn = s.secureConn(conn)
 
 	// the preface comes first, within the handshake timeout
 	_ = conn.SetReadDeadline(time.Now().Add(s.handshakeTimeout()))
@@ -221,10 +224,10 @@ func (ses *session) hello(_ *rpc2.Client, args *ArgsHello, resp *RespHello) erro
 		resp.Err = toWireErr(fmt.Errorf("%w: client speaks protocol %d, server %d",
 			ErrRpc, args.Version, ProtocolVersion))
 		return nil
-	case s.AllowId != "" && args.ClientId != s.AllowId,
-		s.AllowFn != nil && !s.AllowFn(args.ClientId):
-		resp.Err = toWireErr(fmt.Errorf("%w: client %q not allowed by %s",
-			ErrNoAccess, args.ClientId, s.name))
+	}
+	identity, err := ses.admit(args)
+	if err != nil {
+		resp.Err = toWireErr(err)
 		return nil
 	}
 	if err := ses.claim(args.ClientId); err != nil {
@@ -247,6 +250,7 @@ func (ses *session) hello(_ *rpc2.Client, args *ArgsHello, resp *RespHello) erro
 	}
 	s.Mach.Add1(ss.SharedStates.Handshaking, nil)
 	ses.clientId = args.ClientId
+	ses.identity = identity
 	ses.dedupKey = dedupKey(args.ClientId, args.IdScope)
 	if args.Heartbeat > 0 {
 		ses.heartbeat = max(time.Duration(args.Heartbeat), minHeartbeat)
@@ -256,6 +260,7 @@ func (ses *session) hello(_ *rpc2.Client, args *ArgsHello, resp *RespHello) erro
 		// the worker lacks SendPayload: no payloads, the clock still flows
 		sub = e.Subscribe()
 	}
+	sub.SetMask(s.observeMask(e, identity))
 	ses.sub = sub
 
 	resp.WorkerId = s.worker.Id()
@@ -364,6 +369,9 @@ func (ses *session) apply(args *ArgsMut) (am.Result, error) {
 		return am.Canceled, fmt.Errorf("%w: mutation type %d", ErrInvalidParams,
 			args.Type)
 	}
+	if err := ses.checkMutate(args.Type, names); err != nil {
+		return am.Canceled, err
+	}
 	if args.Id == 0 {
 		return ses.exec(args, names)
 	}
@@ -461,6 +469,9 @@ func (ses *session) can(_ *rpc2.Client, args *ArgsMut, resp *RespMut) error {
 		return nil
 	}
 	names, err := ses.statesOf(args.States)
+	if err == nil {
+		err = ses.checkObserve(names)
+	}
 	if err != nil {
 		resp.Err = toWireErr(err)
 		return nil
@@ -478,7 +489,7 @@ func (ses *session) err(_ *rpc2.Client, _ *Empty, resp *RespErr) error {
 		resp.Err = toWireErr(err)
 		return nil
 	}
-	if e := ses.s.worker.Err(); e != nil {
+	if e := ses.s.worker.Err(); e != nil && ses.errVisible() {
 		resp.Msg = e.Error()
 	}
 	return nil
@@ -497,6 +508,9 @@ func (ses *session) whenArgsAdd(_ *rpc2.Client, args *ArgsWhenArgs,
 		return nil
 	}
 	names, err := ses.statesOf([]int{args.State})
+	if err == nil {
+		err = ses.checkObserve(names)
+	}
 	if err != nil {
 		resp.Err = toWireErr(err)
 		return nil
@@ -637,7 +651,7 @@ func (ses *session) pushLoop(sub *engine.Sub) {
 // false means the connection failed.
 func (ses *session) sendPayload(args am.A) bool {
 	a := ParseArgs(args)
-	if a.Payload == nil || (a.Id != "" && a.Id != ses.id()) {
+	if a.Payload == nil || !ses.payloadFor(a.Id) {
 		return true
 	}
 	p := *a.Payload
