@@ -63,7 +63,8 @@ func (s *Service) unregister(clientId string, w *watcher) {
 func (s *Service) WatchClock(req *bridgev1.WatchClockRequest,
 	stream grpc.ServerStreamingServer[bridgev1.WatchClockResponse],
 ) error {
-	if err := s.check(req.ClientId); err != nil {
+	cl, err := s.admit(stream.Context(), req.ClientId)
+	if err != nil {
 		return toStatus(err)
 	}
 	if err := s.checkHash(req.SchemaHash); err != nil {
@@ -78,9 +79,10 @@ func (s *Service) WatchClock(req *bridgev1.WatchClockRequest,
 	}
 	sub := s.eng.Subscribe()
 	defer sub.Close()
+	sub.SetMask(cl.mask)
 	w := &watcher{replaced: make(chan struct{}), sub: sub}
-	s.register(req.ClientId, w)
-	defer s.unregister(req.ClientId, w)
+	s.register(cl.key, w)
+	defer s.unregister(cl.key, w)
 
 	// initial catch-up: a resume diff, or a full snapshot; either way the
 	// subscription continues from the snapshot the client then has
@@ -98,7 +100,7 @@ func (s *Service) WatchClock(req *bridgev1.WatchClockRequest,
 	} else {
 		first = sub.Full(true)
 	}
-	ws := &watchStream{s: s, stream: stream, clientId: req.ClientId}
+	ws := &watchStream{s: s, stream: stream, clientId: req.ClientId, cl: cl}
 	if err := ws.sendUpdate(&first); err != nil {
 		return err
 	}
@@ -115,6 +117,8 @@ type watchStream struct {
 	s        *Service
 	stream   grpc.ServerStreamingServer[bridgev1.WatchClockResponse]
 	clientId string
+	// cl is the authenticated caller (service_auth.go)
+	cl caller
 	// hb fires after heartbeat without a send; nil before the loop
 	hb        *time.Timer
 	heartbeat time.Duration
@@ -220,7 +224,7 @@ func (ws *watchStream) next(sub *engine.Sub, last *time.Time) error {
 func (ws *watchStream) payload(args map[string]any) *bridgev1.
 	WatchClockResponse {
 	a := arpc.ParseArgs(args)
-	if a.Payload == nil || (a.Id != "" && a.Id != ws.clientId) {
+	if a.Payload == nil || !ws.cl.payloadFor(a.Id, ws.clientId) {
 		return nil
 	}
 	p := a.Payload
