@@ -103,7 +103,7 @@ type Client struct {
 	rpc    bridgev1.BridgeServiceClient
 	closer func() error
 	// tls are the dialed connection's TLS credentials; nil for plaintext
-	tls *watchedTLS
+	tls    *watchedTLS
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
