@@ -29,6 +29,7 @@ type serveOpts struct {
 	allowId         string
 	shutdownTimeout time.Duration
 	demoInterval    time.Duration
+	sec             serveSecurity
 }
 
 func newServeCmd(g *globalOpts) *cobra.Command {
@@ -59,10 +60,19 @@ SIGINT or SIGTERM stops it gracefully: /healthz turns 503, aRPC clients are
 told goodbye, gRPC streams end with UNAVAILABLE, calls in flight finish;
 after --shutdown-timeout the remaining connections are closed.
 
+Security (docs/security.md): --tls-cert/--tls-key make the whole port TLS
+(aRPC, gRPC and HTTP); --tls-client-ca requires client certificates (mTLS),
+whose first URI SAN, else first DNS SAN, else subject CN is the client's
+identity; --auth-tokens maps bearer tokens to identities; --auth-policy
+allows identities to mutate and observe states by name globs. The files are
+reloaded when they change, and on SIGHUP, without dropping connections.
+
 Getter names (bridge get): id, source, active, uptime, names.`,
 		Example: `  bridge serve
   bridge serve --addr 127.0.0.1:0 --push-interval 50ms
   bridge serve --schema jobs.yaml --allow-id rc-ops
+  bridge serve --addr :7420 --tls-cert srv.crt --tls-key srv.key \
+    --tls-client-ca ca.crt --auth-policy policy.yaml
   BRIDGE_ADDR=:7000 BRIDGE_LOG_FORMAT=json bridge serve`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -78,6 +88,7 @@ Getter names (bridge get): id, source, active, uptime, names.`,
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout,
 		"how long a graceful shutdown may take before connections are closed")
 	f.DurationVar(&o.demoInterval, "demo-interval", demo.DefaultInterval, "time between two moves of the demo machine")
+	o.sec.addFlags(cmd)
 	return cmd
 }
 
@@ -94,6 +105,13 @@ func (o *serveOpts) run(ctx context.Context) error {
 	}
 	if err := checkListenAddr(o.addr); err != nil {
 		return badInput("--addr: %w", err)
+	}
+	if err := o.sec.load(); err != nil {
+		return err
+	}
+	if o.sec.tls == nil && !isLoopback(o.addr) {
+		log.Warn("serving plaintext on a non-loopback address: anyone on the "+
+			"network can read and change the machine (see --tls-cert)", "addr", o.addr)
 	}
 	def := demoDef()
 	if o.schema != "" {
@@ -136,6 +154,9 @@ func (o *serveOpts) run(ctx context.Context) error {
 			Logger:       log,
 		},
 		HTTP:          mux,
+		TLSConfig:     o.sec.tlsConfig(),
+		Tokens:        o.sec.tokens,
+		Policy:        o.sec.policy,
 		GRPCOptions:   []grpc.ServerOption{grpc.StatsHandler(met.GRPCStatsHandler())},
 		ConfigureARPC: met.ConfigureARPC,
 		Logger:        log,
@@ -146,6 +167,13 @@ func (o *serveOpts) run(ctx context.Context) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve() }()
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		o.sec.watch(watchCtx, log)
+	}()
+	defer func() { stopWatch(); <-watched }()
 
 	// demoDone stays nil (never ready) without the demo
 	var demoDone chan error
@@ -160,8 +188,8 @@ func (o *serveOpts) run(ctx context.Context) error {
 		}()
 	}
 
-	fmt.Fprintf(o.stdout, "bridge: serving %s machine %q on %s (aRPC, gRPC, HTTP)\n",
-		def.kind, def.id, srv.Addr())
+	fmt.Fprintf(o.stdout, "bridge: serving %s machine %q on %s (aRPC, gRPC, HTTP%s)\n",
+		def.kind, def.id, srv.Addr(), o.sec.mode())
 	log.Info("listening", "addr", srv.Addr().String(), "machine", def.id,
 		"states", len(def.names), "push_interval", o.pushInterval)
 
