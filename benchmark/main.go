@@ -23,8 +23,21 @@ func main() {
 		timeout  = flag.Duration("timeout", 90*time.Second, "bound on one measurement")
 		list     = flag.Bool("list", false, "list transports and exit")
 		quiet    = flag.Bool("q", false, "no progress lines")
+		dial     = flag.Bool("dial", false, "measure dial-to-Ready and heap per idle client of our doors with and without TLS, then exit")
+		dialN    = flag.Int("dial-n", 200, "dials per row for -dial")
+		dialIdle = flag.Int("dial-idle", 500, "idle clients per row for -dial's heap figure")
 	)
 	flag.Parse()
+
+	if *dial {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		if err := runDial(ctx, os.Stdout, *dialN, *dialIdle); err != nil {
+			fmt.Fprintln(os.Stderr, "dial:", err)
+			os.Exit(1)
+		}
+		return
+	}
 
 	if *list {
 		for _, t := range Transports() {
