@@ -211,3 +211,30 @@ func TestPolicyHiddenStatesNeverLeave(t *testing.T) {
 	_, written := rec.Bytes()
 	assert.GreaterOrEqual(t, written, int64(len(obsBytes)))
 }
+
+// TestPayloadsAddressedToIdentities: with authentication, A.Id addresses an
+// identity; a client ID (which the client chose) addresses nobody.
+func TestPayloadsAddressedToIdentities(t *testing.T) {
+	consumer, got := newPayloadConsumer(t)
+	p := newPair(t, pairOpts{consumer: consumer, setup: func(s *arpc.Server,
+		c *arpc.Client,
+	) {
+		s.Tokens = auth.NewTokens(map[string]string{"t-bob": "bob"})
+		c.Token = "t-bob"
+	}})
+	send := func(name, to string) {
+		p.worker.Add1(ss.WorkerStates.SendPayload, arpc.Pass(&arpc.A{Id: to,
+			Payload: &arpc.ArgsPayload{Name: name}}))
+	}
+	send("to-client-id", p.client.Mach.Id())
+	send("to-alice", "alice")
+	send("to-bob", "bob")
+	send("to-all", "")
+	// payloads of a connection arrive in order
+	assert.Equal(t, "to-bob", nextPayload(t, got).Name)
+	assert.Equal(t, "to-all", nextPayload(t, got).Name)
+	// Server.SendPayload addresses the identity too
+	require.NoError(t, p.server.SendPayload(context.Background(),
+		&arpc.ArgsPayload{Name: "direct"}))
+	assert.Equal(t, "direct", nextPayload(t, got).Name)
+}

@@ -89,19 +89,12 @@ func (ses *session) identityOf() string {
 	return ses.identity
 }
 
-// payloadFor reports whether a payload addressed to id (empty: everyone)
-// is the session's: addressed to its identity when it has one, else to its
-// client ID.
+// payloadFor reports whether a payload addressed to id is the session's
+// (auth.Addressed).
 func (ses *session) payloadFor(id string) bool {
-	if id == "" {
-		return true
-	}
 	ses.mx.Lock()
 	defer ses.mx.Unlock()
-	if ses.identity != "" {
-		return id == ses.identity
-	}
-	return id == ses.clientId
+	return auth.Addressed(id, ses.identity, ses.clientId)
 }
 
 // errVisible reports whether the session may see the worker's error

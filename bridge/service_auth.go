@@ -97,15 +97,8 @@ func (s *Service) checkObserve(cl caller, states am.S) error {
 	return s.opts.Policy.Check(cl.identity, auth.Observe, states)
 }
 
-// payloadFor reports whether a payload addressed to id (empty: everyone)
-// is the caller's: addressed to its identity when it has one, else to its
-// client ID (as on the aRPC door).
+// payloadFor reports whether a payload addressed to id is the caller's
+// (auth.Addressed, as on the aRPC door).
 func (cl caller) payloadFor(id, clientId string) bool {
-	switch {
-	case id == "":
-		return true
-	case cl.identity != "":
-		return id == cl.identity
-	}
-	return id == clientId
+	return auth.Addressed(id, cl.identity, clientId)
 }

@@ -104,3 +104,16 @@ func (g Guard) Authenticate(state *tls.ConnectionState, token string) (string,
 	}
 	return certId, nil
 }
+
+// Addressed reports whether a payload addressed to `to` (empty: everyone)
+// is for a client: addressed to its identity when it has one, else to its
+// self-declared client ID (which authenticates nobody).
+func Addressed(to, identity, clientId string) bool {
+	switch {
+	case to == "":
+		return true
+	case identity != "":
+		return to == identity
+	}
+	return to == clientId
+}
