@@ -208,7 +208,7 @@ func (c *Client) connect(schema am.Schema) error {
 	ctx, refuse := context.WithCancelCause(tctx)
 	defer refuse(nil)
 	if c.tls != nil {
-		fn := func(err error) { refuse(errRefused(err)) }
+		fn := func(err error) { refuse(err) }
 		c.tls.refused.Store(&fn)
 		defer c.tls.refused.Store(nil)
 	}

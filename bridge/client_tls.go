@@ -6,8 +6,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync/atomic"
+	"syscall"
 
 	"google.golang.org/grpc/credentials"
 
@@ -43,8 +45,11 @@ func newWatchedTLS(cfg *tls.Config) *watchedTLS {
 }
 
 func (w *watchedTLS) report(err error) {
-	if fn := w.refused.Load(); fn != nil && tlsRefusal(err) {
-		(*fn)(err)
+	fn := w.refused.Load()
+	switch {
+	case fn == nil:
+	case tlsRefusal(err):
+		(*fn)(errRefused(err))
 	}
 }
 
@@ -53,6 +58,12 @@ func (w *watchedTLS) ClientHandshake(ctx context.Context, authority string,
 ) (net.Conn, credentials.AuthInfo, error) {
 	c, info, err := w.TransportCredentials.ClientHandshake(ctx, authority, conn)
 	if err != nil {
+		if fn := w.refused.Load(); fn != nil && (errors.Is(err, io.EOF) ||
+			errors.Is(err, syscall.ECONNRESET)) {
+			// closed on our ClientHello: a server that does not speak TLS
+			(*fn)(fmt.Errorf("%w: TLS handshake with %s: connection closed "+
+				"(a plaintext server?): %w", arpc.ErrNetwork, authority, err))
+		}
 		w.report(err)
 		return nil, nil, err
 	}

@@ -30,8 +30,10 @@ import (
 	"github.com/arpcbridge/arpcbridge/internal/testcerts"
 )
 
-// failFast bounds a refused connection: a refusal never looks like a hang.
-const failFast = 2 * time.Second
+// failFast bounds a refused connection: a refusal never looks like a hang
+// (Dial's ConnTimeout is 20 s in these tests; 5 s leaves room for a loaded
+// CI machine running the race detector).
+const failFast = 5 * time.Second
 
 type pki struct {
 	ca, other *testcerts.CA
@@ -140,7 +142,7 @@ func TestTLSRefusalsFailFast(t *testing.T) {
 			start := time.Now()
 			_, err := bridge.Dial(context.Background(), addr, "c", testSchema,
 				testNames, &bridge.ClientOpts{TLSConfig: tt.cfg,
-					ConnTimeout: 10 * time.Second})
+					ConnTimeout: 20 * time.Second})
 			require.ErrorIs(t, err, arpc.ErrUnauthenticated)
 			assert.Contains(t, err.Error(), tt.wantIn)
 			assert.Less(t, time.Since(start), failFast)
@@ -178,8 +180,9 @@ func TestTLSRefusalsFailFast(t *testing.T) {
 		start := time.Now()
 		_, err := bridge.Dial(context.Background(), ps.Addr().String(), "c",
 			testSchema, testNames, &bridge.ClientOpts{TLSConfig: testcerts.ClientConfig(p.ca, p.good),
-				ConnTimeout: time.Second})
-		require.Error(t, err)
+				ConnTimeout: 20 * time.Second})
+		require.ErrorIs(t, err, arpc.ErrNetwork)
+		assert.Contains(t, err.Error(), "a plaintext server?")
 		assert.Less(t, time.Since(start), failFast)
 		resp, err := (&http.Client{Timeout: failFast, Transport: &http.Transport{
 			TLSClientConfig: testcerts.ClientConfig(p.ca, nil)}}).Get(
