@@ -79,12 +79,20 @@ type tlsConn struct {
 func (c *tlsConn) handshake() error {
 	c.once.Do(func() {
 		c.err = c.doHandshake()
+		if c.err != nil {
+			// the TLS stack sent its alert (with TLS 1.3, a refused client
+			// certificate is noticed after the client's handshake is done,
+			// and the client is writing): read until the client hangs up,
+			// briefly, so that our close does not reset the connection and
+			// discard the alert before the client reads it
+			_ = c.raw.SetReadDeadline(time.Now().Add(min(c.timeout, time.Second)))
+			drain(c.raw)
+			_ = c.raw.Close()
+			return
+		}
 		c.mx.Lock()
 		_ = c.raw.SetReadDeadline(c.readDl)
 		c.mx.Unlock()
-		if c.err != nil {
-			_ = c.raw.Close()
-		}
 	})
 	return c.err
 }
@@ -173,8 +181,26 @@ func answerPlaintext(raw net.Conn, head []byte, timeout time.Duration) {
 		_, _ = io.WriteString(raw, "HTTP/1.0 400 Bad Request\r\n"+
 			"Content-Type: text/plain\r\nConnection: close\r\n\r\n"+
 			"This server requires TLS: use https://\n")
+		drain(raw)
+	case bytes.HasPrefix(head, []byte("PRI ")):
+		// an HTTP/2 client, gRPC's: its first call gets UNAUTHENTICATED
+		answerH2(raw, "this server requires TLS")
+		drain(raw)
 	}
-	// anything else (an HTTP/2 or gRPC client) just sees the close
+	// anything else just sees the close
+}
+
+// drain half-closes conn and reads what the peer still sends, until it
+// closes or the deadline passes: closing with unread input would reset
+// the connection and could discard the answer before the peer reads it.
+func drain(conn net.Conn) {
+	if pc, ok := conn.(*peekConn); ok {
+		conn = pc.Conn
+	}
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(conn, 64<<10))
 }
 
 func isHTTP1(head []byte) bool {

@@ -149,11 +149,19 @@ func TestTLSRefusalsFailFast(t *testing.T) {
 		})
 	}
 
+	t.Run("plaintext grpc-go call", func(t *testing.T) {
+		start := time.Now()
+		_, err := rawClient(t, addr).Handshake(tctx(t),
+			&bridgev1.HandshakeRequest{ClientId: "c"})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "this server requires TLS")
+		assert.Less(t, time.Since(start), failFast)
+	})
 	t.Run("plaintext gRPC client", func(t *testing.T) {
 		_, err := bridge.Dial(context.Background(), addr, "c", testSchema,
-			testNames, &bridge.ClientOpts{ConnTimeout: time.Second})
-		require.Error(t, err)
-		assert.Contains(t, err.Error(), "a TLS server?")
+			testNames, &bridge.ClientOpts{ConnTimeout: 20 * time.Second})
+		require.ErrorIs(t, err, arpc.ErrUnauthenticated)
+		assert.Contains(t, err.Error(), "this server requires TLS")
 	})
 	t.Run("plaintext HTTP client", func(t *testing.T) {
 		resp, err := (&http.Client{Timeout: failFast}).Get("http://" + addr + "/healthz")

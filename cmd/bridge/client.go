@@ -182,7 +182,7 @@ func handshakeErr(addr string, err error) error {
 			"(try --name)", addr, st.Message())}
 	case codes.Unauthenticated:
 		return &codeError{exitDenied, fmt.Errorf("%s refused the client: %s "+
-			"(see --token, --tls-cert)", addr, st.Message())}
+			"(see --tls-ca, --tls-cert, --token)", addr, st.Message())}
 	}
 	return fmt.Errorf("handshake with %s: %w", addr, err)
 }

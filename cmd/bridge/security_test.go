@@ -71,7 +71,7 @@ func TestSecurityMTLS(t *testing.T) {
 		"--tls-key", f.otherKey).want(t, exitDenied, "refused TLS")
 	cli(t, nil, "inspect", a, "--tls-ca", f.otherCert, "--tls-cert", f.cliCert,
 		"--tls-key", f.cliKey).want(t, exitDenied, "certificate")
-	cli(t, nil, "inspect", a).want(t, exitUnreachable, "--tls-ca")
+	cli(t, nil, "inspect", a).want(t, exitDenied, "this server requires TLS", "--tls-ca")
 	if d := time.Since(start); d > 4*DefaultTimeout {
 		t.Errorf("refusals took %s", d)
 	}
