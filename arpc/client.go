@@ -2,6 +2,7 @@ package arpc
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,12 +44,19 @@ type ClientOpts struct {
 	Parent am.Api
 	// Logger receives the client's diagnostics. Default: discarded.
 	Logger *slog.Logger
+	// TLSConfig, when set, makes the client speak TLS (Client.TLSConfig).
+	TLSConfig *tls.Config
+	// Token is a bearer token sent in the Hello (Client.Token).
+	Token string
 }
 
 // Client connects to a Server and exposes its worker as Client.Worker. Set
 // the exported fields after NewClient and before Start. Durations and counts
 // left at zero mean their defaults; a negative retry count means no retries.
 type Client struct {
+	// payloads go to the Consumer in order, off the read loop
+	payloads payloadQueue
+
 	// Mach is the client's state machine: Start, Connecting, Connected,
 	// Handshaking, HandshakeDone, Ready, Disconnecting, Disconnected,
 	// RetryingConn, Exception...
@@ -117,6 +125,15 @@ type Client struct {
 	MaxMsgSize int
 	// Dial opens the connection. Default: a TCP dialer.
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
+	// TLSConfig, when set, makes every connection TLS, handshaken within
+	// ConnTimeout. Its ServerName defaults to the host of Addr; its
+	// NextProtos to ALPN "arpc/1" (auth.ALPNARPC). Set Certificates for mTLS.
+	// Default: plaintext (ClientOpts.TLSConfig).
+	TLSConfig *tls.Config
+	// Token is a bearer token sent in the Hello, for servers that map tokens
+	// to identities (Server.Tokens). It is never logged. Default: none
+	// (ClientOpts.Token).
+	Token string
 
 	schema am.Schema
 	names  am.S
@@ -208,6 +225,8 @@ func NewClient(
 		Name:             name,
 		Addr:             addr,
 		Consumer:         opts.Consumer,
+		TLSConfig:        opts.TLSConfig,
+		Token:            opts.Token,
 		idScope:          newIdScope(),
 		ConnTimeout:      DefaultConnTimeout,
 		ConnRetries:      DefaultConnRetries,
@@ -347,7 +366,8 @@ func (c *Client) fail(err error) {
 	c.log.Error("client failed", "err", err)
 	state := ss.SharedStates.ErrNetwork
 	switch {
-	case errors.Is(err, ErrNoAccess), errors.Is(err, ErrBusy):
+	case errors.Is(err, ErrNoAccess), errors.Is(err, ErrBusy),
+		errors.Is(err, ErrUnauthenticated), errors.Is(err, ErrPermissionDenied):
 		state = ss.ClientStates.ErrNoAccess
 	case errors.Is(err, ErrSchemaMismatch):
 		state = ss.ClientStates.ErrSchema
@@ -364,6 +384,7 @@ func (c *Client) fail(err error) {
 // permanent reports errors that retrying cannot fix.
 func permanent(err error) bool {
 	return errors.Is(err, ErrNoAccess) || errors.Is(err, ErrBusy) ||
+		errors.Is(err, ErrUnauthenticated) || errors.Is(err, ErrPermissionDenied) ||
 		errors.Is(err, ErrSchemaMismatch) || errors.Is(err, ErrRpc) ||
 		errors.Is(err, ErrInvalidResp) || errors.Is(err, ErrWorkerGone)
 }
@@ -414,6 +435,11 @@ func (c *Client) connectOnce() error {
 	if err != nil {
 		return fmt.Errorf("%w: dial %s: %w", ErrNetwork, c.Addr, err)
 	}
+	if c.TLSConfig != nil {
+		if conn, err = clientTLS(ctx, conn, c.Addr, c.TLSConfig); err != nil {
+			return err
+		}
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetWriteDeadline(dl)
 	}
@@ -449,13 +475,30 @@ func (c *Client) connectOnce() error {
 	c.Mach.Add(am.S{ss.ClientStates.Connected, ss.SharedStates.Handshaking}, nil)
 	hello := &ArgsHello{Version: ProtocolVersion, ClientId: c.Mach.Id(),
 		SchemaHash: c.hash, IdScope: c.idScope,
-		Heartbeat: int64(c.pingTimeout() / 2)}
+		Heartbeat: int64(c.pingTimeout() / 2), Token: c.Token}
 	if c.Worker != nil {
 		hello.KnownTime, hello.KnownSeq = c.Worker.knownClock()
 	}
 	var resp RespHello
 	c.calls.Add(1)
 	if err := callRaw(ctx, cc.rc, mHello, hello, &resp); err != nil {
+		if c.TLSConfig != nil {
+			// with TLS 1.3, a server refuses a client certificate after the
+			// handshake: its alert is what the read loop ends with
+			t := time.NewTimer(250 * time.Millisecond)
+			select {
+			case <-cc.done:
+			case <-t.C:
+			}
+			t.Stop()
+			return refusedByTLS(conn, err)
+		}
+		if errors.Is(err, ErrNetwork) {
+			// a TLS server closes at once on a plaintext Hello it could not
+			// answer (one that can answers ErrUnauthenticated)
+			return fmt.Errorf("%w (closed during the handshake: a TLS server? "+
+				"set TLSConfig)", err)
+		}
 		return err
 	}
 	if err := resp.Err.toErr(); err != nil {
@@ -571,7 +614,6 @@ func (c *Client) register(cc *clientConn) {
 		return nil
 	})
 	cc.rc.Handle(mPayload, func(_ *rpc2.Client, p *ArgsPayload, _ *Empty) error {
-		// off the read loop: the consumer's handlers may take their time
 		cons := c.Consumer
 		switch {
 		case cons == nil:
@@ -582,10 +624,7 @@ func (c *Client) register(cc *clientConn) {
 			c.Mach.EvAddErr(nil, fmt.Errorf("%w: consumer %s has no %s state",
 				ErrInvalidParams, cons.Id(), ss.ConsumerStates.WorkerPayload), nil)
 		default:
-			c.goTracked(func() {
-				cons.Add1(ss.ConsumerStates.WorkerPayload,
-					Pass(&A{Name: p.Name, Payload: p}))
-			})
+			c.deliverPayload(cons, p)
 		}
 		return nil
 	})

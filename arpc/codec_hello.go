@@ -41,7 +41,11 @@ func (a *ArgsHello) appendRaw(b []byte) []byte {
 	}
 	b = binary.AppendUvarint(b, a.KnownSeq)
 	b = binary.AppendUvarint(b, a.IdScope)
-	return binary.AppendVarint(b, a.Heartbeat)
+	b = binary.AppendVarint(b, a.Heartbeat)
+	if a.Token != "" {
+		b = appendString(b, a.Token)
+	}
+	return b
 }
 
 func (a *ArgsHello) decodeRaw(r *wireReader) {
@@ -58,6 +62,9 @@ func (a *ArgsHello) decodeRaw(r *wireReader) {
 	a.KnownSeq = r.uvarint()
 	a.IdScope = r.uvarint()
 	a.Heartbeat = r.varint()
+	if len(r.b) > 0 {
+		a.Token = r.string()
+	}
 }
 
 func (h *RespHello) appendRaw(b []byte) []byte {

@@ -3,6 +3,8 @@ package arpc
 import (
 	"errors"
 	"fmt"
+
+	"github.com/arpcbridge/arpcbridge/arpc/auth"
 )
 
 // Errors returned by servers, clients and remote workers. Test them with
@@ -37,6 +39,15 @@ var (
 	ErrUnsupported = errors.New("not supported by a remote worker")
 	// ErrWorkerGone means the worker machine was disposed or changed schema.
 	ErrWorkerGone = errors.New("worker gone")
+	// ErrUnauthenticated means the server requires credentials the client
+	// did not bring or got wrong: a TLS server reached without TLS, a token
+	// it does not know, a certificate and a token naming different
+	// identities. The same value as auth.ErrUnauthenticated.
+	ErrUnauthenticated = auth.ErrUnauthenticated
+	// ErrPermissionDenied means the server's policy refuses the client's
+	// identity a mutation (or an observation) of a state; the message names
+	// the state. The same value as auth.ErrPermissionDenied.
+	ErrPermissionDenied = auth.ErrPermissionDenied
 	// ErrFrameTooLarge means a message exceeded the configured size limit.
 	ErrFrameTooLarge = fmt.Errorf("%w: frame too large", ErrRpc)
 	// ErrNotDurable means the worker's journal (a state file) could not
@@ -63,22 +74,26 @@ const (
 	codeUnsupported
 	codeWorkerGone
 	codeNotDurable
+	codeUnauthenticated
+	codePermissionDenied
 )
 
 var codeErrs = [...]error{
-	codeOK:             nil,
-	codeInvalidParams:  ErrInvalidParams,
-	codeInvalidResp:    ErrInvalidResp,
-	codeRpc:            ErrRpc,
-	codeNoAccess:       ErrNoAccess,
-	codeNoConn:         ErrNoConn,
-	codeNetwork:        ErrNetwork,
-	codeNetworkTimeout: ErrNetworkTimeout,
-	codeSchemaMismatch: ErrSchemaMismatch,
-	codeBusy:           ErrBusy,
-	codeUnsupported:    ErrUnsupported,
-	codeWorkerGone:     ErrWorkerGone,
-	codeNotDurable:     ErrNotDurable,
+	codeOK:               nil,
+	codeInvalidParams:    ErrInvalidParams,
+	codeInvalidResp:      ErrInvalidResp,
+	codeRpc:              ErrRpc,
+	codeNoAccess:         ErrNoAccess,
+	codeNoConn:           ErrNoConn,
+	codeNetwork:          ErrNetwork,
+	codeNetworkTimeout:   ErrNetworkTimeout,
+	codeSchemaMismatch:   ErrSchemaMismatch,
+	codeBusy:             ErrBusy,
+	codeUnsupported:      ErrUnsupported,
+	codeWorkerGone:       ErrWorkerGone,
+	codeNotDurable:       ErrNotDurable,
+	codeUnauthenticated:  ErrUnauthenticated,
+	codePermissionDenied: ErrPermissionDenied,
 }
 
 // WireErr is an error as sent over the wire.

@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+
+	"github.com/arpcbridge/arpcbridge/arpc/auth"
 )
 
 // MutToggle toggles Mutation.States as one: all of them are removed when
@@ -32,6 +34,13 @@ type Mutation struct {
 	Args am.A
 	// ErrMsg is the error's message of MutAddErr.
 	ErrMsg string
+	// Policy, when set, must allow Identity to mutate every state the
+	// mutation may change (the called ones; for a set, every state, since it
+	// removes whatever it does not name). A refusal wraps
+	// ErrPermissionDenied, names the state and changes nothing.
+	Policy *auth.Policy
+	// Identity is the authenticated identity of the caller, for Policy.
+	Identity string
 	// Ran, when set, is called after the mutation ran on the worker (not for
 	// replays, nor for mutations refused before running), with its result;
 	// err is set when the worker panicked. For metrics: it must be quick.
@@ -138,6 +147,13 @@ func (m *Mutator) Run(ctx context.Context, mut *Mutation) (
 	res am.Result, replayed bool, err error,
 ) {
 	if err := m.validate(mut); err != nil {
+		return am.Canceled, false, err
+	}
+	mutated := mut.States
+	if mut.Type == MutSet {
+		mutated = m.names
+	}
+	if err := mut.Policy.Check(mut.Identity, auth.Mutate, mutated); err != nil {
 		return am.Canceled, false, err
 	}
 	// exactly-once, and durable before the reply when the worker has a

@@ -2,16 +2,15 @@ package arpc
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/rpc2"
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 	"github.com/soheilhy/cmux"
 
@@ -82,6 +81,12 @@ type Mux struct {
 	// ReadTimeout bounds the matching of a new connection when the Mux owns
 	// its port. Default DefaultMuxReadTimeout.
 	ReadTimeout time.Duration
+	// TLSConfig, when set and the Mux listens on Addr itself, makes the port
+	// speak TLS only (see TLSListener): the handshake comes first, within
+	// ReadTimeout, then the aRPC preface. With Listener set, TLS is the
+	// listener's business (bridge.ServerOpts.TLSConfig does it for a shared
+	// port). Clients need ClientOpts.TLSConfig.
+	TLSConfig *tls.Config
 
 	newServer MuxNewServer
 	log       *slog.Logger
@@ -135,6 +140,9 @@ func (mc *muxClient) Close() error {
 	}
 	return err
 }
+
+// NetConn returns the wrapped connection (for auth.ConnState).
+func (mc *muxClient) NetConn() net.Conn { return mc.Conn }
 
 // release stops and disposes the server, once.
 func (mc *muxClient) release() {
@@ -214,6 +222,10 @@ func (m *Mux) Start() am.Result {
 		if err != nil {
 			m.fail(fmt.Errorf("%w: %w", ErrNetwork, err))
 			return am.Canceled
+		}
+		if m.TLSConfig != nil {
+			root = TLSListener(root, m.TLSConfig,
+				orDefault(m.ReadTimeout, DefaultMuxReadTimeout))
 		}
 		cm = cmux.New(root)
 		cm.SetReadTimeout(orDefault(m.ReadTimeout, DefaultMuxReadTimeout))
@@ -345,19 +357,10 @@ func (m *Mux) refuse(conn net.Conn, err error) {
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(orDefault(m.ReadTimeout,
 		DefaultMuxReadTimeout)))
-	var pre [len(preface)]byte
-	if _, e := io.ReadFull(conn, pre[:]); e != nil || string(pre[:]) != preface {
-		return
-	}
-	rc := rpc2.NewClientWithCodec(newCodec(conn, 64<<10, time.Second, nil))
-	rc.Handle(mHello, func(_ *rpc2.Client, _ *ArgsHello, resp *RespHello) error {
-		resp.Err = toWireErr(err)
-		return nil
-	})
 	stop := context.AfterFunc(m.ctx, func() { _ = conn.Close() })
 	defer stop()
 	// ends when the refused client hangs up, or at the deadline
-	rc.Run()
+	answerHello(conn, err)
 }
 
 // Stop closes the listener, stops and disposes every server (their clients

@@ -2,6 +2,7 @@ package arpc
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 
+	"github.com/arpcbridge/arpcbridge/arpc/auth"
 	"github.com/arpcbridge/arpcbridge/arpc/engine"
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 )
@@ -71,10 +73,12 @@ type Server struct {
 	// for how pushes are paced.
 	PushInterval time.Duration
 	// AllowId, when set, admits only the client with this ID; others get
-	// ErrNoAccess.
+	// ErrNoAccess. An authenticated client (see Tokens, TLSConfig) is
+	// matched by its identity instead of the ID it chose itself: without
+	// authentication, AllowId is a guard against mistakes, not security.
 	AllowId string
-	// AllowFn, when set, decides which client IDs are admitted (checked after
-	// AllowId).
+	// AllowFn, when set, decides which client IDs (identities, as for
+	// AllowId) are admitted (checked after AllowId).
 	AllowFn func(clientId string) bool
 	// Getter answers Client.Get. Its values must be gob-encodable. It runs in
 	// the client's request order (see docs/protocol.md): keep it quick.
@@ -91,6 +95,23 @@ type Server struct {
 	WriteTimeout time.Duration
 	// Hooks observe the server's events (see ServerHooks). Default: none.
 	Hooks ServerHooks
+	// TLSConfig, when set, makes the server speak TLS on every connection
+	// it accepts or is given that is not TLS already (see TLSListener): the
+	// handshake must complete within HandshakeTimeout, and a plaintext
+	// client is told ErrUnauthenticated. With ClientCAs and
+	// tls.RequireAndVerifyClientCert (mTLS), a client's identity is its
+	// certificate's (see auth.CertIdentity). Default: plaintext.
+	TLSConfig *tls.Config
+	// Tokens maps bearer tokens (ClientOpts.Token) to identities. Default:
+	// none; a client that sends a token is then refused.
+	Tokens *auth.Tokens
+	// Policy authorizes identities per state (see auth.Policy): mutations of
+	// states the identity may not mutate fail with ErrPermissionDenied and
+	// change nothing; states it may not observe never leave the server.
+	// With Tokens or a Policy set, every client must authenticate (a
+	// verified client certificate or a token), else ErrUnauthenticated.
+	// Default: none, everything allowed.
+	Policy *auth.Policy
 
 	name   string
 	worker am.Api

@@ -12,7 +12,8 @@ import (
 // Add of the worker's payload state (ServerOpts.PayloadState, default
 // states.WorkerStates.SendPayload), addressed with A.Id to this server's
 // client only, so other clients of the same worker (e.g. through a Mux) do
-// not get it.
+// not get it. An authenticated client is addressed by its identity (see
+// Server.Tokens): every connection of that identity gets the payload.
 //
 // Empty payload.Source and payload.Token are filled in (the worker's ID and
 // a random token) on the caller's payload, so the caller learns the token;
@@ -75,6 +76,11 @@ func (s *Server) payloadClient() (string, error) {
 	}
 	ses.mx.Lock()
 	ready, id := ses.ready && ses.sub != nil, ses.clientId
+	if ses.identity != "" {
+		// authenticated: payloads are addressed to identities (all of the
+		// identity's connections get it), never to self-declared IDs
+		id = ses.identity
+	}
 	ses.mx.Unlock()
 	switch {
 	case !ready:

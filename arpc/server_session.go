@@ -34,6 +34,8 @@ type session struct {
 
 	mx       sync.Mutex
 	clientId string
+	// identity is the authenticated identity, "" for none (server_auth.go)
+	identity string
 	// dedupKey scopes the client's mutation IDs in the worker's dedup store
 	dedupKey string
 	sub      *engine.Sub
@@ -53,6 +55,7 @@ func (s *Server) serveConn(conn net.Conn) {
 	}
 	defer s.trackConn(conn, false)
 	defer conn.Close()
+	conn = s.secureConn(conn)
 
 	// the preface comes first, within the handshake timeout
 	_ = conn.SetReadDeadline(time.Now().Add(s.handshakeTimeout()))
@@ -221,10 +224,10 @@ func (ses *session) hello(_ *rpc2.Client, args *ArgsHello, resp *RespHello) erro
 		resp.Err = toWireErr(fmt.Errorf("%w: client speaks protocol %d, server %d",
 			ErrRpc, args.Version, ProtocolVersion))
 		return nil
-	case s.AllowId != "" && args.ClientId != s.AllowId,
-		s.AllowFn != nil && !s.AllowFn(args.ClientId):
-		resp.Err = toWireErr(fmt.Errorf("%w: client %q not allowed by %s",
-			ErrNoAccess, args.ClientId, s.name))
+	}
+	identity, err := ses.admit(args)
+	if err != nil {
+		resp.Err = toWireErr(err)
 		return nil
 	}
 	if err := ses.claim(args.ClientId); err != nil {
@@ -247,6 +250,7 @@ func (ses *session) hello(_ *rpc2.Client, args *ArgsHello, resp *RespHello) erro
 	}
 	s.Mach.Add1(ss.SharedStates.Handshaking, nil)
 	ses.clientId = args.ClientId
+	ses.identity = identity
 	ses.dedupKey = dedupKey(args.ClientId, args.IdScope)
 	if args.Heartbeat > 0 {
 		ses.heartbeat = max(time.Duration(args.Heartbeat), minHeartbeat)
@@ -256,6 +260,7 @@ func (ses *session) hello(_ *rpc2.Client, args *ArgsHello, resp *RespHello) erro
 		// the worker lacks SendPayload: no payloads, the clock still flows
 		sub = e.Subscribe()
 	}
+	sub.SetMask(s.observeMask(e, identity))
 	ses.sub = sub
 
 	resp.WorkerId = s.worker.Id()
@@ -364,11 +369,11 @@ func (ses *session) apply(args *ArgsMut) (am.Result, error) {
 		return am.Canceled, err
 	}
 	ses.mx.Lock()
-	key := ses.dedupKey
+	key, identity := ses.dedupKey, ses.identity
 	ses.mx.Unlock()
 	res, _, err := m.Run(ses.ctx, &Mutation{Client: key, Id: args.Id,
 		Type: args.Type, States: names, Args: args.Args, ErrMsg: args.ErrMsg,
-		Ran: ses.s.Hooks.Mutated})
+		Policy: ses.s.Policy, Identity: identity, Ran: ses.s.Hooks.Mutated})
 	return res, err
 }
 
@@ -416,6 +421,9 @@ func (ses *session) can(_ *rpc2.Client, args *ArgsMut, resp *RespMut) error {
 	m := ses.s.mutator
 	names, err := m.Names(args.States)
 	if err == nil {
+		err = ses.checkObserve(names)
+	}
+	if err == nil {
 		resp.Result, err = m.Can(&Mutation{Type: args.Type, States: names,
 			Args: args.Args})
 	}
@@ -430,7 +438,7 @@ func (ses *session) err(_ *rpc2.Client, _ *Empty, resp *RespErr) error {
 		resp.Err = toWireErr(err)
 		return nil
 	}
-	if e := ses.s.worker.Err(); e != nil {
+	if e := ses.s.worker.Err(); e != nil && ses.errVisible() {
 		resp.Msg = e.Error()
 	}
 	return nil
@@ -449,6 +457,9 @@ func (ses *session) whenArgsAdd(_ *rpc2.Client, args *ArgsWhenArgs,
 		return nil
 	}
 	names, err := ses.s.mutator.Names([]int{args.State})
+	if err == nil {
+		err = ses.checkObserve(names)
+	}
 	if err != nil {
 		resp.Err = toWireErr(err)
 		return nil
@@ -563,7 +574,7 @@ func (p pusher) SendHeartbeat() error {
 // false means the connection failed.
 func (ses *session) sendPayload(args am.A) bool {
 	a := ParseArgs(args)
-	if a.Payload == nil || (a.Id != "" && a.Id != ses.id()) {
+	if a.Payload == nil || !ses.payloadFor(a.Id) {
 		return true
 	}
 	p := *a.Payload

@@ -63,6 +63,9 @@ type ArgsHello struct {
 	// nothing for this long (nanoseconds; 0: none, else at least 50 ms), so
 	// the client can tell a slow worker from a dead link.
 	Heartbeat int64
+	// Token is the client's bearer token (ClientOpts.Token), "" for none.
+	// Encoded last, only when set, so that tokenless Hellos stay as they were.
+	Token string
 }
 
 // RespHello answers ArgsHello.

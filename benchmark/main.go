@@ -30,12 +30,25 @@ func main() {
 		soakC    = flag.Float64("soak-churn", 0.10, "soak: share of the clients replaced per minute")
 		soakS    = flag.Duration("soak-sample", 10*time.Second, "soak: sampling interval")
 		soakSync = flag.String("soak-sync", "always", "soak: the server's --sync")
+		dial     = flag.Bool("dial", false, "measure dial-to-Ready and heap per idle client of our doors with and without TLS, then exit")
+		dialN    = flag.Int("dial-n", 200, "dials per row for -dial")
+		dialIdle = flag.Int("dial-idle", 500, "idle clients per row for -dial's heap figure")
 	)
 	flag.Parse()
 	if *soak > 0 {
 		os.Exit(runSoakMain(SoakConfig{Duration: *soak, ARPC: *soakA, GRPC: *soakG,
 			Rate: *soakR, Churn: *soakC, Sample: *soakS, Sync: *soakSync},
 			*write, *dir, *quiet))
+	}
+
+	if *dial {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		if err := runDial(ctx, os.Stdout, *dialN, *dialIdle); err != nil {
+			fmt.Fprintln(os.Stderr, "dial:", err)
+			os.Exit(1)
+		}
+		return
 	}
 
 	if *list {

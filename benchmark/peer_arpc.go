@@ -17,16 +17,31 @@ import (
 	"github.com/arpcbridge/arpcbridge/benchmark/states"
 )
 
-func init() { register(10, arpcTransport{}) }
+func init() {
+	register(10, arpcTransport{})
+	register(11, arpcTransport{tls: true})
+}
 
 // arpcTransport is our aRPC door (package arpc) with its defaults, served the
 // intended way: one arpc.Mux per worker on one port (a Server per
 // connection, all sharing the worker's engine), every client through the
 // counting proxy, the loops driving Client.Worker.
-type arpcTransport struct{}
+type arpcTransport struct {
+	// tls makes the port TLS (Mux.TLSConfig, ClientOpts.TLSConfig)
+	tls bool
+}
 
-func (arpcTransport) Name() string { return "arpc" }
-func (arpcTransport) Desc() string {
+func (t arpcTransport) Name() string {
+	if t.tls {
+		return "arpc-tls"
+	}
+	return "arpc"
+}
+
+func (t arpcTransport) Desc() string {
+	if t.tls {
+		return "the arpc row over TLS 1.3 (server certificate, ECDSA P-256): Mux.TLSConfig, ClientOpts.TLSConfig"
+	}
 	return "our aRPC door (package arpc), defaults (100 ms push interval), one arpc.Mux per worker"
 }
 
@@ -90,6 +105,9 @@ type arpcSession struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	once    sync.Once
+	tls     bool
+	// addr is what clients dial (the proxy)
+	addr string
 
 	// pushes counts clock pushes of every server of the mux (ServerHooks)
 	pushes atomic.Int64
@@ -103,7 +121,7 @@ type arpcSession struct {
 }
 
 func newArpcSession(
-	ctx context.Context, env *Env, clients int, withSink bool,
+	ctx context.Context, useTLS bool, env *Env, clients int, withSink bool,
 ) (*arpcSession, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	schema, names := arpcSchema()
@@ -114,7 +132,7 @@ func newArpcSession(
 	}
 	s := &arpcSession{
 		w: w, schema: schema, names: names, ctx: ctx, cancel: cancel,
-		clients: make([]*arpc.Client, clients),
+		clients: make([]*arpc.Client, clients), tls: useTLS,
 	}
 	if withSink {
 		if s.sink, s.received, err = newArpcSink(ctx); err != nil {
@@ -127,6 +145,7 @@ func newArpcSession(
 		_ = s.Close()
 		return nil, err
 	}
+	s.addr = addr
 	err = connectAll(ctx, clients, func(i int) error {
 		return s.connect(ctx, addr, i)
 	})
@@ -155,6 +174,9 @@ func (s *arpcSession) serve(env *Env) (string, error) {
 	}
 	s.mux = mux
 	mux.Addr = "127.0.0.1:0"
+	if s.tls {
+		mux.TLSConfig = benchTLS().server
+	}
 	mux.Start()
 	if !mux.Mach.Is1(arpcstates.MuxStates.Ready) {
 		return "", fmt.Errorf("arpc mux did not start: %w", mux.Mach.Err())
@@ -166,9 +188,9 @@ func (s *arpcSession) serve(env *Env) (string, error) {
 // connect connects client i through the proxy at addr and waits until it
 // is Ready.
 func (s *arpcSession) connect(ctx context.Context, addr string, i int) error {
-	var opts *arpc.ClientOpts
-	if s.sink != nil {
-		opts = &arpc.ClientOpts{Consumer: s.sink}
+	opts := &arpc.ClientOpts{Consumer: s.sink}
+	if s.tls {
+		opts.TLSConfig = benchTLS().client
 	}
 	cli, err := arpc.NewClient(s.ctx, addr, fmt.Sprintf("arpc-%d", i), s.schema, s.names, opts)
 	if err != nil {
@@ -221,8 +243,8 @@ func (s *arpcSession) Close() error {
 
 // SGP
 
-func (arpcTransport) SetupSGP(ctx context.Context, env *Env) (SGPSession, error) {
-	return newArpcSession(ctx, env, 1, false)
+func (t arpcTransport) SetupSGP(ctx context.Context, env *Env) (SGPSession, error) {
+	return newArpcSession(ctx, t.tls, env, 1, false)
 }
 
 func (s *arpcSession) Run(ctx context.Context, n int) error {
@@ -252,8 +274,8 @@ func (s *arpcSession) Errors() int64 { return s.w.Errors() }
 
 // round trip
 
-func (arpcTransport) SetupRoundTrip(ctx context.Context, env *Env) (RoundTripSession, error) {
-	return newArpcSession(ctx, env, 1, false)
+func (t arpcTransport) SetupRoundTrip(ctx context.Context, env *Env) (RoundTripSession, error) {
+	return newArpcSession(ctx, t.tls, env, 1, false)
 }
 
 func (s *arpcSession) RoundTrip(_ context.Context) error { return pingRemote(s.worker()) }
@@ -268,8 +290,8 @@ func pingRemote(wk *arpc.Worker) error {
 
 // burst
 
-func (arpcTransport) SetupBurst(ctx context.Context, env *Env) (BurstSession, error) {
-	return newArpcSession(ctx, env, 1, false)
+func (t arpcTransport) SetupBurst(ctx context.Context, env *Env) (BurstSession, error) {
+	return newArpcSession(ctx, t.tls, env, 1, false)
 }
 
 func (s *arpcSession) Mutate(_ context.Context, n int) error { return pingWorker(s.w, n) }
@@ -316,8 +338,8 @@ func equalTime(a, b am.Time) bool {
 
 // fan-out
 
-func (arpcTransport) SetupFanOut(ctx context.Context, env *Env, clients int) (FanOutSession, error) {
-	s, err := newArpcSession(ctx, env, clients, false)
+func (t arpcTransport) SetupFanOut(ctx context.Context, env *Env, clients int) (FanOutSession, error) {
+	s, err := newArpcSession(ctx, t.tls, env, clients, false)
 	if err != nil {
 		return nil, err
 	}
@@ -355,8 +377,8 @@ func (s *arpcSession) WaitAll(ctx context.Context) error { return s.gate.Wait(ct
 
 // payload
 
-func (arpcTransport) SetupPayload(ctx context.Context, env *Env) (PayloadSession, error) {
-	return newArpcSession(ctx, env, 1, true)
+func (t arpcTransport) SetupPayload(ctx context.Context, env *Env) (PayloadSession, error) {
+	return newArpcSession(ctx, t.tls, env, 1, true)
 }
 
 func (s *arpcSession) Fetch(ctx context.Context, size int) error {

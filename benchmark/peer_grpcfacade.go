@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"sync"
@@ -14,7 +15,10 @@ import (
 	"github.com/arpcbridge/arpcbridge/bridge"
 )
 
-func init() { register(20, grpcFacadeTransport{}) }
+func init() {
+	register(20, grpcFacadeTransport{})
+	register(21, grpcFacadeTransport{tls: true})
+}
 
 // grpcFacadeTransport is our gRPC facade (package bridge) with its defaults:
 // one bridge.Server (gRPC, aRPC and HTTP on one port) in front of the same
@@ -22,10 +26,22 @@ func init() { register(20, grpcFacadeTransport{}) }
 // proxy, whose Worker is the same *arpc.Worker the aRPC row drives. So the
 // loops are the aRPC row's, over gRPC: local reads and waits on the replica
 // (kept current by the WatchClock stream), remote mutations as unary Mutate.
-type grpcFacadeTransport struct{}
+type grpcFacadeTransport struct {
+	// tls makes the port TLS (ServerOpts.TLSConfig, ClientOpts.TLSConfig)
+	tls bool
+}
 
-func (grpcFacadeTransport) Name() string { return "grpc-facade" }
-func (grpcFacadeTransport) Desc() string {
+func (t grpcFacadeTransport) Name() string {
+	if t.tls {
+		return "grpc-facade-tls"
+	}
+	return "grpc-facade"
+}
+
+func (t grpcFacadeTransport) Desc() string {
+	if t.tls {
+		return "the grpc-facade row over TLS 1.3 (server certificate, ECDSA P-256, ALPN h2): ServerOpts.TLSConfig, ClientOpts.TLSConfig"
+	}
 	return "our gRPC facade (package bridge), defaults (100 ms push interval): " +
 		"bridge.Server, bridge.Dial clients driving Client.Worker"
 }
@@ -37,10 +53,14 @@ type facadeSession struct {
 	served  chan struct{}
 	clients []*bridge.Client
 	names   am.S
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	once    sync.Once
+	// addr, schema and opts are how clients dial
+	addr   string
+	schema am.Schema
+	opts   *bridge.ClientOpts
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
 
 	// streamed counts the WatchClock messages the clients received
 	// (updates, heartbeats, payloads): the server's side of the calls
@@ -55,7 +75,7 @@ type facadeSession struct {
 }
 
 func newFacadeSession(
-	ctx context.Context, env *Env, clients int, withSink bool,
+	ctx context.Context, useTLS bool, env *Env, clients int, withSink bool,
 ) (*facadeSession, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	schema, names := arpcSchema()
@@ -79,7 +99,11 @@ func newFacadeSession(
 		_ = s.Close()
 		return nil, err
 	}
-	srv, err := bridge.NewServer(ctx, ln, "facade", w.Mach, nil)
+	var sopts *bridge.ServerOpts
+	if useTLS {
+		sopts = &bridge.ServerOpts{TLSConfig: benchTLS().server}
+	}
+	srv, err := bridge.NewServer(ctx, ln, "facade", w.Mach, sopts)
 	if err != nil {
 		_ = ln.Close()
 		_ = s.Close()
@@ -97,10 +121,17 @@ func newFacadeSession(
 	}
 	opts := &bridge.ClientOpts{
 		Consumer: s.sink,
+		TLSConfig: func() *tls.Config {
+			if useTLS {
+				return benchTLS().client
+			}
+			return nil
+		}(),
 		DialOptions: []grpc.DialOption{
 			grpc.WithStreamInterceptor(s.countStream),
 		},
 	}
+	s.addr, s.schema, s.opts = addr, schema, opts
 	err = connectAll(ctx, clients, func(i int) error {
 		c, err := bridge.Dial(ctx, addr, fmt.Sprintf("facade-%d", i), schema, names, opts)
 		s.clients[i] = c
@@ -180,8 +211,8 @@ func (s *facadeSession) Close() error {
 
 // SGP
 
-func (grpcFacadeTransport) SetupSGP(ctx context.Context, env *Env) (SGPSession, error) {
-	return newFacadeSession(ctx, env, 1, false)
+func (t grpcFacadeTransport) SetupSGP(ctx context.Context, env *Env) (SGPSession, error) {
+	return newFacadeSession(ctx, t.tls, env, 1, false)
 }
 
 func (s *facadeSession) Run(ctx context.Context, n int) error {
@@ -192,16 +223,16 @@ func (s *facadeSession) Errors() int64 { return s.w.Errors() }
 
 // round trip
 
-func (grpcFacadeTransport) SetupRoundTrip(ctx context.Context, env *Env) (RoundTripSession, error) {
-	return newFacadeSession(ctx, env, 1, false)
+func (t grpcFacadeTransport) SetupRoundTrip(ctx context.Context, env *Env) (RoundTripSession, error) {
+	return newFacadeSession(ctx, t.tls, env, 1, false)
 }
 
 func (s *facadeSession) RoundTrip(_ context.Context) error { return pingRemote(s.worker()) }
 
 // burst
 
-func (grpcFacadeTransport) SetupBurst(ctx context.Context, env *Env) (BurstSession, error) {
-	return newFacadeSession(ctx, env, 1, false)
+func (t grpcFacadeTransport) SetupBurst(ctx context.Context, env *Env) (BurstSession, error) {
+	return newFacadeSession(ctx, t.tls, env, 1, false)
 }
 
 func (s *facadeSession) Mutate(_ context.Context, n int) error { return pingWorker(s.w, n) }
@@ -212,10 +243,10 @@ func (s *facadeSession) WaitSynced(ctx context.Context) error {
 
 // fan-out
 
-func (grpcFacadeTransport) SetupFanOut(
+func (t grpcFacadeTransport) SetupFanOut(
 	ctx context.Context, env *Env, clients int,
 ) (FanOutSession, error) {
-	s, err := newFacadeSession(ctx, env, clients, false)
+	s, err := newFacadeSession(ctx, t.tls, env, clients, false)
 	if err != nil {
 		return nil, err
 	}
@@ -239,8 +270,8 @@ func (s *facadeSession) WaitAll(ctx context.Context) error { return s.gate.Wait(
 
 // payload: the worker's SendPayload arrives as a WatchClock payload message
 
-func (grpcFacadeTransport) SetupPayload(ctx context.Context, env *Env) (PayloadSession, error) {
-	return newFacadeSession(ctx, env, 1, true)
+func (t grpcFacadeTransport) SetupPayload(ctx context.Context, env *Env) (PayloadSession, error) {
+	return newFacadeSession(ctx, t.tls, env, 1, true)
 }
 
 func (s *facadeSession) Fetch(ctx context.Context, size int) error {

@@ -32,6 +32,8 @@ func newARPCDoor(ctx context.Context, name string, worker am.Api,
 		}
 		// the defaults shared with the gRPC service, then the user's hook
 		s.AllowId, s.AllowFn, s.Getter = so.AllowId, so.AllowFn, so.Getter
+		// the connection is TLS already when the port is (ServerOpts.TLSConfig)
+		s.Tokens, s.Policy = so.Tokens, so.Policy
 		s.PushInterval = so.PushInterval
 		if configure != nil {
 			configure(s)

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,7 +13,10 @@ import (
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/arpcbridge/arpcbridge/arpc"
@@ -73,6 +77,14 @@ type ClientOpts struct {
 	Consumer *am.Machine
 	// Logger receives the client's diagnostics. Default: discarded.
 	Logger *slog.Logger
+	// TLSConfig, when set, dials with TLS (ALPN h2); set Certificates for
+	// mTLS. A server certificate that does not verify, or a server that
+	// refuses the client's, fails Dial at once with arpc.ErrUnauthenticated.
+	// Ignored with Conn. Default: plaintext.
+	TLSConfig *tls.Config
+	// Token is sent as "authorization: Bearer TOKEN" metadata with every
+	// call (ignored with Conn). Default: none.
+	Token string
 }
 
 // Client is a gRPC connection to a BridgeService, exposing its worker as
@@ -91,6 +103,8 @@ type Client struct {
 	hash   string
 	rpc    bridgev1.BridgeServiceClient
 	closer func() error
+	// tls are the dialed connection's TLS credentials; nil for plaintext
+	tls    *watchedTLS
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -154,14 +168,22 @@ func Dial(ctx context.Context, addr string, name string, schema am.Schema,
 	}
 	conn := opts.Conn
 	if conn == nil {
-		dopts := append([]grpc.DialOption{
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
+		var creds credentials.TransportCredentials = insecure.NewCredentials()
+		if opts.TLSConfig != nil {
+			c.tls = newWatchedTLS(opts.TLSConfig)
+			creds = c.tls
+		}
+		dopts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+		if opts.Token != "" {
+			dopts = append(dopts, grpc.WithPerRPCCredentials(bearerCreds{opts.Token}))
+		}
+		dopts = append(append(dopts,
 			grpc.WithInitialWindowSize(DefaultWindowSize),
 			grpc.WithInitialConnWindowSize(DefaultWindowSize),
 			// accept what the server may send (payloads up to its limit)
 			grpc.WithDefaultCallOptions(
-				grpc.MaxCallRecvMsgSize(DefaultMaxRecvMsgSize)),
-		}, opts.DialOptions...)
+				grpc.MaxCallRecvMsgSize(DefaultMaxRecvMsgSize))),
+			opts.DialOptions...)
 		cc, err := grpc.NewClient(addr, dopts...)
 		if err != nil {
 			cancel()
@@ -181,15 +203,30 @@ func Dial(ctx context.Context, addr string, name string, schema am.Schema,
 
 // connect handshakes, builds the Worker and opens the first stream.
 func (c *Client) connect(schema am.Schema) error {
-	ctx, cancel := context.WithTimeout(c.ctx,
+	tctx, cancel := context.WithTimeout(c.ctx,
 		orDefault(c.opts.ConnTimeout, arpc.DefaultConnTimeout))
 	defer cancel()
+	ctx, refuse := context.WithCancelCause(tctx)
+	defer refuse(nil)
+	if c.tls != nil {
+		fn := func(err error) { refuse(err) }
+		c.tls.refused.Store(&fn)
+		defer c.tls.refused.Store(nil)
+	}
 	c.calls.Add(1)
 	hs, err := c.rpc.Handshake(ctx, &bridgev1.HandshakeRequest{
 		ClientId: c.Id, SchemaHash: c.hash, StateNames: c.names,
 		ProtocolVersion: ProtocolVersion,
 	}, grpc.WaitForReady(true))
 	if err != nil {
+		if cause := context.Cause(ctx); cause != nil && tctx.Err() == nil &&
+			c.ctx.Err() == nil {
+			return cause
+		}
+		if c.tls == nil && status.Code(err) == codes.DeadlineExceeded {
+			return fmt.Errorf("%w (no answer: a TLS server? set "+
+				"ClientOpts.TLSConfig)", fromStatus("Handshake", err))
+		}
 		return fromStatus("Handshake", err)
 	}
 	if err := arpc.CompareSchemas(schema, c.names, fromProtoSchema(hs.Schema),

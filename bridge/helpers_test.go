@@ -37,6 +37,14 @@ func startServer(t testing.TB, w am.Api, opts *bridge.ServerOpts) *bridge.Server
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
+	return startServerOn(t, l, w, opts)
+}
+
+// startServerOn is startServer on a listener of the caller's.
+func startServerOn(t testing.TB, l net.Listener, w am.Api,
+	opts *bridge.ServerOpts,
+) *bridge.Server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := bridge.NewServer(ctx, l, "s", w, opts)
 	if err != nil {

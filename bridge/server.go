@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/arpcbridge/arpcbridge/arpc"
+	"github.com/arpcbridge/arpcbridge/arpc/auth"
 	"github.com/arpcbridge/arpcbridge/bridge/store"
 	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
 )
@@ -74,8 +76,27 @@ type ServerOpts struct {
 	// ConfigureARPC, when set, is called on every aRPC server the Mux
 	// creates (one per connection), before it starts: set PushInterval,
 	// AllowId, Getter... there. By default the aRPC servers take AllowId,
-	// AllowFn, Getter and PushInterval from Service.
+	// AllowFn, Getter, PushInterval, Tokens and Policy from Service (their
+	// connections are TLS already when TLSConfig is set).
 	ConfigureARPC func(s *arpc.Server)
+	// TLSConfig, when set, makes the whole port TLS: every connection is
+	// handshaken first (within ReadTimeout), then told apart by its first
+	// decrypted bytes as without TLS. ALPN selects "arpc/1" for aRPC
+	// clients, "http/1.1" for HTTP clients that offer it, else "h2" (gRPC);
+	// see auth.ServerALPN. With ClientCAs and tls.RequireAndVerifyClientCert
+	// it is mTLS, and clients are identified by their certificates (see
+	// auth.CertIdentity). A plaintext client is refused with a clear error
+	// (aRPC: ErrUnauthenticated, HTTP/1: 400), never left hanging. Use
+	// auth.LoadServerTLS for files reloaded while serving. Default:
+	// plaintext.
+	TLSConfig *tls.Config
+	// Policy authorizes identities per state on both doors (see
+	// ServiceOpts.Policy and arpc.Server.Policy). Default: Service.Policy.
+	Policy *auth.Policy
+	// Tokens maps bearer tokens to identities on both doors (gRPC
+	// "authorization: Bearer" metadata, the aRPC Hello). Default:
+	// Service.Tokens.
+	Tokens *auth.Tokens
 	// Logger receives the server's diagnostics. Default: discarded.
 	Logger *slog.Logger
 	// Store makes the worker durable (see package bridge/store): NewServer
@@ -145,6 +166,12 @@ func NewServer(ctx context.Context, l net.Listener, name string,
 			return nil, err
 		}
 	}
+	if opts.Policy != nil {
+		opts.Service.Policy = opts.Policy
+	}
+	if opts.Tokens != nil {
+		opts.Service.Tokens = opts.Tokens
+	}
 	svc, err := NewService(worker, &opts.Service)
 	if err != nil {
 		return nil, err
@@ -158,6 +185,10 @@ func NewServer(ctx context.Context, l net.Listener, name string,
 		// find dead peers of long streams
 		grpc.KeepaliveParams(keepalive.ServerParameters{
 			Time: 30 * time.Second, Timeout: 10 * time.Second}),
+	}
+	if opts.TLSConfig != nil {
+		// TLS is terminated below cmux; this tells gRPC the peer's TLS state
+		gopts = append(gopts, grpc.Creds(terminatedTLS{}))
 	}
 	if workers := streamWorkers(opts.StreamWorkers); workers > 0 {
 		gopts = append(gopts, grpc.NumStreamWorkers(uint32(workers)))
@@ -179,11 +210,15 @@ func NewServer(ctx context.Context, l net.Listener, name string,
 		healthpb.HealthCheckResponse_SERVING)
 	reflection.Register(s.gs)
 
-	s.mux = cmux.New(l)
 	readTimeout := opts.ReadTimeout
 	if readTimeout <= 0 {
 		readTimeout = DefaultReadTimeout
 	}
+	muxL := l
+	if opts.TLSConfig != nil {
+		muxL = arpc.TLSListener(l, opts.TLSConfig, readTimeout)
+	}
+	s.mux = cmux.New(muxL)
 	s.mux.SetReadTimeout(readTimeout)
 	s.mux.HandleError(func(err error) bool {
 		var nm cmux.ErrNotMatched

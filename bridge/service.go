@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/arpcbridge/arpcbridge/arpc"
+	"github.com/arpcbridge/arpcbridge/arpc/auth"
 	"github.com/arpcbridge/arpcbridge/arpc/engine"
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
@@ -31,7 +32,8 @@ const (
 // defaults.
 type ServiceOpts struct {
 	// AllowId, when set, admits only this client ID (PERMISSION_DENIED for
-	// others), as arpc.Server.AllowId does.
+	// others), as arpc.Server.AllowId does: an authenticated caller is
+	// matched by its identity instead.
 	AllowId string
 	// AllowFn, when set, decides which client IDs are admitted (checked after
 	// AllowId).
@@ -48,6 +50,15 @@ type ServiceOpts struct {
 	// updates after the initial sync (Mutate and Sync replies still carry
 	// the clock).
 	PushInterval time.Duration
+	// Tokens maps the bearer tokens of "authorization: Bearer TOKEN"
+	// metadata to identities, as arpc.Server.Tokens. Default: none.
+	Tokens *auth.Tokens
+	// Policy authorizes identities per state, as arpc.Server.Policy: calls
+	// without an identity are then UNAUTHENTICATED, mutations outside the
+	// policy PERMISSION_DENIED, and states an identity may not observe are
+	// absent from its Handshake time, Sync, Mutate replies and WatchClock
+	// updates. Default: none, everything allowed.
+	Policy *auth.Policy
 	// Logger receives the service's diagnostics. Default: discarded.
 	Logger *slog.Logger
 }
@@ -150,9 +161,8 @@ func (s *Service) SchemaHash() string { return s.hash }
 // Stats returns the shared engine's counters.
 func (s *Service) Stats() engine.Stats { return s.eng.Stats() }
 
-// check admits a call: the service is open, the worker alive and the client
-// allowed.
-func (s *Service) check(clientId string) error {
+// checkOpen admits a call: the service is open and the worker alive.
+func (s *Service) checkOpen() error {
 	select {
 	case <-s.closed:
 		return fmt.Errorf("%w: server shutting down", ErrClosed)
@@ -160,10 +170,15 @@ func (s *Service) check(clientId string) error {
 		return s.eng.Err()
 	default:
 	}
-	if (s.opts.AllowId != "" && clientId != s.opts.AllowId) ||
-		(s.opts.AllowFn != nil && !s.opts.AllowFn(clientId)) {
+	return nil
+}
+
+// checkAllowed applies AllowId and AllowFn to a client ID or identity.
+func (s *Service) checkAllowed(who string) error {
+	if (s.opts.AllowId != "" && who != s.opts.AllowId) ||
+		(s.opts.AllowFn != nil && !s.opts.AllowFn(who)) {
 		return onField("client_id", arpc.ErrNoAccess, "client %q not allowed",
-			clientId)
+			who)
 	}
 	return nil
 }
@@ -194,26 +209,29 @@ func (s *Service) checkKnown(seq uint64, t []uint64) error {
 
 // updateSince is the update that brings a client at (seq, t) to now: a diff
 // when the engine remembers seq or the client sent its time, else full.
-func (s *Service) updateSince(seq uint64, t []uint64) engine.Update {
+func (s *Service) updateSince(m *engine.Mask, seq uint64,
+	t []uint64,
+) engine.Update {
 	if seq > s.eng.Snapshot().Seq {
 		// a sequence this engine never reached (the client knew a restarted
 		// server): no diff can continue its chain
-		return s.eng.UpdateFrom(nil)
+		return s.eng.MaskedUpdateFrom(m, nil)
 	}
 	if len(t) > 0 {
-		return s.eng.UpdateFromTime(t, seq)
+		return s.eng.MaskedUpdateFromTime(m, t, seq)
 	}
 	if seq == 0 {
-		return s.eng.UpdateFrom(nil)
+		return s.eng.MaskedUpdateFrom(m, nil)
 	}
-	return s.eng.UpdateFrom(s.eng.SnapshotAt(seq))
+	return s.eng.MaskedUpdateFrom(m, s.eng.SnapshotAt(seq))
 }
 
 // Handshake implements BridgeServiceServer.
-func (s *Service) Handshake(_ context.Context, req *bridgev1.HandshakeRequest) (
+func (s *Service) Handshake(ctx context.Context, req *bridgev1.HandshakeRequest) (
 	*bridgev1.HandshakeResponse, error,
 ) {
-	if err := s.check(req.ClientId); err != nil {
+	cl, err := s.admit(ctx, req.ClientId)
+	if err != nil {
 		return nil, toStatus(err)
 	}
 	if req.ClientId == "" {
@@ -231,7 +249,7 @@ func (s *Service) Handshake(_ context.Context, req *bridgev1.HandshakeRequest) (
 				s.worker.Id()))
 		}
 	}
-	snap := s.eng.Snapshot()
+	snap := s.eng.MaskedSnapshot(cl.mask)
 	resp := &bridgev1.HandshakeResponse{
 		MachineId:       s.worker.Id(),
 		StateNames:      s.names,
@@ -248,30 +266,34 @@ func (s *Service) Handshake(_ context.Context, req *bridgev1.HandshakeRequest) (
 }
 
 // Sync implements BridgeServiceServer.
-func (s *Service) Sync(_ context.Context, req *bridgev1.SyncRequest) (
+func (s *Service) Sync(ctx context.Context, req *bridgev1.SyncRequest) (
 	*bridgev1.SyncResponse, error,
 ) {
-	if err := s.check(req.ClientId); err != nil {
+	cl, err := s.admit(ctx, req.ClientId)
+	if err != nil {
 		return nil, toStatus(err)
 	}
 	if err := s.checkKnown(req.KnownSeq, req.KnownTime); err != nil {
 		return nil, toStatus(err)
 	}
-	u := s.updateSince(req.KnownSeq, req.KnownTime)
+	u := s.updateSince(cl.mask, req.KnownSeq, req.KnownTime)
 	return &bridgev1.SyncResponse{Update: toProtoUpdate(&u)}, nil
 }
 
 // Get implements BridgeServiceServer.
-func (s *Service) Get(_ context.Context, req *bridgev1.GetRequest) (
+func (s *Service) Get(ctx context.Context, req *bridgev1.GetRequest) (
 	*bridgev1.GetResponse, error,
 ) {
-	if err := s.check(req.ClientId); err != nil {
+	cl, err := s.admit(ctx, req.ClientId)
+	if err != nil {
 		return nil, toStatus(err)
 	}
 	var v any
 	switch {
 	case req.Name == ErrGetName:
-		if err := s.worker.Err(); err != nil {
+		// the error is the Exception state's: hidden with it
+		if err := s.worker.Err(); err != nil &&
+			s.checkObserve(cl, am.S{am.StateException}) == nil {
 			v = err.Error()
 		}
 		pv, _ := toValue(v)
@@ -365,7 +387,8 @@ func errArg(typ bridgev1.MutationType, states am.S, args am.A) (
 func (s *Service) Mutate(ctx context.Context, req *bridgev1.MutateRequest) (
 	*bridgev1.MutateResponse, error,
 ) {
-	if err := s.check(req.ClientId); err != nil {
+	cl, err := s.admit(ctx, req.ClientId)
+	if err != nil {
 		return nil, toStatus(err)
 	}
 	if err := s.checkHash(req.SchemaHash); err != nil {
@@ -383,16 +406,16 @@ func (s *Service) Mutate(ctx context.Context, req *bridgev1.MutateRequest) (
 	if isErr {
 		kind = arpc.MutAddErr
 	}
-	res, replayed, err := s.mut.Run(ctx, &arpc.Mutation{Client: req.ClientId,
+	res, replayed, err := s.mut.Run(ctx, &arpc.Mutation{Client: cl.key,
 		Id: mutationKey(req.MutationId), Type: kind, States: states, Args: args,
-		ErrMsg: errMsg})
+		ErrMsg: errMsg, Policy: s.opts.Policy, Identity: cl.identity})
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	resp := &bridgev1.MutateResponse{Replayed: replayed}
 	resp.Result, resp.QueueTick = resultToProto(res)
 	if !req.NoSync {
-		u := s.replyUpdate(req.ClientId, req.KnownSeq)
+		u := s.replyUpdate(cl, req.KnownSeq)
 		resp.Update = toProtoUpdate(&u)
 	}
 	return resp, nil
@@ -404,9 +427,9 @@ func (s *Service) Mutate(ctx context.Context, req *bridgev1.MutateRequest) (
 // applies it from the reply, and its own mutations cost no stream message
 // (aRPC does the same with its one chain per connection). A stream that
 // moved on meanwhile keeps its update, and the reply is the usual diff.
-func (s *Service) replyUpdate(clientId string, knownSeq uint64) engine.Update {
-	if knownSeq != 0 && clientId != "" {
-		if sub := s.watching(clientId); sub != nil &&
+func (s *Service) replyUpdate(cl caller, knownSeq uint64) engine.Update {
+	if knownSeq != 0 && cl.key != "" {
+		if sub := s.watching(cl.key); sub != nil &&
 			sub.KnownSeq() == knownSeq {
 			u, ok := sub.Next()
 			if ok && u.FromSeq == knownSeq {
@@ -416,20 +439,24 @@ func (s *Service) replyUpdate(clientId string, knownSeq uint64) engine.Update {
 			// below covers whatever Next moved the stream past
 		}
 	}
-	return s.updateSince(knownSeq, nil)
+	return s.updateSince(cl.mask, knownSeq, nil)
 }
 
 // CanMutate implements BridgeServiceServer.
-func (s *Service) CanMutate(_ context.Context, req *bridgev1.CanMutateRequest) (
+func (s *Service) CanMutate(ctx context.Context, req *bridgev1.CanMutateRequest) (
 	*bridgev1.CanMutateResponse, error,
 ) {
-	if err := s.check(req.ClientId); err != nil {
+	cl, err := s.admit(ctx, req.ClientId)
+	if err != nil {
 		return nil, toStatus(err)
 	}
 	if err := s.checkHash(req.SchemaHash); err != nil {
 		return nil, toStatus(err)
 	}
 	states, kind, err := s.resolve(req.Type, req.States, req.StateIndexes)
+	if err == nil {
+		err = s.checkObserve(cl, states)
+	}
 	if err != nil {
 		return nil, toStatus(err)
 	}

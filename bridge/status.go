@@ -45,6 +45,12 @@ const (
 	ReasonUnsupported     = "UNSUPPORTED"
 	ReasonReplaced        = "REPLACED"
 	ReasonNotDurable      = "NOT_DURABLE"
+	// ReasonUnauthenticated comes with UNAUTHENTICATED: no or bad
+	// credentials (arpc.ErrUnauthenticated).
+	ReasonUnauthenticated = "UNAUTHENTICATED"
+	// ReasonPermissionDenied comes with PERMISSION_DENIED when the policy
+	// refuses a state (arpc.ErrPermissionDenied); the message names it.
+	ReasonPermissionDenied = "POLICY_DENIED"
 )
 
 // fieldError names the request field an error is about.
@@ -76,6 +82,8 @@ var classes = []struct {
 	{arpc.ErrNotDurable, codes.Unavailable, ReasonNotDurable},
 	{ErrProtocolVersion, codes.FailedPrecondition, ReasonProtocol},
 	{arpc.ErrSchemaMismatch, codes.FailedPrecondition, ReasonSchemaMismatch},
+	{arpc.ErrUnauthenticated, codes.Unauthenticated, ReasonUnauthenticated},
+	{arpc.ErrPermissionDenied, codes.PermissionDenied, ReasonPermissionDenied},
 	{arpc.ErrNoAccess, codes.PermissionDenied, ReasonNoAccess},
 	{ErrNotFound, codes.NotFound, ReasonNotFound},
 	{arpc.ErrInvalidParams, codes.InvalidArgument, ReasonInvalidArgument},
@@ -156,6 +164,11 @@ func fromStatus(method string, err error) error {
 		}
 	case codes.PermissionDenied:
 		sentinel = arpc.ErrNoAccess
+		if reason == ReasonPermissionDenied {
+			sentinel = arpc.ErrPermissionDenied
+		}
+	case codes.Unauthenticated:
+		sentinel = arpc.ErrUnauthenticated
 	case codes.NotFound:
 		sentinel = ErrNotFound
 	case codes.Unimplemented:

@@ -66,7 +66,8 @@ func (s *Service) unregister(clientId string, w *watcher) {
 func (s *Service) WatchClock(req *bridgev1.WatchClockRequest,
 	stream grpc.ServerStreamingServer[bridgev1.WatchClockResponse],
 ) error {
-	if err := s.check(req.ClientId); err != nil {
+	cl, err := s.admit(stream.Context(), req.ClientId)
+	if err != nil {
 		return toStatus(err)
 	}
 	if err := s.checkHash(req.SchemaHash); err != nil {
@@ -86,9 +87,10 @@ func (s *Service) WatchClock(req *bridgev1.WatchClockRequest,
 	defer context.AfterFunc(s.life, func() { end(context.Cause(s.life)) })()
 	sub := s.eng.Subscribe()
 	defer sub.Close()
+	sub.SetMask(cl.mask)
 	w := &watcher{end: end, sub: sub}
-	s.register(req.ClientId, w)
-	defer s.unregister(req.ClientId, w)
+	s.register(cl.key, w)
+	defer s.unregister(cl.key, w)
 
 	// initial catch-up: a resume diff, or a full snapshot; either way the
 	// subscription continues from the snapshot the client then has
@@ -111,7 +113,7 @@ func (s *Service) WatchClock(req *bridgev1.WatchClockRequest,
 	default:
 		first = sub.Full(true)
 	}
-	ws := &watchStream{s: s, stream: stream, clientId: req.ClientId}
+	ws := &watchStream{s: s, stream: stream, clientId: req.ClientId, cl: cl}
 	if err := ws.sendUpdate(&first); err != nil {
 		return err
 	}
@@ -120,7 +122,7 @@ func (s *Service) WatchClock(req *bridgev1.WatchClockRequest,
 		InitialSyncDone{Seq: first.ToSeq}}}); err != nil {
 		return err
 	}
-	err := sub.Run(ctx, engine.NewPace(s.opts.PushInterval, heartbeat),
+	err = sub.Run(ctx, engine.NewPace(s.opts.PushInterval, heartbeat),
 		&watchSender{ws: ws, sub: sub})
 	switch {
 	case errors.Is(err, context.Canceled) ||
@@ -138,6 +140,8 @@ type watchStream struct {
 	s        *Service
 	stream   grpc.ServerStreamingServer[bridgev1.WatchClockResponse]
 	clientId string
+	// cl is the authenticated caller (service_auth.go)
+	cl caller
 }
 
 func (ws *watchStream) send(msg *bridgev1.WatchClockResponse) error {
@@ -184,7 +188,7 @@ func (w *watchSender) SendHeartbeat() error {
 func (ws *watchStream) payload(args map[string]any) *bridgev1.
 	WatchClockResponse {
 	a := arpc.ParseArgs(args)
-	if a.Payload == nil || (a.Id != "" && a.Id != ws.clientId) {
+	if a.Payload == nil || !ws.cl.payloadFor(a.Id, ws.clientId) {
 		return nil
 	}
 	p := a.Payload

@@ -7,6 +7,7 @@
 #   scripts/tools.sh             buf, protoc-gen-go, protoc-gen-go-grpc
 #   scripts/tools.sh --grpcurl   the above plus grpcurl (slower: a Go build)
 #   scripts/tools.sh --only-grpcurl
+#   scripts/tools.sh --health-probe   also grpc-health-probe (TLS checks)
 #
 # Afterwards the binaries are in .tools/bin (buf is linked there from the npm
 # package, which ships the real prebuilt binary).
@@ -20,6 +21,7 @@ BUF_VERSION="1.75.0"
 PROTOC_GEN_GO_VERSION="v1.36.12"
 PROTOC_GEN_GO_GRPC_VERSION="v1.6.2"
 GRPCURL_VERSION="v1.9.4"
+GRPC_HEALTH_PROBE_VERSION="v0.4.62"
 
 log() { printf 'tools: %s\n' "$*" >&2; }
 
@@ -82,19 +84,26 @@ install_grpcurl() {
     github.com/fullstorydev/grpcurl/cmd/grpcurl "$GRPCURL_VERSION"
 }
 
+install_health_probe() {
+  go_install grpc-health-probe github.com/grpc-ecosystem/grpc-health-probe \
+    github.com/grpc-ecosystem/grpc-health-probe "$GRPC_HEALTH_PROBE_VERSION"
+}
+
 main() {
-  local core=1 grpcurl=0
+  local core=1 grpcurl=0 probe=0
   for arg in "$@"; do
     case "$arg" in
       --grpcurl) grpcurl=1 ;;
       --only-grpcurl) core=0; grpcurl=1 ;;
-      -h|--help) sed -n '2,12p' "${BASH_SOURCE[0]}"; return 0 ;;
+      --health-probe) probe=1 ;;
+      -h|--help) sed -n '2,13p' "${BASH_SOURCE[0]}"; return 0 ;;
       *) log "unknown argument: $arg"; return 2 ;;
     esac
   done
   mkdir -p "$BIN"
   if (( core )); then install_core; fi
   if (( grpcurl )); then install_grpcurl; fi
+  if (( probe )); then install_health_probe; fi
 }
 
 main "$@"

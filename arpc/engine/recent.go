@@ -33,7 +33,10 @@ func (e *Engine) SnapshotAt(seq uint64) *Snapshot {
 // one diff computation. A nil from gets a full snapshot (not counted as a
 // resync).
 func (e *Engine) UpdateFrom(from *Snapshot) Update {
-	cur := e.Snapshot()
+	return e.updateFrom(e.Snapshot(), from)
+}
+
+func (e *Engine) updateFrom(cur, from *Snapshot) Update {
 	if from == nil {
 		return fullUpdate(cur)
 	}
@@ -63,7 +66,11 @@ func fullUpdate(cur *Snapshot) Update {
 // length, or with a tick ahead of the worker's (the peer saw another engine
 // instance), gets a full snapshot instead.
 func (e *Engine) UpdateFromTime(known am.Time, fromSeq uint64) Update {
-	cur := e.Snapshot()
+	return e.updateFromTime(e.Snapshot(), known, fromSeq)
+}
+
+func (e *Engine) updateFromTime(cur *Snapshot, known am.Time, fromSeq uint64,
+) Update {
 	if len(known) != len(cur.Time) {
 		return fullUpdate(cur)
 	}

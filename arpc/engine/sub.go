@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 
@@ -22,6 +23,8 @@ type Sub struct {
 	mx         sync.Mutex
 	known      *Snapshot
 	closed     bool
+	// mask hides states from the peer (filter.go); nil hides none
+	mask atomic.Pointer[Mask]
 
 	// payloads pending for the peer (at most PayloadQueue), allocated on the
 	// first one: idle subscribers are many
@@ -146,13 +149,13 @@ func (s *Sub) Full(firstSync bool) Update {
 		s.e.fullSyncs.Add(1)
 	}
 	s.known = cur
-	return Update{
+	return s.masked(cur, Update{
 		ToSeq:     cur.Seq,
 		Diff:      clock.Compute(nil, cur.Time),
 		Sum:       cur.Sum,
 		QueueTick: cur.QueueTick,
 		Full:      true,
-	}
+	})
 }
 
 // Resume sets the peer's known time to `known` (its replica's time, sent on
@@ -162,6 +165,7 @@ func (s *Sub) Full(firstSync bool) Update {
 // another worker, e.g. one that was restarted), gets a full snapshot
 // instead (counted; Update.Full tells).
 func (s *Sub) Resume(known am.Time, fromSeq uint64) Update {
+	known = s.mask.Load().Time(known)
 	if len(known) != len(s.e.names) {
 		return s.Full(false)
 	}
@@ -174,13 +178,13 @@ func (s *Sub) Resume(known am.Time, fromSeq uint64) Update {
 	s.mx.Lock()
 	defer s.mx.Unlock()
 	s.known = cur
-	return Update{
+	return s.masked(cur, Update{
 		FromSeq:   fromSeq,
 		ToSeq:     cur.Seq,
 		Diff:      clock.Compute(known, cur.Time),
 		Sum:       cur.Sum,
 		QueueTick: cur.QueueTick,
-	}
+	})
 }
 
 // Next returns the update from the peer's known snapshot to the latest one
@@ -192,8 +196,9 @@ func (s *Sub) Next() (u Update, ok bool) {
 	defer s.mx.Unlock()
 	if s.known == nil {
 		s.known = cur
-		return Update{ToSeq: cur.Seq, Diff: clock.Compute(nil, cur.Time),
-			Sum: cur.Sum, QueueTick: cur.QueueTick, Full: true}, true
+		return s.masked(cur, Update{ToSeq: cur.Seq,
+			Diff: clock.Compute(nil, cur.Time), Sum: cur.Sum,
+			QueueTick: cur.QueueTick, Full: true}), true
 	}
 	if s.known.Seq >= cur.Seq {
 		return Update{}, false
@@ -201,7 +206,7 @@ func (s *Sub) Next() (u Update, ok bool) {
 	from := s.known
 	s.known = cur
 	d := s.e.diff(from, cur)
-	return Update{
+	return s.masked(cur, Update{
 		FromSeq:   from.Seq,
 		ToSeq:     cur.Seq,
 		Diff:      d.diff,
@@ -209,7 +214,7 @@ func (s *Sub) Next() (u Update, ok bool) {
 		Sum:       cur.Sum,
 		QueueTick: cur.QueueTick,
 		Coalesced: cur.Seq - from.Seq,
-	}, true
+	}), true
 }
 
 // Changed is Engine.Changed for this subscriber's known sequence.

@@ -3,7 +3,12 @@
 //
 // Usage: node client.mjs ADDR [--state NAME] [--timeout SECONDS]
 //                             [--connect-timeout SECONDS] [--client-id ID]
-//                             [--resume]
+//                             [--resume] [--tls-ca FILE] [--tls-cert FILE]
+//                             [--tls-key FILE] [--token TOKEN]
+//
+// TLS: --tls-ca (the server's CA) turns TLS on; --tls-cert and --tls-key
+// present a client certificate (mTLS). --token sends "authorization: Bearer
+// TOKEN" metadata with every call (BRIDGE_TOKEN works too).
 //
 // Steps: Handshake, WatchClock until InitialSyncDone, Mutate(ADD, state),
 // wait until the replica shows the state active, then Sync and check that the
@@ -16,6 +21,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 const require = createRequire(import.meta.url);
 const grpc = require('@grpc/grpc-js');
@@ -39,13 +45,15 @@ class ClientError extends Error {
 
 function usage(msg) {
   throw new ClientError('usage', `${msg}\nusage: node client.mjs ADDR [--state NAME] ` +
-    '[--timeout SECONDS] [--connect-timeout SECONDS] [--client-id ID] [--resume]');
+    '[--timeout SECONDS] [--connect-timeout SECONDS] [--client-id ID] [--resume] ' +
+    '[--tls-ca FILE] [--tls-cert FILE] [--tls-key FILE] [--token TOKEN]');
 }
 
 function parseArgs(argv) {
   const opts = {
     addr: '', state: '', timeout: 15, connectTimeout: 5, resume: false,
     clientId: `node-${process.pid}-${randomBytes(3).toString('hex')}`,
+    tlsCa: '', tlsCert: '', tlsKey: '', token: process.env.BRIDGE_TOKEN || '',
   };
   const num = (flag, v) => {
     const n = Number(v);
@@ -66,6 +74,10 @@ function parseArgs(argv) {
       case '--connect-timeout': opts.connectTimeout = num(flag, value()); break;
       case '--client-id': opts.clientId = value(); break;
       case '--resume': opts.resume = true; break;
+      case '--tls-ca': opts.tlsCa = value(); break;
+      case '--tls-cert': opts.tlsCert = value(); break;
+      case '--tls-key': opts.tlsKey = value(); break;
+      case '--token': opts.token = value(); break;
       case '-h': case '--help': usage('help');
       // falls through (usage throws)
       default:
@@ -75,6 +87,8 @@ function parseArgs(argv) {
     }
   }
   if (!opts.addr) usage('missing ADDR (host:port)');
+  if (!!opts.tlsCert !== !!opts.tlsKey) usage('--tls-cert and --tls-key go together');
+  if (opts.tlsCert && !opts.tlsCa) usage('--tls-cert needs --tls-ca');
   return opts;
 }
 
@@ -180,11 +194,30 @@ class Replica {
   }
 }
 
+// credentials builds the channel's credentials from the TLS and token flags.
+function credentials(opts) {
+  let creds = grpc.credentials.createInsecure();
+  if (opts.tlsCa) {
+    const read = (f) => (f ? readFileSync(f) : null);
+    creds = grpc.credentials.createSsl(read(opts.tlsCa), read(opts.tlsKey), read(opts.tlsCert));
+  }
+  if (opts.token) {
+    if (!opts.tlsCa) usage('--token needs TLS (--tls-ca): grpc-js sends call credentials over TLS only');
+    const bearer = grpc.credentials.createFromMetadataGenerator((_, cb) => {
+      const md = new grpc.Metadata();
+      md.set('authorization', `Bearer ${opts.token}`);
+      cb(null, md);
+    });
+    creds = grpc.credentials.combineChannelCredentials(creds, bearer);
+  }
+  return creds;
+}
+
 async function run(opts, phase) {
   const deadline = Date.now() + opts.timeout * 1000;
   phase.name = 'load proto';
   const BridgeService = loadService();
-  const client = new BridgeService(opts.addr, grpc.credentials.createInsecure());
+  const client = new BridgeService(opts.addr, credentials(opts));
   const cleanup = [() => client.close()];
   try {
     phase.name = 'connect';

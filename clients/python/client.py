@@ -242,7 +242,7 @@ def run(opts, phase, tmp):
         except Exception as e:
             raise rpc_error(method, e)
 
-    channel = grpc.insecure_channel(opts.addr)
+    channel = open_channel(opts)
     stub = pbg.BridgeServiceStub(channel)
     phase["name"] = "connect"
     wait = min(opts.connect_timeout, left())
@@ -344,6 +344,34 @@ def run(opts, phase, tmp):
         channel.close()
 
 
+def open_channel(opts):
+    """The channel the TLS and token flags ask for."""
+    import grpc
+
+    def read(path):
+        if not path:
+            return None
+        with open(path, "rb") as f:
+            return f.read()
+
+    if bool(opts.tls_cert) != bool(opts.tls_key):
+        raise ClientError("usage", "--tls-cert and --tls-key go together")
+    if not opts.tls_ca:
+        if opts.tls_cert:
+            raise ClientError("usage", "--tls-cert needs --tls-ca")
+        if opts.token:
+            raise ClientError("usage", "--token needs TLS (--tls-ca): gRPC sends "
+                                       "call credentials over TLS only")
+        return grpc.insecure_channel(opts.addr)
+    creds = grpc.ssl_channel_credentials(root_certificates=read(opts.tls_ca),
+                                         private_key=read(opts.tls_key),
+                                         certificate_chain=read(opts.tls_cert))
+    if opts.token:
+        creds = grpc.composite_channel_credentials(
+            creds, grpc.access_token_call_credentials(opts.token))
+    return grpc.secure_channel(opts.addr, creds)
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message):
         raise ClientError("usage", "%s\n%s" % (message, self.format_usage().strip()))
@@ -359,6 +387,11 @@ def main():
     p.add_argument("--timeout", type=float, default=15.0, help="overall limit in seconds (15)")
     p.add_argument("--connect-timeout", type=float, default=5.0, help="connect limit in seconds (5)")
     p.add_argument("--client-id", default="py-%d-%s" % (os.getpid(), secrets.token_hex(3)))
+    p.add_argument("--tls-ca", default="", help="PEM CA of the server: connect with TLS")
+    p.add_argument("--tls-cert", default="", help="PEM client certificate (mTLS); needs --tls-key")
+    p.add_argument("--tls-key", default="", help="PEM key of --tls-cert")
+    p.add_argument("--token", default=os.environ.get("BRIDGE_TOKEN", ""),
+                   help="bearer token sent as authorization metadata (BRIDGE_TOKEN)")
     p.add_argument("--resume", action="store_true",
                    help="seed the replica from Handshake and resume WatchClock from it")
     opts = None

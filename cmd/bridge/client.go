@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/arpcbridge/arpcbridge/arpc"
@@ -52,6 +51,7 @@ type clientOpts struct {
 	// server restart) is re-established within --timeout, as the gRPC door's
 	// client does. One-shot commands fail at once instead.
 	reconnect bool
+	sec       clientSecurity
 }
 
 func addClientFlags(cmd *cobra.Command, g *globalOpts) *clientOpts {
@@ -62,6 +62,7 @@ func addClientFlags(cmd *cobra.Command, g *globalOpts) *clientOpts {
 	f.StringVar(&o.name, "name", DefaultClientName, "client name; the server sees the client ID rc-NAME")
 	f.DurationVar(&o.timeout, "timeout", DefaultTimeout, "bound on connecting and on each call")
 	f.BoolVar(&o.json, "json", false, "print JSON (one object per line) instead of text")
+	o.sec.addFlags(cmd)
 	cmd.Long += "\n" + clientHelp
 	return o
 }
@@ -90,6 +91,9 @@ func (o *clientOpts) connect(ctx context.Context, cmd *cobra.Command,
 		return nil, badInput("--timeout must be positive")
 	}
 	if err := checkAddr(addr); err != nil {
+		return nil, err
+	}
+	if err := o.sec.load(); err != nil {
 		return nil, err
 	}
 	log := slog.New(slog.DiscardHandler)
@@ -129,8 +133,7 @@ func envSet(flag string) bool {
 func (o *clientOpts) discover(ctx context.Context, addr string) (
 	am.Schema, am.S, error,
 ) {
-	cc, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cc, err := grpc.NewClient(addr, o.sec.grpcDialOpts()...)
 	if err != nil {
 		return nil, nil, badInput("address %q: %w", addr, err)
 	}
@@ -143,6 +146,11 @@ func (o *clientOpts) discover(ctx context.Context, addr string) (
 			ProtocolVersion: bridge.ProtocolVersion,
 		})
 	if err != nil {
+		if st, _ := status.FromError(err); st.Code() == codes.Unavailable {
+			if rerr := o.sec.tlsRefusal(ctx, addr); rerr != nil {
+				return nil, nil, rerr
+			}
+		}
 		return nil, nil, handshakeErr(addr, err)
 	}
 	if hs.Schema == nil || len(hs.StateNames) == 0 {
@@ -164,13 +172,17 @@ func handshakeErr(addr string, err error) error {
 	switch st.Code() {
 	case codes.Unavailable, codes.DeadlineExceeded:
 		return &codeError{exitUnreachable, fmt.Errorf(
-			"cannot reach %s: %s (is \"bridge serve\" running there? a server "+
-				"with the aRPC door only needs --schema FILE)", addr, st.Message())}
+			"cannot reach %s: %s (is \"bridge serve\" running there? one "+
+				"with --tls-cert needs --tls-ca; a server with the aRPC door only "+
+				"needs --schema FILE)", addr, st.Message())}
 	case codes.Unimplemented:
 		return notBridge(addr)
 	case codes.PermissionDenied:
 		return &codeError{exitDenied, fmt.Errorf("%s refused the client: %s "+
 			"(try --name)", addr, st.Message())}
+	case codes.Unauthenticated:
+		return &codeError{exitDenied, fmt.Errorf("%s refused the client: %s "+
+			"(see --tls-ca, --tls-cert, --token)", addr, st.Message())}
 	}
 	return fmt.Errorf("handshake with %s: %w", addr, err)
 }
@@ -179,7 +191,7 @@ func (o *clientOpts) connectARPC(ctx context.Context, addr string,
 	schema am.Schema, names am.S, log *slog.Logger,
 ) (*remote, error) {
 	c, err := arpc.NewClient(ctx, addr, o.name, schema, names,
-		&arpc.ClientOpts{Logger: log})
+		&arpc.ClientOpts{Logger: log, TLSConfig: o.sec.cfg, Token: o.sec.token})
 	if err != nil {
 		return nil, err
 	}
@@ -247,6 +259,8 @@ func (o *clientOpts) connectGRPC(ctx context.Context, addr string,
 		CallTimeout:      o.timeout,
 		ConnRetryTimeout: o.timeout,
 		Logger:           log,
+		TLSConfig:        o.sec.cfg,
+		Token:            o.sec.token,
 	})
 	// Dial's first calls (Handshake, WatchClock) answered UNIMPLEMENTED
 	if errors.Is(err, arpc.ErrUnsupported) {

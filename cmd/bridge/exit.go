@@ -33,7 +33,9 @@ const exitCodesHelp = `Exit codes:
      another schema
   3  the machine canceled the mutation
   4  unreachable: cannot connect, connection lost, timed out
-  5  refused by the server's allow list (--allow-id)
+  5  refused: no or bad credentials (TLS certificate, --token), a
+     mutation outside the server's --auth-policy, or its allow list
+     (--allow-id)
   6  watch --idle-timeout: no update arrived for that long`
 
 // Errors the commands return to pick an exit code; they wrap the cause.
@@ -78,7 +80,9 @@ func exitCode(err error) int {
 		return exitBadInput
 	case errors.Is(err, errCanceled):
 		return exitCanceled
-	case errors.Is(err, arpc.ErrNoAccess), errors.Is(err, arpc.ErrBusy):
+	case errors.Is(err, arpc.ErrNoAccess), errors.Is(err, arpc.ErrBusy),
+		errors.Is(err, arpc.ErrUnauthenticated),
+		errors.Is(err, arpc.ErrPermissionDenied):
 		return exitDenied
 	case errors.Is(err, errBadInput), errors.Is(err, arpc.ErrInvalidParams),
 		errors.Is(err, arpc.ErrSchemaMismatch), errors.Is(err, bridge.ErrNotFound),

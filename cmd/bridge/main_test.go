@@ -60,7 +60,7 @@ type server struct {
 	err    error
 }
 
-var listeningRe = regexp.MustCompile(`^bridge: serving (\w+) machine "([^"]*)" on (\S+) \(aRPC, gRPC, HTTP\)$`)
+var listeningRe = regexp.MustCompile(`^bridge: serving (\w+) machine "([^"]*)" on (\S+) \(aRPC, gRPC, HTTP(?:; m?TLS)?\)$`)
 
 // startServer runs "bridge serve --addr 127.0.0.1:0 args..." and returns once
 // it printed its listening line. The test's cleanup stops it with SIGTERM.

@@ -14,8 +14,8 @@ import (
 	"github.com/arpcbridge/arpcbridge/arpc"
 	"github.com/arpcbridge/arpcbridge/arpc/engine"
 	"github.com/arpcbridge/arpcbridge/bridge"
-	"github.com/arpcbridge/arpcbridge/bridge/web"
 	"github.com/arpcbridge/arpcbridge/bridge/store"
+	"github.com/arpcbridge/arpcbridge/bridge/web"
 	"github.com/arpcbridge/arpcbridge/internal/demo"
 	"github.com/arpcbridge/arpcbridge/internal/metrics"
 )
@@ -35,6 +35,7 @@ type serveOpts struct {
 	sync            string
 	syncDelay       time.Duration
 	stateReset      bool
+	sec             serveSecurity
 }
 
 func newServeCmd(g *globalOpts) *cobra.Command {
@@ -79,11 +80,20 @@ for another schema is refused (exit 2) unless --state-reset. While FILE
 cannot be written, mutations are refused (gRPC UNAVAILABLE, reason
 NOT_DURABLE) and reads go on; see docs/durability.md.
 
+Security (docs/security.md): --tls-cert/--tls-key make the whole port TLS
+(aRPC, gRPC and HTTP); --tls-client-ca requires client certificates (mTLS),
+whose first URI SAN, else first DNS SAN, else subject CN is the client's
+identity; --auth-tokens maps bearer tokens to identities; --auth-policy
+allows identities to mutate and observe states by name globs. The files are
+reloaded when they change, and on SIGHUP, without dropping connections.
+
 Getter names (bridge get): id, source, active, uptime, names.`,
 		Example: `  bridge serve
   bridge serve --addr 127.0.0.1:0 --push-interval 50ms
   bridge serve --schema jobs.yaml --allow-id rc-ops
   bridge serve --schema jobs.yaml --state jobs.state --sync always
+  bridge serve --addr :7420 --tls-cert srv.crt --tls-key srv.key \
+    --tls-client-ca ca.crt --auth-policy policy.yaml
   BRIDGE_ADDR=:7000 BRIDGE_LOG_FORMAT=json bridge serve`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -104,6 +114,7 @@ Getter names (bridge get): id, source, active, uptime, names.`,
 	f.DurationVar(&o.syncDelay, "sync-delay", store.DefaultBatchDelay,
 		"with --sync batch: the longest a change waits to be written (what a crash may lose)")
 	f.BoolVar(&o.stateReset, "state-reset", false, "with --state: discard what the state file holds and start over")
+	o.sec.addFlags(cmd)
 	return cmd
 }
 
@@ -124,6 +135,13 @@ func (o *serveOpts) run(ctx context.Context) error {
 	syncMode, err := o.checkState()
 	if err != nil {
 		return err
+	}
+	if err := o.sec.load(); err != nil {
+		return err
+	}
+	if o.sec.tls == nil && !isLoopback(o.addr) {
+		log.Warn("serving plaintext on a non-loopback address: anyone on the "+
+			"network can read and change the machine (see --tls-cert)", "addr", o.addr)
 	}
 	def := demoDef()
 	if o.schema != "" {
@@ -174,6 +192,9 @@ func (o *serveOpts) run(ctx context.Context) error {
 			Logger:       log,
 		},
 		HTTP:          mux,
+		TLSConfig:     o.sec.tlsConfig(),
+		Tokens:        o.sec.tokens,
+		Policy:        o.sec.policy,
 		GRPCOptions:   []grpc.ServerOption{grpc.StatsHandler(met.GRPCStatsHandler())},
 		ConfigureARPC: met.ConfigureARPC,
 		Logger:        log,
@@ -185,6 +206,13 @@ func (o *serveOpts) run(ctx context.Context) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve() }()
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		o.sec.watch(watchCtx, log)
+	}()
+	defer func() { stopWatch(); <-watched }()
 
 	// demoDone stays nil (never ready) without the demo
 	var demoDone chan error
@@ -199,10 +227,10 @@ func (o *serveOpts) run(ctx context.Context) error {
 		}()
 	}
 
-	fmt.Fprintf(o.stdout, "bridge: serving %s machine %q on %s (aRPC, gRPC, HTTP)\n",
-		def.kind, def.id, srv.Addr())
+	fmt.Fprintf(o.stdout, "bridge: serving %s machine %q on %s (aRPC, gRPC, HTTP%s)\n",
+		def.kind, def.id, srv.Addr(), o.sec.mode())
 	log.Info("listening", "addr", srv.Addr().String(), "machine", def.id,
-		"inspector", "http://"+srv.Addr().String()+"/",
+		"inspector", o.sec.scheme()+"://"+srv.Addr().String()+"/",
 		"states", len(def.names), "push_interval", o.pushInterval)
 
 	var serveErr error
