@@ -55,6 +55,10 @@ func TestChaosKill9Restart(t *testing.T) {
 	acked, unknown := fleet.check(serverTime(t, addr))
 	t.Logf("acknowledged %d Adds, %d with unknown outcome, over 4 kill -9",
 		acked, unknown)
+	for _, m := range fleet.muts {
+		// full resyncs: a client that saw a change the crash lost
+		t.Logf("%s: %s", m.name, m.stats())
+	}
 	if code, _ := srv.stop(t); code != 0 {
 		t.Errorf("exit code %d\n%s", code, srv.stderr)
 	}
