@@ -150,10 +150,19 @@ func MeasureBurst(ctx context.Context, t BurstTransport, n int) (_ Sample, err e
 }
 
 // MeasureFanOut times changes reaching all of clients, one change at a
-// time, and returns their p99 (and p50). wait bounds the wait for one change
-// (0 means fanOutWait).
+// time, back to back (each change made as soon as the previous one reached
+// every client), and returns their p99 (and p50). wait bounds the wait for
+// one change (0 means fanOutWait).
 func MeasureFanOut(
 	ctx context.Context, t FanOutTransport, clients, changes int, wait time.Duration,
+) (Sample, error) {
+	return MeasureFanOutSpaced(ctx, t, clients, changes, wait, 0)
+}
+
+// MeasureFanOutSpaced is [MeasureFanOut] with gap of quiet time between one
+// change reaching every client and the next change (0: back to back).
+func MeasureFanOutSpaced(
+	ctx context.Context, t FanOutTransport, clients, changes int, wait, gap time.Duration,
 ) (_ Sample, err error) {
 	if wait <= 0 {
 		wait = fanOutWait
@@ -181,6 +190,9 @@ func MeasureFanOut(
 	lat := make([]time.Duration, changes)
 	b0 := env.Bytes()
 	for i := range changes {
+		if err := pause(ctx, gap); err != nil {
+			return nil, err
+		}
 		start := time.Now()
 		if err := change(); err != nil {
 			return nil, err
@@ -230,4 +242,19 @@ func MeasurePayload(
 		mPayAllocs: float64(allocs) / total,
 		mBytesOp:   float64(env.Bytes()-b0) / float64(reps),
 	}, nil
+}
+
+// pause waits d (nothing when d <= 0), or until ctx ends.
+func pause(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }

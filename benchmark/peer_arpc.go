@@ -258,12 +258,18 @@ func (arpcTransport) SetupRoundTrip(ctx context.Context, env *Env) (RoundTripSes
 
 func (s *arpcSession) RoundTrip(_ context.Context) error { return pingRemote(s.worker()) }
 
-// pingRemote makes one synchronous remote Add1(Ping).
+// pingRemote makes one synchronous remote Add1(Ping). A call that failed
+// returns its error; a reply of Canceled from a worker that took the call
+// returns an error wrapping ErrCanceled.
 func pingRemote(wk *arpc.Worker) error {
-	if wk.Add1(ws.Ping, nil) == am.Canceled {
-		return fmt.Errorf("Ping canceled: %w", wk.Err())
+	before := wk.LastErr()
+	if wk.Add1(ws.Ping, nil) != am.Canceled {
+		return nil
 	}
-	return nil
+	if err := wk.LastErr(); err != nil && err != before {
+		return fmt.Errorf("Ping: %w", err)
+	}
+	return fmt.Errorf("remote Ping: %w", ErrCanceled)
 }
 
 // burst
