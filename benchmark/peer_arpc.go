@@ -27,7 +27,7 @@ type arpcTransport struct{}
 
 func (arpcTransport) Name() string { return "arpc" }
 func (arpcTransport) Desc() string {
-	return "our aRPC door (package arpc), defaults (100 ms push interval), one arpc.Mux per worker"
+	return "our aRPC door (package arpc), defaults (latency-first pushes, no rate cap), one arpc.Mux per worker"
 }
 
 // arpcSchema is the benchmark worker schema merged with our worker states.

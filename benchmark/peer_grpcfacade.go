@@ -26,7 +26,7 @@ type grpcFacadeTransport struct{}
 
 func (grpcFacadeTransport) Name() string { return "grpc-facade" }
 func (grpcFacadeTransport) Desc() string {
-	return "our gRPC facade (package bridge), defaults (100 ms push interval): " +
+	return "our gRPC facade (package bridge), defaults (latency-first pushes, no rate cap): " +
 		"bridge.Server, bridge.Dial clients driving Client.Worker"
 }
 
