@@ -23,6 +23,7 @@ const (
 	mBytesOp   = "B/op"
 	mCallsOp   = "calls/op"
 	mErrors    = "errors"
+	mCanceled  = "canceled"
 	mP50       = "p50"
 	mP99       = "p99"
 	mLoop      = "loop"
@@ -61,6 +62,10 @@ func closeBoth(s Session, env *Env) error {
 	return errors.Join(err, env.Close())
 }
 
+// canceledCounter is a session that counts mutations its worker answered
+// Canceled although they ran (asyncmachine's false Canceled).
+type canceledCounter interface{ CanceledReplies() int64 }
+
 // MeasureSGP runs n subscribe-get-process iterations after a warm-up.
 func MeasureSGP(ctx context.Context, t SGPTransport, n int, sz Sizes) (_ Sample, err error) {
 	env := &Env{}
@@ -73,17 +78,27 @@ func MeasureSGP(ctx context.Context, t SGPTransport, n int, sz Sizes) (_ Sample,
 		return nil, fmt.Errorf("warm-up: %w", err)
 	}
 	errs0, b0, c0 := s.Errors(), env.Bytes(), s.Calls()
+	cc, counts := s.(canceledCounter)
+	var k0 int64
+	if counts {
+		k0 = cc.CanceledReplies()
+	}
 	start := time.Now()
 	if err := s.Run(ctx, n); err != nil {
 		return nil, err
 	}
 	d := time.Since(start)
+	canceled := -1.0
+	if counts {
+		canceled = float64(cc.CanceledReplies() - k0)
+	}
 
 	return Sample{
-		mNsOp:    float64(d) / float64(n),
-		mBytesOp: float64(env.Bytes()-b0) / float64(n),
-		mCallsOp: perOp(callsDelta(s, c0), n),
-		mErrors:  float64(s.Errors() - errs0),
+		mNsOp:     float64(d) / float64(n),
+		mBytesOp:  float64(env.Bytes()-b0) / float64(n),
+		mCallsOp:  perOp(callsDelta(s, c0), n),
+		mErrors:   float64(s.Errors() - errs0),
+		mCanceled: canceled,
 	}, nil
 }
 

@@ -93,6 +93,8 @@ type arpcSession struct {
 
 	// pushes counts clock pushes of every server of the mux (ServerHooks)
 	pushes atomic.Int64
+	// canceled counts sgp's CallOps answered Canceled that ran all the same
+	canceled atomic.Int64
 
 	gate  *gate
 	armed <-chan struct{}
@@ -226,21 +228,43 @@ func (arpcTransport) SetupSGP(ctx context.Context, env *Env) (SGPSession, error)
 }
 
 func (s *arpcSession) Run(ctx context.Context, n int) error {
-	return sgpRemote(ctx, s.worker(), n)
+	return sgpRemote(ctx, s.worker(), n, &s.canceled)
 }
+
+// CanceledReplies counts the mutations the worker answered Canceled
+// although they ran (see sgpRemote).
+func (s *arpcSession) CanceledReplies() int64 { return s.canceled.Load() }
+
+// canceledEventWait bounds the wait for the Event of a CallOp the worker
+// answered Canceled: past it, the CallOp really did not run.
+const canceledEventWait = 5 * time.Second
 
 // sgpRemote runs n subscribe-get-process iterations on a remote worker:
 // read the value locally, one remote Add1(CallOp), wait locally for Event.
-func sgpRemote(ctx context.Context, wk *arpc.Worker, n int) error {
+// A CallOp answered Canceled (asyncmachine's false Canceled, see the
+// throughput scenario) counts in canceled when its Event follows within
+// canceledEventWait, and fails the run otherwise.
+func sgpRemote(ctx context.Context, wk *arpc.Worker, n int, canceled *atomic.Int64) error {
 	for range n {
 		tick := wk.Tick(ws.Event)
 		op := states.StateValue(wk.Switch(states.WorkerGroups.Values))
+		before := wk.LastErr()
+		wctx := ctx
 		if wk.Add1(ws.CallOp, am.A{states.ArgOp: op}) == am.Canceled {
-			return fmt.Errorf("CallOp canceled: %w", wk.Err())
+			if err := wk.LastErr(); err != nil && err != before {
+				return fmt.Errorf("CallOp: %w", err)
+			}
+			canceled.Add(1)
+			var cancel context.CancelFunc
+			wctx, cancel = context.WithTimeout(ctx, canceledEventWait)
+			defer cancel()
 		}
 		select {
-		case <-wk.WhenTime1(ws.Event, tick+1, ctx):
-		case <-ctx.Done():
+		case <-wk.WhenTime1(ws.Event, tick+1, wctx):
+		case <-wctx.Done():
+			if ctx.Err() == nil {
+				return fmt.Errorf("CallOp: no Event within %v: %w", canceledEventWait, ErrCanceled)
+			}
 			return ctx.Err()
 		}
 	}

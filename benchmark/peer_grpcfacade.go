@@ -45,6 +45,8 @@ type facadeSession struct {
 	// streamed counts the WatchClock messages the clients received
 	// (updates, heartbeats, payloads): the server's side of the calls
 	streamed atomic.Int64
+	// canceled counts sgp's CallOps answered Canceled that ran all the same
+	canceled atomic.Int64
 
 	gate  *gate
 	armed <-chan struct{}
@@ -185,8 +187,12 @@ func (grpcFacadeTransport) SetupSGP(ctx context.Context, env *Env) (SGPSession, 
 }
 
 func (s *facadeSession) Run(ctx context.Context, n int) error {
-	return sgpRemote(ctx, s.worker(), n)
+	return sgpRemote(ctx, s.worker(), n, &s.canceled)
 }
+
+// CanceledReplies counts the mutations the worker answered Canceled
+// although they ran (see sgpRemote).
+func (s *facadeSession) CanceledReplies() int64 { return s.canceled.Load() }
 
 func (s *facadeSession) Errors() int64 { return s.w.Errors() }
 

@@ -68,13 +68,16 @@ func scenarios(sz Sizes) []*scenario {
 			name:  "sgp",
 			title: "subscribe-get-process",
 			desc: fmt.Sprintf("%d iterations of: wait for the worker's event, read its value, "+
-				"call the op matching the value", sz.SGPOps),
+				"call the op matching the value; \"ran, answered Canceled\" counts our rows' "+
+				"CallOps that the worker answered Canceled and that ran all the same (their "+
+				"Event followed; see the throughput scenario)", sz.SGPOps),
 			variants: []string{""},
 			metrics: []metricDef{
 				{key: mNsOp, title: "time/op", unit: unitDur},
 				{key: mBytesOp, title: "wire B/op", unit: unitBytes},
 				{key: mCallsOp, title: "calls/op", unit: unitCount},
 				{key: mErrors, title: "op errors", unit: unitCount, noRatio: true},
+				{key: mCanceled, title: "ran, answered Canceled", unit: unitCount, noRatio: true},
 			},
 			run: func(ctx context.Context, t Transport, sz Sizes, _ int) (Sample, bool, error) {
 				st, ok := t.(SGPTransport)
