@@ -41,7 +41,7 @@ const throughputWarmup = 20
 // synchronous mutation after the other, and returns the mutations per
 // second of them all (mTputRate), the p50/p99 latency of one mutation, and
 // the share of replies that were Canceled (in percent; more than half fails
-// the measurement).
+// the measurement), and the calls made meanwhile (mCalls).
 // The clients stop after d, or, when ops > 0, once ops mutations were
 // started between them (the go test benchmarks size the run by b.N so).
 // Every client first makes min(warmup, 20) untimed mutations.
@@ -72,7 +72,7 @@ func MeasureThroughput(
 	if ops > 0 {
 		more = func(int, int) bool { return started.Add(1) <= int64(ops) }
 	}
-	b0 := env.Bytes()
+	b0, c0 := env.Bytes(), s.Calls()
 	lat, canceled, err := runClients(ctx, s, clients, more)
 	elapsed := time.Since(start)
 	if err != nil {
@@ -95,6 +95,7 @@ func MeasureThroughput(
 		mP99:          percentile(all, 99),
 		mBytesOp:      float64(env.Bytes()-b0) / float64(len(all)),
 		mTputCanceled: 100 * float64(canceled) / float64(len(all)),
+		mCalls:        callsDelta(s, c0),
 	}, nil
 }
 
