@@ -12,10 +12,11 @@ const benchTimeout = 60 * time.Second
 // Bounds on one fan-out change in a benchmark. They are liveness bounds,
 // not timing assertions: past one, the change counts as never arriving.
 const (
-	// benchFanOutWait: our rows deliver a change within about one 100 ms
-	// push interval, so 10 s is 100 times that, room for CI's 2 cores
-	// shared with the other packages' benchmarks (go test runs packages in
-	// parallel) and a machine still busy after the -race suite.
+	// benchFanOutWait: our rows deliver a change within milliseconds (at
+	// most the 25 ms a change in a busy period may be held back), so 10 s
+	// is room for CI's 2 cores shared with the other packages' benchmarks
+	// (go test runs packages in parallel) and a machine still busy after
+	// the -race suite.
 	benchFanOutWait = 10 * time.Second
 	// defectFanOutWait is the bound for transports with known defects,
 	// whose misses skip instead of failing: a longer bound would only make
@@ -132,7 +133,13 @@ func fanOutClients() []int {
 	return []int{1, 10, 100}
 }
 
-func BenchmarkFanOut(b *testing.B) {
+func BenchmarkFanOut(b *testing.B) { benchFanOut(b, 0) }
+
+// BenchmarkFanOutSpaced is BenchmarkFanOut with the runner's quiet time
+// between changes.
+func BenchmarkFanOutSpaced(b *testing.B) { benchFanOut(b, FullSizes().FanOutGap) }
+
+func benchFanOut(b *testing.B, gap time.Duration) {
 	for _, t := range Transports() {
 		ft, ok := t.(FanOutTransport)
 		if !ok {
@@ -140,9 +147,42 @@ func BenchmarkFanOut(b *testing.B) {
 		}
 		for _, n := range fanOutClients() {
 			b.Run(fmt.Sprintf("%s/clients=%d", t.Name(), n), func(b *testing.B) {
-				s, err := MeasureFanOut(testCtx(b, benchTimeout), ft, n, b.N, benchFanOutBound(t))
+				s, err := MeasureFanOutSpaced(testCtx(b, benchTimeout), ft, n, b.N,
+					benchFanOutBound(t), gap)
 				check(b, t, err)
 				s[mNsOp] = s[mP50]
+				report(b, s)
+			})
+		}
+	}
+}
+
+// throughputClients are the concurrent client counts a benchmark run tries.
+func throughputClients() []int {
+	if testing.Short() {
+		return []int{1, 10}
+	}
+
+	return FullSizes().ThroughputClients
+}
+
+// BenchmarkThroughput has N clients make b.N synchronous mutations between
+// them, all at once: ns/op is the wall time per mutation of them all (the
+// inverse of mutations/s), p99 one mutation's latency.
+func BenchmarkThroughput(b *testing.B) {
+	for _, t := range Transports() {
+		tt, ok := t.(ThroughputTransport)
+		if !ok {
+			continue
+		}
+		for _, n := range throughputClients() {
+			b.Run(fmt.Sprintf("%s/clients=%d", t.Name(), n), func(b *testing.B) {
+				s, err := MeasureThroughput(testCtx(b, benchTimeout), tt, n, 0, b.N,
+					benchSizes().Warmup)
+				check(b, t, err)
+				s[mNsOp] = 1e9 / s[mTputRate]
+				s["mutations/s"] = s[mTputRate]
+				delete(s, mTputRate)
 				report(b, s)
 			})
 		}

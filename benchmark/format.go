@@ -33,6 +33,13 @@ func formatValue(v float64, u unit) string {
 			return fmt.Sprintf("%.1f MiB", v/(1<<20))
 		}
 		return fmt.Sprintf("%.2f GiB", v/(1<<30))
+	case unitRatio:
+		return ratioText(v)
+	case unitPerSec:
+		if v < 10 {
+			return fmt.Sprintf("%.2f/s", v)
+		}
+		return thousands(int64(math.Round(v))) + "/s"
 	case unitRate:
 		if v < 10 {
 			return fmt.Sprintf("%.2f MB/s", v)

@@ -144,6 +144,7 @@ func TestRunQuick(t *testing.T) {
 	sz := QuickSizes()
 	sz.SGPOps, sz.RoundTrips, sz.BurstMutations = 20, 20, 50
 	sz.FanOutChanges, sz.PayloadBytes = 2, 64<<10
+	sz.ThroughputClients, sz.ThroughputTime = []int{1, 4}, 50*time.Millisecond
 	res, err := Run(testCtx(t, time.Minute), RunConfig{
 		Sizes:      sz,
 		Rounds:     2,
@@ -158,7 +159,9 @@ func TestRunQuick(t *testing.T) {
 	out := md.String()
 	// tcp has no fan-out: those columns' ratios fall back to grpc
 	for _, want := range []string{"| **tcp** (baseline) |", "| inproc |", "| grpc |",
-		"#### sgp", "#### payload", "p99 @10 clients", "× grpc)", "instead, and say so"} {
+		"#### sgp", "#### payload", "p99 @10 clients", "× grpc)", "instead, and say so",
+		"#### fanout-spaced", "#### throughput", "mutations/s @4 clients",
+		"| floor (inproc + tcp) |", "Against the floor"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, out)
 		}

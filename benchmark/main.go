@@ -16,7 +16,7 @@ func main() {
 		baseline = flag.String("baseline", "upstream-arpc", "transport the ratios refer to")
 		fallback = flag.String("fallback", "grpc", "transport the ratios of a column refer to where the baseline has no result (none: no ratios there)")
 		only     = flag.String("transports", "", "comma-separated transports (default: all)")
-		scens    = flag.String("scenarios", "", "comma-separated scenarios: sgp,rt,burst,fanout,payload (default: all)")
+		scens    = flag.String("scenarios", "", "comma-separated scenarios: sgp,rt,burst,fanout,fanout-spaced,throughput,payload (default: all)")
 		quick    = flag.Bool("quick", false, "small sizes, for a quick look (not comparable with full runs)")
 		write    = flag.Bool("write", false, "update README.md and chart.svg in -dir")
 		dir      = flag.String("dir", "benchmark", "directory of README.md and chart.svg")

@@ -23,6 +23,7 @@ const (
 	mBytesOp   = "B/op"
 	mCallsOp   = "calls/op"
 	mErrors    = "errors"
+	mCanceled  = "canceled"
 	mP50       = "p50"
 	mP99       = "p99"
 	mLoop      = "loop"
@@ -61,6 +62,10 @@ func closeBoth(s Session, env *Env) error {
 	return errors.Join(err, env.Close())
 }
 
+// canceledCounter is a session that counts mutations its worker answered
+// Canceled although they ran (asyncmachine's false Canceled).
+type canceledCounter interface{ CanceledReplies() int64 }
+
 // MeasureSGP runs n subscribe-get-process iterations after a warm-up.
 func MeasureSGP(ctx context.Context, t SGPTransport, n int, sz Sizes) (_ Sample, err error) {
 	env := &Env{}
@@ -73,17 +78,27 @@ func MeasureSGP(ctx context.Context, t SGPTransport, n int, sz Sizes) (_ Sample,
 		return nil, fmt.Errorf("warm-up: %w", err)
 	}
 	errs0, b0, c0 := s.Errors(), env.Bytes(), s.Calls()
+	cc, counts := s.(canceledCounter)
+	var k0 int64
+	if counts {
+		k0 = cc.CanceledReplies()
+	}
 	start := time.Now()
 	if err := s.Run(ctx, n); err != nil {
 		return nil, err
 	}
 	d := time.Since(start)
+	canceled := -1.0
+	if counts {
+		canceled = float64(cc.CanceledReplies() - k0)
+	}
 
 	return Sample{
-		mNsOp:    float64(d) / float64(n),
-		mBytesOp: float64(env.Bytes()-b0) / float64(n),
-		mCallsOp: perOp(callsDelta(s, c0), n),
-		mErrors:  float64(s.Errors() - errs0),
+		mNsOp:     float64(d) / float64(n),
+		mBytesOp:  float64(env.Bytes()-b0) / float64(n),
+		mCallsOp:  perOp(callsDelta(s, c0), n),
+		mErrors:   float64(s.Errors() - errs0),
+		mCanceled: canceled,
 	}, nil
 }
 
@@ -150,10 +165,19 @@ func MeasureBurst(ctx context.Context, t BurstTransport, n int) (_ Sample, err e
 }
 
 // MeasureFanOut times changes reaching all of clients, one change at a
-// time, and returns their p99 (and p50). wait bounds the wait for one change
-// (0 means fanOutWait).
+// time, back to back (each change made as soon as the previous one reached
+// every client), and returns their p99 (and p50). wait bounds the wait for
+// one change (0 means fanOutWait).
 func MeasureFanOut(
 	ctx context.Context, t FanOutTransport, clients, changes int, wait time.Duration,
+) (Sample, error) {
+	return MeasureFanOutSpaced(ctx, t, clients, changes, wait, 0)
+}
+
+// MeasureFanOutSpaced is [MeasureFanOut] with gap of quiet time between one
+// change reaching every client and the next change (0: back to back).
+func MeasureFanOutSpaced(
+	ctx context.Context, t FanOutTransport, clients, changes int, wait, gap time.Duration,
 ) (_ Sample, err error) {
 	if wait <= 0 {
 		wait = fanOutWait
@@ -181,6 +205,9 @@ func MeasureFanOut(
 	lat := make([]time.Duration, changes)
 	b0 := env.Bytes()
 	for i := range changes {
+		if err := pause(ctx, gap); err != nil {
+			return nil, err
+		}
 		start := time.Now()
 		if err := change(); err != nil {
 			return nil, err
@@ -230,4 +257,19 @@ func MeasurePayload(
 		mPayAllocs: float64(allocs) / total,
 		mBytesOp:   float64(env.Bytes()-b0) / float64(reps),
 	}, nil
+}
+
+// pause waits d (nothing when d <= 0), or until ctx ends.
+func pause(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }

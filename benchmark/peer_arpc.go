@@ -42,7 +42,7 @@ func (t arpcTransport) Desc() string {
 	if t.tls {
 		return "the arpc row over TLS 1.3 (server certificate, ECDSA P-256): Mux.TLSConfig, ClientOpts.TLSConfig"
 	}
-	return "our aRPC door (package arpc), defaults (100 ms push interval), one arpc.Mux per worker"
+	return "our aRPC door (package arpc), defaults (latency-first pushes, no rate cap), one arpc.Mux per worker"
 }
 
 // arpcSchema is the benchmark worker schema merged with our worker states.
@@ -111,6 +111,8 @@ type arpcSession struct {
 
 	// pushes counts clock pushes of every server of the mux (ServerHooks)
 	pushes atomic.Int64
+	// canceled counts sgp's CallOps answered Canceled that ran all the same
+	canceled atomic.Int64
 
 	gate  *gate
 	armed <-chan struct{}
@@ -248,21 +250,43 @@ func (t arpcTransport) SetupSGP(ctx context.Context, env *Env) (SGPSession, erro
 }
 
 func (s *arpcSession) Run(ctx context.Context, n int) error {
-	return sgpRemote(ctx, s.worker(), n)
+	return sgpRemote(ctx, s.worker(), n, &s.canceled)
 }
+
+// CanceledReplies counts the mutations the worker answered Canceled
+// although they ran (see sgpRemote).
+func (s *arpcSession) CanceledReplies() int64 { return s.canceled.Load() }
+
+// canceledEventWait bounds the wait for the Event of a CallOp the worker
+// answered Canceled: past it, the CallOp really did not run.
+const canceledEventWait = 5 * time.Second
 
 // sgpRemote runs n subscribe-get-process iterations on a remote worker:
 // read the value locally, one remote Add1(CallOp), wait locally for Event.
-func sgpRemote(ctx context.Context, wk *arpc.Worker, n int) error {
+// A CallOp answered Canceled (asyncmachine's false Canceled, see the
+// throughput scenario) counts in canceled when its Event follows within
+// canceledEventWait, and fails the run otherwise.
+func sgpRemote(ctx context.Context, wk *arpc.Worker, n int, canceled *atomic.Int64) error {
 	for range n {
 		tick := wk.Tick(ws.Event)
 		op := states.StateValue(wk.Switch(states.WorkerGroups.Values))
+		before := wk.LastErr()
+		wctx := ctx
 		if wk.Add1(ws.CallOp, am.A{states.ArgOp: op}) == am.Canceled {
-			return fmt.Errorf("CallOp canceled: %w", wk.Err())
+			if err := wk.LastErr(); err != nil && err != before {
+				return fmt.Errorf("CallOp: %w", err)
+			}
+			canceled.Add(1)
+			var cancel context.CancelFunc
+			wctx, cancel = context.WithTimeout(ctx, canceledEventWait)
+			defer cancel()
 		}
 		select {
-		case <-wk.WhenTime1(ws.Event, tick+1, ctx):
-		case <-ctx.Done():
+		case <-wk.WhenTime1(ws.Event, tick+1, wctx):
+		case <-wctx.Done():
+			if ctx.Err() == nil {
+				return fmt.Errorf("CallOp: no Event within %v: %w", canceledEventWait, ErrCanceled)
+			}
 			return ctx.Err()
 		}
 	}
@@ -280,12 +304,18 @@ func (t arpcTransport) SetupRoundTrip(ctx context.Context, env *Env) (RoundTripS
 
 func (s *arpcSession) RoundTrip(_ context.Context) error { return pingRemote(s.worker()) }
 
-// pingRemote makes one synchronous remote Add1(Ping).
+// pingRemote makes one synchronous remote Add1(Ping). A call that failed
+// returns its error; a reply of Canceled from a worker that took the call
+// returns an error wrapping ErrCanceled.
 func pingRemote(wk *arpc.Worker) error {
-	if wk.Add1(ws.Ping, nil) == am.Canceled {
-		return fmt.Errorf("Ping canceled: %w", wk.Err())
+	before := wk.LastErr()
+	if wk.Add1(ws.Ping, nil) != am.Canceled {
+		return nil
 	}
-	return nil
+	if err := wk.LastErr(); err != nil && err != before {
+		return fmt.Errorf("Ping: %w", err)
+	}
+	return fmt.Errorf("remote Ping: %w", ErrCanceled)
 }
 
 // burst

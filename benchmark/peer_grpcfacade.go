@@ -42,7 +42,7 @@ func (t grpcFacadeTransport) Desc() string {
 	if t.tls {
 		return "the grpc-facade row over TLS 1.3 (server certificate, ECDSA P-256, ALPN h2): ServerOpts.TLSConfig, ClientOpts.TLSConfig"
 	}
-	return "our gRPC facade (package bridge), defaults (100 ms push interval): " +
+	return "our gRPC facade (package bridge), defaults (latency-first pushes, no rate cap): " +
 		"bridge.Server, bridge.Dial clients driving Client.Worker"
 }
 
@@ -65,6 +65,8 @@ type facadeSession struct {
 	// streamed counts the WatchClock messages the clients received
 	// (updates, heartbeats, payloads): the server's side of the calls
 	streamed atomic.Int64
+	// canceled counts sgp's CallOps answered Canceled that ran all the same
+	canceled atomic.Int64
 
 	gate  *gate
 	armed <-chan struct{}
@@ -216,8 +218,12 @@ func (t grpcFacadeTransport) SetupSGP(ctx context.Context, env *Env) (SGPSession
 }
 
 func (s *facadeSession) Run(ctx context.Context, n int) error {
-	return sgpRemote(ctx, s.worker(), n)
+	return sgpRemote(ctx, s.worker(), n, &s.canceled)
 }
+
+// CanceledReplies counts the mutations the worker answered Canceled
+// although they ran (see sgpRemote).
+func (s *facadeSession) CanceledReplies() int64 { return s.canceled.Load() }
 
 func (s *facadeSession) Errors() int64 { return s.w.Errors() }
 

@@ -22,6 +22,8 @@ var headlines = []headline{
 	{"burst", "", mSync, "burst: sync after loop"},
 	{"fanout", "100", mFanP99, "fan-out p99"},
 	{"fanout", "1000", mFanP99, "fan-out p99"},
+	{"fanout-spaced", "1000", mFanP99, "fan-out spaced p99"},
+	{"throughput", "100", mTputRate, "throughput"},
 	{"payload", "1MiB", mPayRate, "payload"},
 	{"payload", "16MiB", mPayRate, "payload"},
 }
@@ -70,10 +72,7 @@ func (r *Results) headlines() []resolvedHeadline {
 
 // variantTitle is a variant label for humans: "100 clients", "16MiB".
 func variantTitle(sc *scenario, v int) string {
-	if sc.name == "fanout" {
-		return sc.variants[v] + " clients"
-	}
-	return sc.variants[v]
+	return sc.variants[v] + sc.variantSuffix
 }
 
 // reference returns the transport one column's ratios refer to, and its
@@ -187,12 +186,22 @@ func (r *Results) WriteMarkdown(w io.Writer) {
 
 	// summary
 	hs := r.headlines()
-	fmt.Fprintf(w, "Medians of %d rounds (fan-out: at most 3); ratios are to **%s** "+
-		"(for MB/s higher is better, for everything else lower is)", r.Config.Rounds, base)
+	fmt.Fprintf(w, "Medians of %d rounds (fan-out and throughput: at most 3); ratios are to **%s** "+
+		"(for MB/s and mutations/s higher is better, for everything else lower is)", r.Config.Rounds, base)
 	if r.usesFallback() {
 		fmt.Fprintf(w, "; in a column where %s has no result (it failed, or does not "+
 			"take part), they are to **%s** instead, and say so (\"8.3× %s\")",
 			base, r.Config.Fallback, r.Config.Fallback)
+	}
+	floorRow := false
+	for _, h := range hs {
+		if _, ok := r.floorValue(h.sc, h.v, h.m); ok {
+			floorRow = true
+		}
+	}
+	if floorRow {
+		fmt.Fprintf(w, ". The last row, %s, is the sum of those two rows where both have "+
+			"a result (for rates, of their times per event)", floorTitle)
 	}
 	fmt.Fprint(w, ".\n\n")
 	fmt.Fprint(w, "| transport |")
@@ -206,6 +215,13 @@ func (r *Results) WriteMarkdown(w io.Writer) {
 		fmt.Fprintf(w, "| %s |", rowName(t.Name()))
 		for _, h := range hs {
 			fmt.Fprintf(w, " %s |", r.cellText(h.sc, t.Name(), h.v, h.m, &notes))
+		}
+		fmt.Fprintln(w)
+	}
+	if floorRow {
+		fmt.Fprintf(w, "| %s |", floorTitle)
+		for _, h := range hs {
+			fmt.Fprintf(w, " %s |", r.floorCell(h.sc, h.v, h.m))
 		}
 		fmt.Fprintln(w)
 	}
@@ -237,6 +253,15 @@ func (r *Results) WriteMarkdown(w io.Writer) {
 			for v := range sc.variants {
 				for _, m := range sc.metrics {
 					fmt.Fprintf(w, " %s |", r.cellText(sc, t.Name(), v, m, &notes))
+				}
+			}
+			fmt.Fprintln(w)
+		}
+		if r.hasFloor(sc) {
+			fmt.Fprintf(w, "| %s |", floorTitle)
+			for v := range sc.variants {
+				for _, m := range sc.metrics {
+					fmt.Fprintf(w, " %s |", r.floorCell(sc, v, m))
 				}
 			}
 			fmt.Fprintln(w)

@@ -3,16 +3,19 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // unit says how a metric is printed.
 type unit int
 
 const (
-	unitDur   unit = iota // nanoseconds
-	unitBytes             // bytes
-	unitCount             // plain number
-	unitRate              // MB/s
+	unitDur    unit = iota // nanoseconds
+	unitBytes              // bytes
+	unitCount              // plain number
+	unitRate               // MB/s
+	unitPerSec             // events per second
+	unitRatio              // a ratio, "1.23×" (targets only)
 )
 
 // metricDef is one column of a scenario's table.
@@ -35,7 +38,9 @@ type scenario struct {
 	desc  string
 	// variants label the measured sizes; {""} for a single one.
 	variants []string
-	metrics  []metricDef
+	// variantSuffix follows a variant label in titles: " clients".
+	variantSuffix string
+	metrics       []metricDef
 	// maxRounds caps the rounds of slow scenarios (0 = no cap).
 	maxRounds int
 	// run measures t on variant v; ok is false when t does not take part.
@@ -53,10 +58,6 @@ func (sc *scenario) key(m metricDef, v int) string {
 
 // scenarios returns the scenario table for sz.
 func scenarios(sz Sizes) []*scenario {
-	fan := make([]string, len(sz.FanOutClients))
-	for i, n := range sz.FanOutClients {
-		fan[i] = fmt.Sprint(n)
-	}
 	pay := make([]string, len(sz.PayloadSizes))
 	for i, n := range sz.PayloadSizes {
 		pay[i] = sizeLabel(n)
@@ -67,13 +68,16 @@ func scenarios(sz Sizes) []*scenario {
 			name:  "sgp",
 			title: "subscribe-get-process",
 			desc: fmt.Sprintf("%d iterations of: wait for the worker's event, read its value, "+
-				"call the op matching the value", sz.SGPOps),
+				"call the op matching the value; \"ran, answered Canceled\" counts our rows' "+
+				"CallOps that the worker answered Canceled and that ran all the same (their "+
+				"Event followed; see the throughput scenario)", sz.SGPOps),
 			variants: []string{""},
 			metrics: []metricDef{
 				{key: mNsOp, title: "time/op", unit: unitDur},
 				{key: mBytesOp, title: "wire B/op", unit: unitBytes},
 				{key: mCallsOp, title: "calls/op", unit: unitCount},
 				{key: mErrors, title: "op errors", unit: unitCount, noRatio: true},
+				{key: mCanceled, title: "ran, answered Canceled", unit: unitCount, noRatio: true},
 			},
 			run: func(ctx context.Context, t Transport, sz Sizes, _ int) (Sample, bool, error) {
 				st, ok := t.(SGPTransport)
@@ -125,29 +129,14 @@ func scenarios(sz Sizes) []*scenario {
 				return s, true, err
 			},
 		},
-		{
-			name:  "fanout",
-			title: "fan-out",
-			desc: fmt.Sprintf("N clients on one worker; p99 over %d changes of the time "+
-				"for one worker change to reach every client", sz.FanOutChanges),
-			variants:  fan,
-			maxRounds: 3,
-			metrics: []metricDef{
-				{key: mFanP99, title: "p99 @", unit: unitDur},
-			},
-			run: func(ctx context.Context, t Transport, sz Sizes, v int) (Sample, bool, error) {
-				ft, ok := t.(FanOutTransport)
-				if !ok {
-					return nil, false, nil
-				}
-				n := sz.FanOutClients[v]
-				s, err := MeasureFanOut(ctx, ft, n, sz.FanOutChanges, sz.FanOutWait)
-				if err != nil {
-					return nil, true, err
-				}
-				return Sample{mFanP99 + fan[v]: s[mP99]}, true, nil
-			},
-		},
+		fanOutScenario(sz, "fanout", "fan-out, back to back", fmt.Sprintf(
+			"N clients on one worker; p99 over %d changes of the time for one worker "+
+				"change to reach every client, each change made as soon as the previous "+
+				"one reached every client", sz.FanOutChanges), 0),
+		fanOutScenario(sz, "fanout-spaced", "fan-out, changes spaced", fmt.Sprintf(
+			"as fanout, with %v of quiet between one change reaching every client "+
+				"and the next change", sz.FanOutGap), sz.FanOutGap),
+		throughputScenario(sz),
 		{
 			name:  "payload",
 			title: "payloads worker → client",
@@ -174,6 +163,37 @@ func scenarios(sz Sizes) []*scenario {
 					mPayPeak + pay[v]: s[mPayPeak],
 				}, true, nil
 			},
+		},
+	}
+}
+
+// fanOutScenario is a fan-out column group, one variant per client count,
+// with gap between changes (0: back to back).
+func fanOutScenario(sz Sizes, name, title, desc string, gap time.Duration) *scenario {
+	fan := make([]string, len(sz.FanOutClients))
+	for i, n := range sz.FanOutClients {
+		fan[i] = fmt.Sprint(n)
+	}
+
+	return &scenario{
+		name: name, title: title, desc: desc,
+		variants:      fan,
+		variantSuffix: " clients",
+		maxRounds:     3,
+		metrics: []metricDef{
+			{key: mFanP99, title: "p99 @", unit: unitDur},
+		},
+		run: func(ctx context.Context, t Transport, sz Sizes, v int) (Sample, bool, error) {
+			ft, ok := t.(FanOutTransport)
+			if !ok {
+				return nil, false, nil
+			}
+			n := sz.FanOutClients[v]
+			s, err := MeasureFanOutSpaced(ctx, ft, n, sz.FanOutChanges, sz.FanOutWait, gap)
+			if err != nil {
+				return nil, true, err
+			}
+			return Sample{mFanP99 + fan[v]: s[mP99]}, true, nil
 		},
 	}
 }

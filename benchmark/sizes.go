@@ -20,6 +20,13 @@ type Sizes struct {
 	// FanOutWait bounds the wait for one change to reach every client; past
 	// it the measurement fails. 0 means 10 s.
 	FanOutWait time.Duration
+	// FanOutGap is the quiet time fanout-spaced leaves between one change
+	// reaching every client and the next change.
+	FanOutGap time.Duration
+	// ThroughputClients lists the concurrent client counts, one column each.
+	ThroughputClients []int
+	// ThroughputTime is how long the clients of one measurement mutate.
+	ThroughputTime time.Duration
 	// PayloadSizes lists the payload sizes, one column each.
 	PayloadSizes []int
 	// PayloadBytes is roughly how many bytes to move per payload size (at
@@ -31,8 +38,9 @@ type Sizes struct {
 	Warmup int
 }
 
-// FullSizes are the sizes of the issue: 10k iterations, 100k mutations,
-// up to 1,000 clients and 16 MiB payloads.
+// FullSizes are the sizes of the issues: 10k iterations, 100k mutations,
+// up to 1,000 clients, 16 MiB payloads, 1 s of mutations from up to 100
+// concurrent clients.
 func FullSizes() Sizes {
 	return Sizes{
 		SGPOps:         10_000,
@@ -42,26 +50,32 @@ func FullSizes() Sizes {
 		FanOutChanges:  20,
 		// six of upstream's worst legitimate delay (two 250 ms intervals):
 		// a client that has not seen a change by then lost it
-		FanOutWait:     3 * time.Second,
-		PayloadSizes:   []int{1 << 10, 64 << 10, 1 << 20, 16 << 20},
-		PayloadBytes:   64 << 20,
-		PayloadMinReps: 4,
-		Warmup:         200,
+		FanOutWait:        3 * time.Second,
+		FanOutGap:         5 * time.Millisecond,
+		ThroughputClients: []int{1, 10, 100},
+		ThroughputTime:    time.Second,
+		PayloadSizes:      []int{1 << 10, 64 << 10, 1 << 20, 16 << 20},
+		PayloadBytes:      64 << 20,
+		PayloadMinReps:    4,
+		Warmup:            200,
 	}
 }
 
 // QuickSizes are small sizes for a fast look (and the runner's test).
 func QuickSizes() Sizes {
 	return Sizes{
-		SGPOps:         300,
-		RoundTrips:     300,
-		BurstMutations: 2_000,
-		FanOutClients:  []int{1, 10},
-		FanOutChanges:  5,
-		PayloadSizes:   []int{1 << 10, 64 << 10},
-		PayloadBytes:   1 << 20,
-		PayloadMinReps: 2,
-		Warmup:         10,
+		SGPOps:            300,
+		RoundTrips:        300,
+		BurstMutations:    2_000,
+		FanOutClients:     []int{1, 10},
+		FanOutChanges:     5,
+		FanOutGap:         5 * time.Millisecond,
+		ThroughputClients: []int{1, 10, 100},
+		ThroughputTime:    300 * time.Millisecond,
+		PayloadSizes:      []int{1 << 10, 64 << 10},
+		PayloadBytes:      1 << 20,
+		PayloadMinReps:    2,
+		Warmup:            10,
 	}
 }
 

@@ -23,31 +23,6 @@ type plainWorkerTransport interface{ plainWorker() }
 func (grpcTransport) plainWorker() {}
 func (tcpTransport) plainWorker()  {}
 
-// goal is one target of issue 6: a ratio that must stay at or under limit.
-type goal struct {
-	what  string
-	limit float64
-	ratio func(r *Results) float64 // NaN when the run lacks a row
-}
-
-// goals are issue 6's targets, in its order.
-var goals = []goal{
-	{"sgp: our aRPC overhead over inproc ÷ upstream aRPC's overhead", 0.35,
-		func(r *Results) float64 {
-			return r.overhead("sgp", rowOurs) / r.overhead("sgp", rowUpstream)
-		}},
-	{"sgp: our aRPC total ÷ upstream aRPC", 0.6,
-		func(r *Results) float64 { return r.ratioOf("sgp", mNsOp, rowOurs, rowUpstream) }},
-	{"sgp: our aRPC total ÷ plain gRPC", 0.6,
-		func(r *Results) float64 { return r.ratioOf("sgp", mNsOp, rowOurs, rowGRPC) }},
-	{"sgp: our aRPC wire bytes ÷ upstream aRPC", 0.7,
-		func(r *Results) float64 { return r.ratioOf("sgp", mBytesOp, rowOurs, rowUpstream) }},
-	{"sgp: our gRPC facade total ÷ plain gRPC", 0.75,
-		func(r *Results) float64 { return r.ratioOf("sgp", mNsOp, rowFacade, rowGRPC) }},
-	{"rt: our aRPC p50 ÷ raw TCP p50", 2,
-		func(r *Results) float64 { return r.ratioOf("rt", mP50, rowOurs, rowTCP) }},
-}
-
 // scenarioByName returns the run's scenario called name, or nil.
 func (r *Results) scenarioByName(name string) *scenario {
 	for _, sc := range r.Scenarios {
@@ -61,12 +36,45 @@ func (r *Results) scenarioByName(name string) *scenario {
 // med is the median of a single-variant scenario's metric for transport t,
 // NaN when missing.
 func (r *Results) med(scName, t, key string) float64 {
+	return r.medAt(scName, "", t, key)
+}
+
+// medAt is the median of metric key (without its variant suffix) in the
+// variant labelled variant ("" for a single-variant scenario) for
+// transport t, NaN when missing.
+func (r *Results) medAt(scName, variant, t, key string) float64 {
 	sc := r.scenarioByName(scName)
 	if sc == nil {
 		return math.NaN()
 	}
-	m, _ := r.Median(sc, t, 0, key)
-	return m
+	for v, lbl := range sc.variants {
+		if lbl == variant {
+			m, _ := r.Median(sc, t, v, key+variant)
+			return m
+		}
+	}
+	return math.NaN()
+}
+
+// floorAt is the floor of metric key (without its variant suffix) in the
+// variant labelled variant, NaN when there is none.
+func (r *Results) floorAt(scName, variant, key string) float64 {
+	sc := r.scenarioByName(scName)
+	if sc == nil {
+		return math.NaN()
+	}
+	for v, lbl := range sc.variants {
+		if lbl != variant {
+			continue
+		}
+		for _, m := range sc.metrics {
+			if m.key == key {
+				fl, _ := r.floorValue(sc, v, m)
+				return fl
+			}
+		}
+	}
+	return math.NaN()
 }
 
 func (r *Results) ratioOf(scName, key, a, b string) float64 {
@@ -86,10 +94,11 @@ func (r *Results) overhead(scName, t string) float64 {
 	return total - r.med(scName, rowInproc, mNsOp)
 }
 
-// WriteStanding writes the "where we stand" section: the sgp overhead table
-// and issue 6's targets, met or missed, computed from this run.
+// WriteStanding writes the "where we stand" section: the sgp overhead table,
+// the remote rows against the floor, and issues 6 and 12's targets, met or
+// missed, computed from this run.
 func (r *Results) WriteStanding(w io.Writer) {
-	if r.scenarioByName("sgp") == nil && r.scenarioByName("rt") == nil {
+	if len(r.Scenarios) == 0 {
 		return
 	}
 	fmt.Fprintf(w, "### Where we stand\n\n")
@@ -117,23 +126,9 @@ func (r *Results) WriteStanding(w io.Writer) {
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintln(w, "Issue 6's targets, from this run's medians:")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| target | limit | this run | |")
-	fmt.Fprintln(w, "|---|---:|---:|---|")
-	for _, g := range goals {
-		v := g.ratio(r)
-		verdict := "met"
-		switch {
-		case math.IsNaN(v) || math.IsInf(v, 0):
-			verdict = "not measured"
-		case v > g.limit:
-			verdict = "**missed**"
-		}
-		fmt.Fprintf(w, "| %s | ≤ %s× | %s | %s |\n", g.what, trimFloat(g.limit),
-			ratioText(v), verdict)
-	}
-	fmt.Fprintln(w)
+	r.writeFloor(w)
+	writeGoals(w, r, "Issue 6's targets", issue6Goals)
+	writeGoals(w, r, "Issue 12's targets", issue12Goals)
 }
 
 // ratioText prints a ratio with two decimals, "—" when there is none.
@@ -143,5 +138,3 @@ func ratioText(v float64) string {
 	}
 	return fmt.Sprintf("%.2f×", v)
 }
-
-func trimFloat(v float64) string { return fmt.Sprintf("%g", v) }

@@ -108,6 +108,12 @@ type PayloadSession interface {
 	Fetch(ctx context.Context, size int) error
 }
 
+// ErrCanceled is returned when a worker answered a mutation with Canceled
+// although it took the call (the mutation reached it, nothing failed on the
+// way). Ping has no handlers or relations, so only asyncmachine itself
+// cancels it: see the throughput scenario.
+var ErrCanceled = errors.New("benchmark: the worker answered Canceled")
+
 // ErrMismatch is returned when a transport delivered something other than
 // what the worker sent.
 var ErrMismatch = errors.New("benchmark: delivered data does not match")
