@@ -416,11 +416,18 @@ func BenchmarkResumeBytes(b *testing.B) {
 		c.ConnRetryBackoff = 50 * time.Millisecond
 		c.ConnRetries = 1000
 		c.Start()
-		<-c.Mach.When1(ss.ClientStates.Ready, nil)
+		waitState(b, c.Mach, ss.ClientStates.Ready)
 		firstIn := c.Stats().BytesIn
 
+		// the client may pass Disconnected and be Connecting again before
+		// a When1 could see it: wait for the tick instead
+		lost := c.Mach.WhenTicks(ss.ClientStates.Disconnected, 1, nil)
 		cut(true)
-		<-c.Mach.When1(ss.ClientStates.Disconnected, nil)
+		select {
+		case <-lost:
+		case <-time.After(30 * time.Second):
+			b.Fatalf("the client did not notice the cut: %s", c.Mach.StringAll())
+		}
 		start := time.Now()
 		for i := range 10_000 {
 			w.Add1(names[len(ss.WorkerStates.Names())+i%7], nil)
@@ -429,7 +436,12 @@ func BenchmarkResumeBytes(b *testing.B) {
 		before := c.Stats().BytesIn
 		cut(false)
 		want := w.Time(nil)
-		<-c.Worker.WhenTime(names, want, nil)
+		select {
+		case <-c.Worker.WhenTime(names, want, nil):
+		case <-time.After(30 * time.Second):
+			b.Fatalf("the client did not resume within 30 s: %s, err %v",
+				c.Mach.StringAll(), c.Mach.Err())
+		}
 		resumeIn := c.Stats().BytesIn - before
 		b.ReportMetric(float64(firstIn), "full-handshake-bytes")
 		b.ReportMetric(float64(resumeIn), "resume-bytes")
