@@ -53,8 +53,11 @@ type Engine struct {
 	tracerId string
 	refs     int
 
-	mx      sync.Mutex
-	cur     *Snapshot
+	mx  sync.Mutex
+	cur *Snapshot
+	// latest is cur for readers that need no lock (Snapshot); written with
+	// cur, under mx
+	latest  atomic.Pointer[Snapshot]
 	changed chan struct{}
 	done    chan struct{}
 	doneErr error
@@ -64,9 +67,13 @@ type Engine struct {
 	// the settle timer (settle.go): armed while the worker is busy
 	settleTimer *time.Timer
 	settleArmed bool
-	settled     chan struct{}
-	released    bool
-	// cache of diffs from an older sequence to cur
+	// settleBusy mirrors settleArmed for Settled's lock-free fast path
+	settleBusy atomic.Bool
+	settled    chan struct{}
+	released   bool
+	// cache of diffs from an older sequence to the latest one, under its own
+	// lock: the worker's transitions (observe) never wait for a diff
+	cacheMx sync.Mutex
 	cacheTo uint64
 	cache   map[uint64]encodedDiff
 
@@ -144,6 +151,7 @@ func attach(worker am.Api, epoch, seq uint64) (*Engine, error) {
 	e.mx.Lock()
 	if e.cur == nil {
 		e.cur = newSnapshot(max(seq, 1), worker.Time(nil), worker.QueueTick())
+		e.latest.Store(e.cur)
 		e.remember(e.cur)
 	}
 	e.mx.Unlock()
@@ -183,9 +191,7 @@ func (e *Engine) Names() am.S { return e.names }
 
 // Snapshot returns the latest snapshot.
 func (e *Engine) Snapshot() *Snapshot {
-	e.mx.Lock()
-	defer e.mx.Unlock()
-	return e.cur
+	return e.latest.Load()
 }
 
 // Changed returns a channel closed once the engine holds a snapshot newer
@@ -248,6 +254,7 @@ func (e *Engine) observe(after am.Time, queueTick uint64) {
 		seq = e.cur.Seq + 1
 	}
 	e.cur = newSnapshot(seq, t, queueTick)
+	e.latest.Store(e.cur)
 	e.remember(e.cur)
 	e.armSettle()
 	ch := e.changed
@@ -294,14 +301,21 @@ func (e *Engine) diff(from, to *Snapshot) encodedDiff {
 	if from.Seq == to.Seq {
 		return encodedDiff{}
 	}
-	// computed under the lock: subscribers woken together by one change
-	// must not each miss the cache and compute the same diff (computing is
-	// one pass over the time vector, cheaper than a second computation)
-	e.mx.Lock()
-	defer e.mx.Unlock()
-	if e.cacheTo != to.Seq {
+	// computed under the cache's lock: subscribers woken together by one
+	// change must not each miss the cache and compute the same diff
+	// (computing is one pass over the time vector, cheaper than a second
+	// computation)
+	e.cacheMx.Lock()
+	defer e.cacheMx.Unlock()
+	switch {
+	case to.Seq > e.cacheTo:
 		clear(e.cache)
 		e.cacheTo = to.Seq
+	case to.Seq < e.cacheTo:
+		// a late caller of an older snapshot: not worth caching
+		e.diffsComputed.Add(1)
+		d := clock.Compute(from.Time, to.Time)
+		return encodedDiff{diff: d, bin: clock.AppendBinary(nil, d)}
 	}
 	if d, ok := e.cache[from.Seq]; ok {
 		e.diffsShared.Add(1)

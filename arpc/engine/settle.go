@@ -11,6 +11,9 @@ const SettleTime = 250 * time.Microsecond
 // Settled returns a channel closed once the worker has made no transition
 // for SettleTime; already closed when it has not made one since.
 func (e *Engine) Settled() <-chan struct{} {
+	if !e.settleBusy.Load() {
+		return closedCh
+	}
 	e.mx.Lock()
 	defer e.mx.Unlock()
 	if e.settleTimer == nil || !e.settleArmed || e.doneErr != nil {
@@ -29,6 +32,7 @@ func (e *Engine) armSettle() {
 		return
 	}
 	e.settleArmed = true
+	e.settleBusy.Store(true)
 	if e.settleTimer == nil {
 		e.settleTimer = time.AfterFunc(SettleTime, e.checkSettled)
 	} else {
@@ -50,6 +54,7 @@ func (e *Engine) checkSettled() {
 		return
 	}
 	e.settleArmed = false
+	e.settleBusy.Store(false)
 	ch := e.settled
 	e.settled = nil
 	e.mx.Unlock()
@@ -66,6 +71,7 @@ func (e *Engine) stopSettle() (wake chan struct{}) {
 		e.settleTimer.Stop()
 	}
 	e.settleArmed = false
+	e.settleBusy.Store(false)
 	wake, e.settled = e.settled, nil
 	return wake
 }
