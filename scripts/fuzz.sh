@@ -16,7 +16,15 @@ for pkg in $(go list ./...); do
   targets="$(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true)"
   for target in $targets; do
     printf -- '-- %s %s (%s)\n' "${pkg#github.com/arpcbridge/arpcbridge/}" "$target" "$FUZZTIME"
-    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg" | tail -n 1
+    log="$(mktemp)"
+    if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg" >"$log" 2>&1; then
+      # the whole story of a failure: the input, the panic or the hang
+      tail -n 60 "$log"
+      rm -f "$log"
+      exit 1
+    fi
+    tail -n 1 "$log"
+    rm -f "$log"
     n=$((n + 1))
   done
 done
