@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -180,7 +179,7 @@ func TestChaosStateUnwritable(t *testing.T) {
 		t.Fatalf("after %d Adds: %v, want ErrNotDurable", acked, failure)
 	}
 	t.Logf("file size limit hit after %d Adds: %v", acked, failure)
-	if !strings.Contains(srv.stderr.String(), "state file write failed") {
+	if !srv.stderr.Await("state file write failed", 10*time.Second) {
 		t.Errorf("no log of the failure:\n%s", srv.stderr)
 	}
 	// refused before it runs, on both doors; reads go on

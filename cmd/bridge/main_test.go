@@ -177,12 +177,42 @@ func httpGet(t *testing.T, url string) (int, string) {
 type syncBuffer struct {
 	mx  sync.Mutex
 	buf bytes.Buffer
+	// wrote is closed and replaced on every Write, for Await
+	wrote chan struct{}
 }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mx.Lock()
 	defer b.mx.Unlock()
+	if b.wrote != nil {
+		close(b.wrote)
+		b.wrote = nil
+	}
 	return b.buf.Write(p)
+}
+
+// Await reports whether the buffer holds s within d: a process's log line
+// may arrive after the reply that its client already got.
+func (b *syncBuffer) Await(s string, d time.Duration) bool {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for {
+		b.mx.Lock()
+		if strings.Contains(b.buf.String(), s) {
+			b.mx.Unlock()
+			return true
+		}
+		if b.wrote == nil {
+			b.wrote = make(chan struct{})
+		}
+		wrote := b.wrote
+		b.mx.Unlock()
+		select {
+		case <-wrote:
+		case <-deadline.C:
+			return false
+		}
+	}
 }
 
 func (b *syncBuffer) String() string {
