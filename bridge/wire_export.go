@@ -51,3 +51,11 @@ func MutationKey(id string) uint64 { return mutationKey(id) }
 // MutationId formats a Worker's mutation ID (its ID scope and the id) for
 // the wire; "" for 0 (no de-duplication).
 func MutationId(scope, id uint64) string { return mutationId(scope, id) }
+
+// ToProtoSchema converts a schema to its wire form, in names order.
+func ToProtoSchema(schema am.Schema, names am.S) *bridgev1.Schema {
+	return toProtoSchema(schema, names)
+}
+
+// FromProtoSchema converts a wire schema back (nil for nil).
+func FromProtoSchema(ps *bridgev1.Schema) am.Schema { return fromProtoSchema(ps) }

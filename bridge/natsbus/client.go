@@ -143,8 +143,8 @@ func (c *Client) start(schema am.Schema) error {
 	if err != nil {
 		return err
 	}
-	if err := arpc.CompareSchemas(schema, c.names, nil,
-		snap.StateNames); err != nil {
+	if err := arpc.CompareSchemas(schema, c.names,
+		bridge.FromProtoSchema(snap.Schema), snap.StateNames); err != nil {
 		return err
 	}
 	c.Worker = arpc.NewWorker(c.ctx, c.id, schema, c.names, transport{c},
@@ -178,6 +178,34 @@ func (c *Client) start(schema am.Schema) error {
 		return fmt.Errorf("%w: clock stream: %w", arpc.ErrNetwork, err)
 	}
 	return nil
+}
+
+// Discover returns the schema and state names of a machine published on
+// NATS, from its snapshot, for clients that do not know them. bucket ""
+// is DefaultBucket.
+func Discover(ctx context.Context, nc *nats.Conn, machineID, bucket string) (
+	am.Schema, am.S, error,
+) {
+	if err := checkId(machineID); err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: jetstream: %w", arpc.ErrNetwork, err)
+	}
+	c := &Client{id: machineID, js: js, opts: ClientOpts{Bucket: bucket}}
+	snap, err := c.waitSnapshot(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	schema := bridge.FromProtoSchema(snap.Schema)
+	if schema == nil {
+		schema = am.Schema{}
+		for _, n := range snap.StateNames {
+			schema[n] = am.State{}
+		}
+	}
+	return schema, snap.StateNames, nil
 }
 
 // waitSnapshot reads the machine's snapshot, waiting for a publisher

@@ -95,4 +95,3 @@ func inSync(t testing.TB, w am.Api, c *natsbus.Client, what string) {
 	}, 10*time.Second, 5*time.Millisecond, "%s: worker %v replica %v", what,
 		w.Time(nil), c.Worker.Time(nil))
 }
-

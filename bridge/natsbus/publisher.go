@@ -66,6 +66,7 @@ type Publisher struct {
 	mut    *arpc.Mutator
 	names  am.S
 	hash   string
+	schema *bridgev1.Schema
 	epoch  string
 	nc     *nats.Conn
 	js     jetstream.JetStream
@@ -154,7 +155,9 @@ func NewPublisher(ctx context.Context, nc *nats.Conn, worker am.Api,
 	p := &Publisher{
 		id: id, worker: worker, eng: eng, sub: eng.Subscribe(),
 		mut: arpc.MutatorFor(worker), names: names,
-		hash:  arpc.SchemaHash(arpc.NormalizeSchema(worker.Schema()), names),
+		hash: arpc.SchemaHash(arpc.NormalizeSchema(worker.Schema()), names),
+		schema: bridge.ToProtoSchema(arpc.NormalizeSchema(worker.Schema()),
+			names),
 		epoch: strconv.FormatUint(eng.Epoch, 16), nc: nc, js: js, kv: kv,
 		log: log.With("machine", id), ctx: pctx, cancel: cancel,
 		done: make(chan struct{}),
@@ -221,7 +224,8 @@ func (p *Publisher) SendUpdate(u *engine.Update) error {
 	snap := &Snapshot{Update: bridge.ToProtoUpdate(&engine.Update{
 		ToSeq: u.ToSeq, Diff: clock.Compute(nil, p.cur), Sum: u.Sum,
 		QueueTick: u.QueueTick, Full: true}), StreamSeq: ack.Sequence,
-		Epoch: p.epoch, StateNames: p.names, SchemaHash: p.hash}
+		Epoch: p.epoch, StateNames: p.names, SchemaHash: p.hash,
+		Schema: p.schema}
 	val, err := snap.Marshal()
 	if err != nil {
 		return err
@@ -342,4 +346,3 @@ func (p *Publisher) Stats() PublisherStats {
 		SnapshotBytes: p.kvBytes.Load(), Payloads: p.payloads.Load(),
 		Mutations: p.mutations.Load()}
 }
-

@@ -87,6 +87,7 @@ func StreamName(id string) string {
 //	  string epoch = 3;
 //	  repeated string state_names = 4;
 //	  string schema_hash = 5;
+//	  arpc.bridge.v1.Schema schema = 6;
 //	}
 type Snapshot struct {
 	// Update is the full time at Update.ToSeq.
@@ -100,6 +101,9 @@ type Snapshot struct {
 	StateNames []string
 	// SchemaHash is arpc.SchemaHash of the worker.
 	SchemaHash string
+	// Schema is the worker's schema (states and relations), for clients
+	// that do not know it (bridge watch --nats).
+	Schema *bridgev1.Schema
 }
 
 var errSnapshot = fmt.Errorf("%w: bad snapshot", arpc.ErrInvalidResp)
@@ -121,7 +125,16 @@ func (s *Snapshot) Marshal() ([]byte, error) {
 		b = protowire.AppendString(b, n)
 	}
 	b = protowire.AppendTag(b, 5, protowire.BytesType)
-	return protowire.AppendString(b, s.SchemaHash), nil
+	b = protowire.AppendString(b, s.SchemaHash)
+	if s.Schema != nil {
+		sb, err := proto.Marshal(s.Schema)
+		if err != nil {
+			return nil, err
+		}
+		b = protowire.AppendTag(b, 6, protowire.BytesType)
+		b = protowire.AppendBytes(b, sb)
+	}
+	return b, nil
 }
 
 // UnmarshalSnapshot decodes a KV value; errors wrap arpc.ErrInvalidResp.
@@ -141,7 +154,7 @@ func UnmarshalSnapshot(b []byte) (*Snapshot, error) {
 			}
 			s.StreamSeq, b = v, b[m:]
 			continue
-		case typ == protowire.BytesType && num >= 1 && num <= 5:
+		case typ == protowire.BytesType && num >= 1 && num <= 6:
 			v, m := protowire.ConsumeBytes(b)
 			if m < 0 {
 				return nil, fmt.Errorf("%w: %w", errSnapshot, protowire.ParseError(m))
@@ -159,6 +172,11 @@ func UnmarshalSnapshot(b []byte) (*Snapshot, error) {
 				s.StateNames = append(s.StateNames, string(v))
 			case 5:
 				s.SchemaHash = string(v)
+			case 6:
+				s.Schema = &bridgev1.Schema{}
+				if err := proto.Unmarshal(v, s.Schema); err != nil {
+					return nil, fmt.Errorf("%w: %w", errSnapshot, err)
+				}
 			default:
 				return nil, fmt.Errorf("%w: field %d", errSnapshot, num)
 			}
