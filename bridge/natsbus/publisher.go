@@ -254,6 +254,9 @@ func (p *Publisher) retry(f func(ctx context.Context) error) error {
 		if err == nil {
 			return nil
 		}
+		if p.ctx.Err() != nil {
+			return fmt.Errorf("%w: %w", arpc.ErrNetwork, err)
+		}
 		p.log.Warn("NATS write failed, retrying", "err", err)
 		if !delay.Wait(p.ctx) {
 			return fmt.Errorf("%w: %w", arpc.ErrNetwork, err)

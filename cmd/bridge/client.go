@@ -45,6 +45,8 @@ type clientOpts struct {
 	name    string
 	timeout time.Duration
 	json    bool
+	// nats is --nats: ADDR is then a machine ID published on this NATS
+	nats string
 	// logSet is whether --log-level was given, to pass the logger to the
 	// client libraries (otherwise their retries and warnings stay quiet).
 	logSet bool
@@ -62,6 +64,7 @@ func addClientFlags(cmd *cobra.Command, g *globalOpts) *clientOpts {
 	f.StringVar(&o.name, "name", DefaultClientName, "client name; the server sees the client ID rc-NAME")
 	f.DurationVar(&o.timeout, "timeout", DefaultTimeout, "bound on connecting and on each call")
 	f.BoolVar(&o.json, "json", false, "print JSON (one object per line) instead of text")
+	f.StringVar(&o.nats, "nats", "", "connect over NATS JetStream at this URL; ADDR is then the MACHINE ID (docs/nats.md)")
 	cmd.Long += "\n" + clientHelp
 	return o
 }
@@ -89,7 +92,7 @@ func (o *clientOpts) connect(ctx context.Context, cmd *cobra.Command,
 	if o.timeout <= 0 {
 		return nil, badInput("--timeout must be positive")
 	}
-	if err := checkAddr(addr); err != nil {
+	if err := o.checkAddr(addr); err != nil {
 		return nil, err
 	}
 	log := slog.New(slog.DiscardHandler)
@@ -108,11 +111,14 @@ func (o *clientOpts) connect(ctx context.Context, cmd *cobra.Command,
 			return nil, err
 		}
 		schema, names = def.schema, def.names
-	} else {
+	} else if o.nats == "" {
 		var err error
 		if schema, names, err = o.discover(ctx, addr); err != nil {
 			return nil, err
 		}
+	}
+	if o.nats != "" {
+		return o.connectNATS(ctx, addr, schema, names, log)
 	}
 	if o.grpc {
 		return o.connectGRPC(ctx, addr, schema, names, log)

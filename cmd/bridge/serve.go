@@ -30,6 +30,7 @@ type serveOpts struct {
 	allowId         string
 	shutdownTimeout time.Duration
 	demoInterval    time.Duration
+	nats            natsServeOpts
 }
 
 func newServeCmd(g *globalOpts) *cobra.Command {
@@ -67,6 +68,7 @@ Getter names (bridge get): id, source, active, uptime, names.`,
 		Example: `  bridge serve
   bridge serve --addr 127.0.0.1:0 --push-interval 50ms
   bridge serve --schema jobs.yaml --allow-id rc-ops
+  bridge serve --nats-embedded 127.0.0.1:4222   # also publish on NATS (docs/nats.md)
   BRIDGE_ADDR=:7000 BRIDGE_LOG_FORMAT=json bridge serve`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -82,6 +84,7 @@ Getter names (bridge get): id, source, active, uptime, names.`,
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout,
 		"how long a graceful shutdown may take before connections are closed")
 	f.DurationVar(&o.demoInterval, "demo-interval", demo.DefaultInterval, "time between two moves of the demo machine")
+	addServeNATSFlags(f, &o.nats)
 	return cmd
 }
 
@@ -163,6 +166,19 @@ func (o *serveOpts) run(ctx context.Context) error {
 
 	fmt.Fprintf(o.stdout, "bridge: serving %s machine %q on %s (aRPC, gRPC, HTTP)\n",
 		def.kind, def.id, srv.Addr())
+	natsPub, err := o.nats.start(machCtx, mach, log, func(f string, a ...any) {
+		fmt.Fprintf(o.stdout, f, a...)
+	})
+	if err != nil {
+		stopDemo()
+		if demoDone != nil {
+			<-demoDone
+		}
+		_ = srv.Shutdown(context.WithoutCancel(ctx))
+		<-served
+		return err
+	}
+	defer natsPub.stop()
 	log.Info("listening", "addr", srv.Addr().String(), "machine", def.id,
 		"inspector", "http://"+srv.Addr().String()+"/",
 		"states", len(def.names), "push_interval", o.pushInterval)
