@@ -1,8 +1,10 @@
 package natsbus_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,4 +96,22 @@ func inSync(t testing.TB, w am.Api, c *natsbus.Client, what string) {
 		return fmt.Sprint(w.Time(nil)) == fmt.Sprint(c.Worker.Time(nil))
 	}, 10*time.Second, 5*time.Millisecond, "%s: worker %v replica %v", what,
 		w.Time(nil), c.Worker.Time(nil))
+}
+
+// syncBuf is a goroutine-safe buffer for a child's stderr.
+type syncBuf struct {
+	mx sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mx.Lock()
+	defer s.mx.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mx.Lock()
+	defer s.mx.Unlock()
+	return s.b.String()
 }
