@@ -143,8 +143,12 @@ func (c *Client) start(schema am.Schema) error {
 	if err != nil {
 		return err
 	}
+	ps, err := c.readSchema(ctx, snap)
+	if err != nil {
+		return err
+	}
 	if err := arpc.CompareSchemas(schema, c.names,
-		bridge.FromProtoSchema(snap.Schema), snap.StateNames); err != nil {
+		bridge.FromProtoSchema(ps), snap.StateNames); err != nil {
 		return err
 	}
 	c.Worker = arpc.NewWorker(c.ctx, c.id, schema, c.names, transport{c},
@@ -198,7 +202,11 @@ func Discover(ctx context.Context, nc *nats.Conn, machineID, bucket string) (
 	if err != nil {
 		return nil, nil, err
 	}
-	schema := bridge.FromProtoSchema(snap.Schema)
+	ps, err := c.readSchema(ctx, snap)
+	if err != nil {
+		return nil, nil, err
+	}
+	schema := bridge.FromProtoSchema(ps)
 	if schema == nil {
 		schema = am.Schema{}
 		for _, n := range snap.StateNames {
@@ -226,6 +234,28 @@ func (c *Client) waitSnapshot(ctx context.Context) (*Snapshot, error) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// readSchema returns the machine's schema: the snapshot's, or from
+// SchemaKey; nil when neither has one (names are compared then).
+func (c *Client) readSchema(ctx context.Context, snap *Snapshot) (
+	*bridgev1.Schema, error,
+) {
+	if snap.Schema != nil {
+		return snap.Schema, nil
+	}
+	e, err := c.kv.Get(ctx, SchemaKey(c.id))
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("%w: KV: %w", arpc.ErrNetwork, err)
+	}
+	ps := &bridgev1.Schema{}
+	if err := proto.Unmarshal(e.Value(), ps); err != nil {
+		return nil, fmt.Errorf("%w: schema: %w", arpc.ErrInvalidResp, err)
+	}
+	return ps, nil
 }
 
 func (c *Client) readSnapshot(ctx context.Context, bucket string) (

@@ -107,6 +107,15 @@ func TestBadInput(t *testing.T) {
 	_, err = natsbus.Dial(context.Background(), nc, "bad", testSchema,
 		am.S{"A", "B"}, nil)
 	require.ErrorIs(t, err, arpc.ErrSchemaMismatch)
+	// same names, other relations
+	other := am.SchemaMerge(testSchema, am.Schema{"B": {Require: am.S{"A"}}})
+	_, err = natsbus.Dial(context.Background(), nc, "bad", other, testNames, nil)
+	require.ErrorIs(t, err, arpc.ErrSchemaMismatch)
+	// schema discovery, for clients without one
+	schema, names, err := natsbus.Discover(context.Background(), nc, "bad", "")
+	require.NoError(t, err)
+	assert.Equal(t, testNames, names)
+	assert.Equal(t, am.S{"B"}, schema["C"].Require)
 	// no publisher
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()

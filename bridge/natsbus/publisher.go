@@ -162,6 +162,14 @@ func NewPublisher(ctx context.Context, nc *nats.Conn, worker am.Api,
 		log: log.With("machine", id), ctx: pctx, cancel: cancel,
 		done: make(chan struct{}),
 	}
+	sb, err := proto.Marshal(p.schema)
+	if err == nil {
+		_, err = kv.Put(ctx, SchemaKey(id), sb)
+	}
+	if err != nil {
+		p.release()
+		return nil, fmt.Errorf("%w: KV schema: %w", arpc.ErrNetwork, err)
+	}
 	// the first update: the full time, so that a restarted bridge's clients
 	// take the new chain
 	first := p.sub.Full(true)
@@ -224,8 +232,7 @@ func (p *Publisher) SendUpdate(u *engine.Update) error {
 	snap := &Snapshot{Update: bridge.ToProtoUpdate(&engine.Update{
 		ToSeq: u.ToSeq, Diff: clock.Compute(nil, p.cur), Sum: u.Sum,
 		QueueTick: u.QueueTick, Full: true}), StreamSeq: ack.Sequence,
-		Epoch: p.epoch, StateNames: p.names, SchemaHash: p.hash,
-		Schema: p.schema}
+		Epoch: p.epoch, StateNames: p.names, SchemaHash: p.hash}
 	val, err := snap.Marshal()
 	if err != nil {
 		return err

@@ -71,6 +71,10 @@ func CanSubject(id string) string { return "arpc." + id + ".can" }
 // error message (empty: none).
 func ErrSubject(id string) string { return "arpc." + id + ".err" }
 
+// SchemaKey is the KV key of a machine's schema (arpc.bridge.v1.Schema),
+// written once by the publisher, next to the snapshot's key <id>.
+func SchemaKey(id string) string { return id + ".schema" }
+
 // StreamName is the JetStream stream of a machine's clock.
 func StreamName(id string) string {
 	return "ARPC_" + strings.ReplaceAll(id, ".", "_")
@@ -101,8 +105,9 @@ type Snapshot struct {
 	StateNames []string
 	// SchemaHash is arpc.SchemaHash of the worker.
 	SchemaHash string
-	// Schema is the worker's schema (states and relations), for clients
-	// that do not know it (bridge watch --nats).
+	// Schema is the worker's schema (states and relations); optional, the
+	// publisher keeps it under SchemaKey instead, to keep the snapshot that
+	// it writes on every change small.
 	Schema *bridgev1.Schema
 }
 
