@@ -18,7 +18,7 @@ func sampleSnapshot() *natsbus.Snapshot {
 			Indexes: []uint32{1, 3}, Deltas: []uint64{2, 3}},
 		StreamSeq: 41, Epoch: "abc", StateNames: []string{"A", "B"},
 		SchemaHash: "h", Schema: &bridgev1.Schema{States: []*bridgev1.
-			StateSchema{{Name: "A", Multi: true}, {Name: "B"}}},
+				StateSchema{{Name: "A", Multi: true}, {Name: "B"}}},
 	}
 }
 
