@@ -242,3 +242,23 @@ func TestCluster(t *testing.T) {
 	inSync(t, w, c1, "node 1 sees node 2's mutation")
 	assert.False(t, c1.Worker.Is1("G"))
 }
+
+// TestNoJetStream: a server without JetStream is a clear error, not a hang.
+func TestNoJetStream(t *testing.T) {
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1,
+		NoLog: true, NoSigs: true})
+	require.NoError(t, err)
+	s.Start()
+	require.True(t, s.ReadyForConnections(10*time.Second))
+	t.Cleanup(func() { stopNATS(s) })
+	w := newWorker(t, "nojs")
+	start := time.Now()
+	_, err = natsbus.NewPublisher(context.Background(),
+		connect(t, s.ClientURL()), w, &natsbus.PublisherOpts{
+			SetupTimeout: time.Second})
+	require.ErrorIs(t, err, arpc.ErrNetwork)
+	assert.Less(t, time.Since(start), 10*time.Second)
+	_, err = natsbus.NewPublisher(context.Background(),
+		connect(t, s.ClientURL()), newWorker(t, "bad.id"), nil)
+	require.ErrorIs(t, err, natsbus.ErrMachineId)
+}

@@ -52,6 +52,9 @@ type PublisherOpts struct {
 	Memory bool
 	// Bucket is the KV bucket of snapshots (default DefaultBucket).
 	Bucket string
+	// SetupTimeout bounds NewPublisher's first write (default
+	// arpc.DefaultConnTimeout); later writes are retried until Close.
+	SetupTimeout time.Duration
 	// Logger receives diagnostics (default: discarded).
 	Logger *slog.Logger
 }
@@ -173,7 +176,10 @@ func NewPublisher(ctx context.Context, nc *nats.Conn, worker am.Api,
 	// the first update: the full time, so that a restarted bridge's clients
 	// take the new chain
 	first := p.sub.Full(true)
-	if err := p.SendUpdate(&first); err != nil {
+	setup, cancelSetup := context.WithTimeout(pctx, orDefault(opts.SetupTimeout,
+		arpc.DefaultConnTimeout))
+	defer cancelSetup()
+	if err := p.send(setup, &first); err != nil {
 		p.release()
 		return nil, err
 	}
@@ -207,6 +213,11 @@ func (p *Publisher) run(pushInterval time.Duration) {
 // SendUpdate implements engine.Sender: the update goes to the stream (with
 // retries, deduplicated by the stream), then the new full time to KV.
 func (p *Publisher) SendUpdate(u *engine.Update) error {
+	return p.send(p.ctx, u)
+}
+
+// send publishes u and the snapshot after it, retrying within ctx.
+func (p *Publisher) send(ctx context.Context, u *engine.Update) error {
 	pu := bridge.ToProtoUpdate(u)
 	data, err := proto.Marshal(pu)
 	if err != nil {
@@ -217,7 +228,7 @@ func (p *Publisher) SendUpdate(u *engine.Update) error {
 	msg.Header.Set(HeaderEpoch, p.epoch)
 	msgId := p.epoch + "." + strconv.FormatUint(u.ToSeq, 36)
 	var ack *jetstream.PubAck
-	if err := p.retry(func(ctx context.Context) (err error) {
+	if err := p.retry(ctx, func(ctx context.Context) (err error) {
 		ack, err = p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgId))
 		return err
 	}); err != nil {
@@ -237,7 +248,7 @@ func (p *Publisher) SendUpdate(u *engine.Update) error {
 	if err != nil {
 		return err
 	}
-	if err := p.retry(func(ctx context.Context) error {
+	if err := p.retry(ctx, func(ctx context.Context) error {
 		_, err := p.kv.Put(ctx, p.id, val)
 		return err
 	}); err != nil {
@@ -251,21 +262,23 @@ func (p *Publisher) SendUpdate(u *engine.Update) error {
 
 // retry runs f until it succeeds or the publisher ends: NATS may be
 // reconnecting, and an update must not be lost from the chain.
-func (p *Publisher) retry(f func(ctx context.Context) error) error {
+func (p *Publisher) retry(life context.Context,
+	f func(ctx context.Context) error,
+) error {
 	delay := &backoff.Backoff{Initial: 20 * time.Millisecond, Max: time.Second,
 		Jitter: backoff.ReconnectJitter}
 	for {
-		ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
+		ctx, cancel := context.WithTimeout(life, 5*time.Second)
 		err := f(ctx)
 		cancel()
 		if err == nil {
 			return nil
 		}
-		if p.ctx.Err() != nil {
+		if life.Err() != nil {
 			return fmt.Errorf("%w: %w", arpc.ErrNetwork, err)
 		}
 		p.log.Warn("NATS write failed, retrying", "err", err)
-		if !delay.Wait(p.ctx) {
+		if !delay.Wait(life) {
 			return fmt.Errorf("%w: %w", arpc.ErrNetwork, err)
 		}
 	}

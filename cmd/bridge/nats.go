@@ -103,11 +103,8 @@ func (o *natsServeOpts) start(ctx context.Context, mach am.Api,
 		return nil, badInput("--nats %q: %w", n.url, err)
 	}
 	n.nc = nc
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	// the publisher lives until stop, not until the dial timeout
-	n.pub, err = newPublisherUntil(pctx, context.WithoutCancel(ctx), nc, mach,
-		log)
+	n.pub, err = natsbus.NewPublisher(ctx, nc, mach, &natsbus.PublisherOpts{
+		Logger: log, SetupTimeout: 10 * time.Second})
 	if err != nil {
 		n.stop()
 		return nil, &codeError{exitUnreachable, fmt.Errorf(
@@ -116,34 +113,6 @@ func (o *natsServeOpts) start(ctx context.Context, mach am.Api,
 	stdoutf("bridge: publishing machine %q on NATS %s (subject %s)\n",
 		mach.Id(), n.url, natsbus.ClockSubject(mach.Id()))
 	return n, nil
-}
-
-// newPublisherUntil creates the publisher within setup, living in life.
-func newPublisherUntil(setup, life context.Context, nc *nats.Conn,
-	mach am.Api, log *slog.Logger,
-) (*natsbus.Publisher, error) {
-	type result struct {
-		p   *natsbus.Publisher
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		p, err := natsbus.NewPublisher(life, nc, mach,
-			&natsbus.PublisherOpts{Logger: log})
-		done <- result{p, err}
-	}()
-	select {
-	case r := <-done:
-		return r.p, r.err
-	case <-setup.Done():
-		// NewPublisher's own NATS calls time out too; wait for it
-		r := <-done
-		if r.err == nil {
-			_ = r.p.Close()
-			return nil, context.Cause(setup)
-		}
-		return nil, r.err
-	}
 }
 
 // stop closes the publisher, the connection and the embedded server.
