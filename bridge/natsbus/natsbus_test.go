@@ -13,9 +13,11 @@ import (
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/arpcbridge/arpcbridge/arpc"
 	"github.com/arpcbridge/arpcbridge/bridge/natsbus"
+	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
 	"github.com/arpcbridge/arpcbridge/internal/faultproxy"
 )
 
@@ -81,6 +83,26 @@ func TestExactlyOnce(t *testing.T) {
 	after5 := w.Tick("E")
 	assert.Greater(t, after5, before+5, "5 activations of a multi state")
 	inSync(t, w, c, "multi")
+
+	// a retry over NATS of one mutation ID runs once, and says so
+	nc := connect(t, s.ClientURL())
+	req, err := proto.Marshal(&bridgev1.MutateRequest{
+		Type:   bridgev1.MutationType_MUTATION_TYPE_ADD,
+		States: []string{"E"}, MutationId: "x.1", ClientId: "raw"})
+	require.NoError(t, err)
+	var replayed []bool
+	for range 2 {
+		msg, err := nc.Request(natsbus.MutateSubject("once"), req, 5*time.Second)
+		require.NoError(t, err)
+		var resp bridgev1.MutateResponse
+		require.NoError(t, proto.Unmarshal(msg.Data, &resp))
+		assert.Equal(t, bridgev1.MutationResult_MUTATION_RESULT_EXECUTED,
+			resp.Result)
+		replayed = append(replayed, resp.Replayed)
+	}
+	assert.Equal(t, []bool{false, true}, replayed)
+	assert.Equal(t, after5+2, w.Tick("E"), "one run for mutation x.1")
+	after5 = w.Tick("E")
 
 	// a retry of one mutation ID runs once, through the same mutation path
 	m := arpc.MutatorFor(w)
