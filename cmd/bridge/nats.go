@@ -107,6 +107,10 @@ func (o *natsServeOpts) start(ctx context.Context, mach am.Api,
 		Logger: log, SetupTimeout: 10 * time.Second})
 	if err != nil {
 		n.stop()
+		if errors.Is(err, natsbus.ErrMachineId) {
+			return nil, badInput("--nats: %v (set the machine's id in the "+
+				"schema file)", err)
+		}
 		return nil, &codeError{exitUnreachable, fmt.Errorf(
 			"publish on NATS %s: %w", n.url, err)}
 	}
