@@ -181,8 +181,14 @@ func (c *Client) start(schema am.Schema) error {
 	if err != nil {
 		return fmt.Errorf("%w: clock stream: %w", arpc.ErrNetwork, err)
 	}
+	// the client's life ends with ctx too, not only with Close
+	context.AfterFunc(c.ctx, c.cc.Stop)
 	return nil
 }
+
+// Done is closed when the client stops following the stream: after Close,
+// or when Dial's ctx ended.
+func (c *Client) Done() <-chan struct{} { return c.ctx.Done() }
 
 // Discover returns the schema and state names of a machine published on
 // NATS, from its snapshot, for clients that do not know them. bucket ""

@@ -64,6 +64,19 @@ func TestOneServer(t *testing.T) {
 	require.Error(t, c.Worker.Err())
 	assert.Contains(t, c.Worker.Err().Error(), "boom")
 
+	// Dial's ctx bounds the client
+	dctx, dcancel := context.WithCancel(context.Background())
+	c2, err := natsbus.Dial(dctx, connect(t, s.ClientURL()), "one", testSchema,
+		testNames, nil)
+	require.NoError(t, err)
+	dcancel()
+	select {
+	case <-c2.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Done not closed after ctx ended")
+	}
+	require.NoError(t, c2.Close())
+
 	st := p.Stats()
 	assert.Greater(t, st.Updates, uint64(3))
 	assert.GreaterOrEqual(t, st.Mutations, uint64(4))
