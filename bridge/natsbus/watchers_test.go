@@ -40,7 +40,9 @@ func TestThousandWatchers(t *testing.T) {
 			defer func() { <-sem }()
 			c, err := natsbus.Dial(context.Background(), ncs[i%conns], "many",
 				testSchema, testNames, &natsbus.ClientOpts{
-					Name: fmt.Sprintf("w%d", i)})
+					Name: fmt.Sprintf("w%d", i),
+					// 1,000 consumers are created on a loaded CI machine
+					ConnTimeout: time.Minute})
 			if err != nil {
 				errs <- err
 				return
@@ -58,7 +60,7 @@ func TestThousandWatchers(t *testing.T) {
 		}
 	})
 	for err := range errs {
-		require.NoError(t, err)
+		require.NoError(t, err, "Dial")
 	}
 	for range 10 {
 		w.Toggle1("G", nil)
