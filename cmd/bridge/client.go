@@ -44,6 +44,8 @@ type clientOpts struct {
 	name    string
 	timeout time.Duration
 	json    bool
+	// nats is --nats: ADDR is then a machine ID published on this NATS
+	nats string
 	// logSet is whether --log-level was given, to pass the logger to the
 	// client libraries (otherwise their retries and warnings stay quiet).
 	logSet bool
@@ -63,6 +65,7 @@ func addClientFlags(cmd *cobra.Command, g *globalOpts) *clientOpts {
 	f.DurationVar(&o.timeout, "timeout", DefaultTimeout, "bound on connecting and on each call")
 	f.BoolVar(&o.json, "json", false, "print JSON (one object per line) instead of text")
 	o.sec.addFlags(cmd)
+	f.StringVar(&o.nats, "nats", "", "connect over NATS JetStream at this URL; ADDR is then the MACHINE ID (docs/nats.md)")
 	cmd.Long += "\n" + clientHelp
 	return o
 }
@@ -90,7 +93,7 @@ func (o *clientOpts) connect(ctx context.Context, cmd *cobra.Command,
 	if o.timeout <= 0 {
 		return nil, badInput("--timeout must be positive")
 	}
-	if err := checkAddr(addr); err != nil {
+	if err := o.checkAddr(addr); err != nil {
 		return nil, err
 	}
 	if err := o.sec.load(); err != nil {
@@ -112,11 +115,14 @@ func (o *clientOpts) connect(ctx context.Context, cmd *cobra.Command,
 			return nil, err
 		}
 		schema, names = def.schema, def.names
-	} else {
+	} else if o.nats == "" {
 		var err error
 		if schema, names, err = o.discover(ctx, addr); err != nil {
 			return nil, err
 		}
+	}
+	if o.nats != "" {
+		return o.connectNATS(ctx, addr, schema, names, log)
 	}
 	if o.grpc {
 		return o.connectGRPC(ctx, addr, schema, names, log)

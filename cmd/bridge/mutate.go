@@ -40,7 +40,8 @@ is read as an integer, a float, true/false, or else kept as a string (quote
 it to force a string: --arg 'id="42"').`,
 		Example: fmt.Sprintf(`  bridge %[1]s localhost:7420 JobQueued
   bridge %[1]s localhost:7420 Working Done --arg reason=manual --json
-  bridge %[1]s --grpc localhost:7420 Idle`, m.name),
+  bridge %[1]s --grpc localhost:7420 Idle
+  bridge %[1]s --nats nats://127.0.0.1:4222 demo Idle  # MACHINE over NATS`, m.name),
 		Args: func(_ *cobra.Command, pos []string) error {
 			if len(pos) < 2 {
 				return badInput("%s needs ADDR and at least one STATE", m.name)

@@ -36,6 +36,7 @@ type serveOpts struct {
 	syncDelay       time.Duration
 	stateReset      bool
 	sec             serveSecurity
+	nats            natsServeOpts
 }
 
 func newServeCmd(g *globalOpts) *cobra.Command {
@@ -94,6 +95,7 @@ Getter names (bridge get): id, source, active, uptime, names.`,
   bridge serve --schema jobs.yaml --state jobs.state --sync always
   bridge serve --addr :7420 --tls-cert srv.crt --tls-key srv.key \
     --tls-client-ca ca.crt --auth-policy policy.yaml
+  bridge serve --nats-embedded 127.0.0.1:4222   # also publish on NATS (docs/nats.md)
   BRIDGE_ADDR=:7000 BRIDGE_LOG_FORMAT=json bridge serve`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -115,6 +117,7 @@ Getter names (bridge get): id, source, active, uptime, names.`,
 		"with --sync batch: the longest a change waits to be written (what a crash may lose)")
 	f.BoolVar(&o.stateReset, "state-reset", false, "with --state: discard what the state file holds and start over")
 	o.sec.addFlags(cmd)
+	addServeNATSFlags(f, &o.nats)
 	return cmd
 }
 
@@ -229,6 +232,19 @@ func (o *serveOpts) run(ctx context.Context) error {
 
 	fmt.Fprintf(o.stdout, "bridge: serving %s machine %q on %s (aRPC, gRPC, HTTP%s)\n",
 		def.kind, def.id, srv.Addr(), o.sec.mode())
+	natsPub, err := o.nats.start(machCtx, mach, log, func(f string, a ...any) {
+		fmt.Fprintf(o.stdout, f, a...)
+	})
+	if err != nil {
+		stopDemo()
+		if demoDone != nil {
+			<-demoDone
+		}
+		_ = srv.Shutdown(context.WithoutCancel(ctx))
+		<-served
+		return err
+	}
+	defer natsPub.stop()
 	log.Info("listening", "addr", srv.Addr().String(), "machine", def.id,
 		"inspector", o.sec.scheme()+"://"+srv.Addr().String()+"/",
 		"states", len(def.names), "push_interval", o.pushInterval)

@@ -40,7 +40,8 @@ each update; a reconnect does not restart it.`,
 		Example: `  bridge watch localhost:7420
   bridge watch localhost:7420 --json | jq -c .changed
   bridge watch --grpc localhost:7420 --count 10
-  bridge watch localhost:7420 --count 1 --idle-timeout 30s  # wait for one change`,
+  bridge watch localhost:7420 --count 1 --idle-timeout 30s  # wait for one change
+  bridge watch --nats nats://127.0.0.1:4222 demo  # over NATS (docs/nats.md)`,
 		Args: exactArgs(1, "ADDR"),
 		RunE: func(cmd *cobra.Command, pos []string) error {
 			if count < 0 {

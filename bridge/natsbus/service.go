@@ -1,0 +1,172 @@
+package natsbus
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/nats-io/nats.go/micro"
+	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/arpcbridge/arpcbridge/arpc"
+	"github.com/arpcbridge/arpcbridge/bridge"
+	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
+)
+
+// ServiceName is the NATS micro service name of publishers.
+const ServiceName = "arpc-bridge"
+
+// serve starts the micro service with the machine's endpoints.
+func (p *Publisher) serve() error {
+	svc, err := micro.AddService(p.nc, micro.Config{Name: ServiceName,
+		Version: "1.0.0", Description: "aRPC Bridge mutations of " + p.id,
+		Metadata: map[string]string{"machine": p.id}})
+	if err != nil {
+		return fmt.Errorf("%w: micro service: %w", arpc.ErrNetwork, err)
+	}
+	eps := []struct {
+		name, subj string
+		h          micro.HandlerFunc
+	}{
+		{"mutate", MutateSubject(p.id), p.handleMutate},
+		{"can", CanSubject(p.id), p.handleCan},
+		{"err", ErrSubject(p.id), p.handleErr},
+	}
+	for _, ep := range eps {
+		if err := svc.AddEndpoint(ep.name, ep.h,
+			micro.WithEndpointSubject(ep.subj)); err != nil {
+			_ = svc.Stop()
+			return fmt.Errorf("%w: endpoint %s: %w", arpc.ErrNetwork, ep.subj, err)
+		}
+	}
+	p.svc = svc
+	return nil
+}
+
+func respondErr(req micro.Request, err error) {
+	_ = req.Error(errCode(err), err.Error(), nil)
+}
+
+// resolve returns a request's states (by name or index, not both) and its
+// arpc mutation type, validated by the worker's mutation path.
+func (p *Publisher) resolve(typ bridgev1.MutationType, names []string,
+	idxs []uint32, hash string,
+) (am.S, uint8, error) {
+	if hash != "" && hash != p.hash {
+		return nil, 0, fmt.Errorf("%w: schema hash %s, worker has %s",
+			arpc.ErrSchemaMismatch, hash, p.hash)
+	}
+	var kind uint8
+	switch typ {
+	case bridgev1.MutationType_MUTATION_TYPE_ADD:
+		kind = arpc.MutAdd
+	case bridgev1.MutationType_MUTATION_TYPE_REMOVE:
+		kind = arpc.MutRemove
+	case bridgev1.MutationType_MUTATION_TYPE_SET:
+		kind = arpc.MutSet
+	case bridgev1.MutationType_MUTATION_TYPE_TOGGLE:
+		kind = arpc.MutToggle
+	default:
+		return nil, 0, fmt.Errorf("%w: mutation type %d", arpc.ErrInvalidParams,
+			typ)
+	}
+	if len(names) > 0 && len(idxs) > 0 {
+		return nil, 0, fmt.Errorf("%w: set states or state_indexes, not both",
+			arpc.ErrInvalidParams)
+	}
+	if len(idxs) == 0 {
+		return names, kind, p.mut.Check(names)
+	}
+	ints := make([]int, len(idxs))
+	for i, idx := range idxs {
+		ints[i] = int(min(idx, uint32(len(p.names))))
+	}
+	out, err := p.mut.Names(ints)
+	return out, kind, err
+}
+
+// handleMutate runs a MutateRequest through the worker's mutation path and
+// answers a MutateResponse without an update: the change reaches the
+// client through the stream, and HeaderSeq says how far to wait.
+func (p *Publisher) handleMutate(req micro.Request) {
+	var mr bridgev1.MutateRequest
+	if err := proto.Unmarshal(req.Data(), &mr); err != nil {
+		respondErr(req, fmt.Errorf("%w: MutateRequest: %w",
+			arpc.ErrInvalidParams, err))
+		return
+	}
+	states, kind, err := p.resolve(mr.Type, mr.States, mr.StateIndexes,
+		mr.SchemaHash)
+	if err != nil {
+		respondErr(req, err)
+		return
+	}
+	args := bridge.FromStruct(mr.Args)
+	var errMsg string
+	if raw, ok := args[bridge.ErrArgKey]; ok {
+		msg, isStr := raw.(string)
+		if !isStr || kind != arpc.MutAdd || len(states) != 1 {
+			respondErr(req, fmt.Errorf("%w: args.%s needs a string, type ADD "+
+				"and one state", arpc.ErrInvalidParams, bridge.ErrArgKey))
+			return
+		}
+		delete(args, bridge.ErrArgKey)
+		kind, errMsg = arpc.MutAddErr, msg
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, arpc.DefaultCallTimeout)
+	defer cancel()
+	res, replayed, err := p.mut.Run(ctx, &arpc.Mutation{Client: mr.ClientId,
+		Id: bridge.MutationKey(mr.MutationId), Type: kind, States: states,
+		Args: args, ErrMsg: errMsg})
+	if err != nil {
+		respondErr(req, err)
+		return
+	}
+	p.mutations.Add(1)
+	resp := &bridgev1.MutateResponse{Replayed: replayed}
+	resp.Result, resp.QueueTick = bridge.ResultToProto(res)
+	b, err := proto.Marshal(resp)
+	if err != nil {
+		respondErr(req, err)
+		return
+	}
+	_ = req.Respond(b, micro.WithHeaders(micro.Headers{
+		HeaderSeq:   {strconv.FormatUint(p.eng.Snapshot().Seq, 10)},
+		HeaderEpoch: {p.epoch},
+	}))
+}
+
+// handleCan answers a CanMutateRequest.
+func (p *Publisher) handleCan(req micro.Request) {
+	var cr bridgev1.CanMutateRequest
+	if err := proto.Unmarshal(req.Data(), &cr); err != nil {
+		respondErr(req, fmt.Errorf("%w: CanMutateRequest: %w",
+			arpc.ErrInvalidParams, err))
+		return
+	}
+	states, kind, err := p.resolve(cr.Type, cr.States, cr.StateIndexes,
+		cr.SchemaHash)
+	if err != nil {
+		respondErr(req, err)
+		return
+	}
+	res, err := p.mut.Can(&arpc.Mutation{Type: kind, States: states,
+		Args: bridge.FromStruct(cr.Args)})
+	if err != nil {
+		respondErr(req, err)
+		return
+	}
+	out, _ := bridge.ResultToProto(res)
+	b, _ := proto.Marshal(&bridgev1.CanMutateResponse{Result: out})
+	_ = req.Respond(b)
+}
+
+// handleErr answers the worker's last error message, empty for none.
+func (p *Publisher) handleErr(req micro.Request) {
+	var msg string
+	if err := p.worker.Err(); err != nil {
+		msg = err.Error()
+	}
+	_ = req.Respond([]byte(msg))
+}
