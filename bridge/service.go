@@ -313,10 +313,21 @@ func (s *Service) Get(ctx context.Context, req *bridgev1.GetRequest) (
 	return &bridgev1.GetResponse{Value: pv}, nil
 }
 
-// resolve returns the state names of a request (by name or by index, never
-// both) and its arpc mutation type, validated by the worker's mutation path.
+// resolve returns the state names of a request and its arpc mutation type
+// (ResolveMutation on the worker's mutation path).
 func (s *Service) resolve(typ bridgev1.MutationType, names []string,
 	idxs []uint32,
+) (am.S, uint8, error) {
+	return ResolveMutation(s.mut, typ, names, idxs)
+}
+
+// ResolveMutation turns a wire mutation (its type, and its states by name or
+// by index, never both) into the arpc mutation type and state names that the
+// worker's mutation path m takes, checked by m. Errors wrap
+// arpc.ErrInvalidParams and name the request field (BadRequest detail on
+// gRPC). Every transport of arpc.bridge.v1 messages resolves with it.
+func ResolveMutation(m *arpc.Mutator, typ bridgev1.MutationType,
+	names []string, idxs []uint32,
 ) (am.S, uint8, error) {
 	var kind uint8
 	switch typ {
@@ -337,14 +348,15 @@ func (s *Service) resolve(typ bridgev1.MutationType, names []string,
 			"set states or state_indexes, not both")
 	}
 	field := "states"
-	out, err := am.S(names), s.mut.Check(names)
+	out, err := am.S(names), m.Check(names)
 	if len(idxs) > 0 {
 		field = "state_indexes"
 		ints := make([]int, len(idxs))
 		for i, idx := range idxs {
-			ints[i] = int(min(idx, uint32(len(s.names))))
+			// out of range stays out of range, without overflowing an int
+			ints[i] = int(min(idx, uint32(1<<31-1)))
 		}
-		out, err = s.mut.Names(ints)
+		out, err = m.Names(ints)
 	}
 	var se *arpc.StateError
 	if errors.As(err, &se) {

@@ -44,6 +44,17 @@ func ResultFromProto(r bridgev1.MutationResult, queueTick uint64) (am.Result,
 // strings as UTF-8 text, anything else as JSON.
 func PayloadData(data any) ([]byte, string, error) { return payloadData(data) }
 
+// ErrArg takes the reserved AddErrState message (args[ErrArgKey]) out of the
+// args of a mutation of type typ on states, as the gRPC door does: isErr
+// when the mutation is an AddErrState; an error wrapping
+// arpc.ErrInvalidParams when the arg is not a string or the mutation is not
+// an ADD of one state.
+func ErrArg(typ bridgev1.MutationType, states am.S, args am.A) (
+	msg string, isErr bool, err error,
+) {
+	return errArg(typ, states, args)
+}
+
 // MutationKey maps a wire mutation ID to the worker's dedup key, as the gRPC
 // door does, so a retry through any door deduplicates.
 func MutationKey(id string) uint64 { return mutationKey(id) }

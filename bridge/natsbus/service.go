@@ -57,33 +57,7 @@ func (p *Publisher) resolve(typ bridgev1.MutationType, names []string,
 		return nil, 0, fmt.Errorf("%w: schema hash %s, worker has %s",
 			arpc.ErrSchemaMismatch, hash, p.hash)
 	}
-	var kind uint8
-	switch typ {
-	case bridgev1.MutationType_MUTATION_TYPE_ADD:
-		kind = arpc.MutAdd
-	case bridgev1.MutationType_MUTATION_TYPE_REMOVE:
-		kind = arpc.MutRemove
-	case bridgev1.MutationType_MUTATION_TYPE_SET:
-		kind = arpc.MutSet
-	case bridgev1.MutationType_MUTATION_TYPE_TOGGLE:
-		kind = arpc.MutToggle
-	default:
-		return nil, 0, fmt.Errorf("%w: mutation type %d", arpc.ErrInvalidParams,
-			typ)
-	}
-	if len(names) > 0 && len(idxs) > 0 {
-		return nil, 0, fmt.Errorf("%w: set states or state_indexes, not both",
-			arpc.ErrInvalidParams)
-	}
-	if len(idxs) == 0 {
-		return names, kind, p.mut.Check(names)
-	}
-	ints := make([]int, len(idxs))
-	for i, idx := range idxs {
-		ints[i] = int(min(idx, uint32(len(p.names))))
-	}
-	out, err := p.mut.Names(ints)
-	return out, kind, err
+	return bridge.ResolveMutation(p.mut, typ, names, idxs)
 }
 
 // handleMutate runs a MutateRequest through the worker's mutation path and
@@ -103,16 +77,13 @@ func (p *Publisher) handleMutate(req micro.Request) {
 		return
 	}
 	args := bridge.FromStruct(mr.Args)
-	var errMsg string
-	if raw, ok := args[bridge.ErrArgKey]; ok {
-		msg, isStr := raw.(string)
-		if !isStr || kind != arpc.MutAdd || len(states) != 1 {
-			respondErr(req, fmt.Errorf("%w: args.%s needs a string, type ADD "+
-				"and one state", arpc.ErrInvalidParams, bridge.ErrArgKey))
-			return
-		}
-		delete(args, bridge.ErrArgKey)
-		kind, errMsg = arpc.MutAddErr, msg
+	errMsg, isErr, err := bridge.ErrArg(mr.Type, states, args)
+	if err != nil {
+		respondErr(req, err)
+		return
+	}
+	if isErr {
+		kind = arpc.MutAddErr
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, arpc.DefaultCallTimeout)
 	defer cancel()
