@@ -191,14 +191,9 @@ func NewClient(
 	ctx context.Context, addr string, name string, schema am.Schema,
 	names am.S, opts *ClientOpts,
 ) (*Client, error) {
-	if len(names) == 0 {
-		return nil, fmt.Errorf("%w: no state names", ErrInvalidParams)
-	}
-	norm := normalizeSchema(schema)
-	for _, n := range names {
-		if _, ok := norm[n]; !ok {
-			return nil, fmt.Errorf("%w: state %q not in schema", ErrInvalidParams, n)
-		}
+	norm, err := ClientSchema(schema, names)
+	if err != nil {
+		return nil, err
 	}
 	if opts == nil {
 		opts = &ClientOpts{}

@@ -2,6 +2,7 @@ package arpc
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
@@ -42,6 +43,23 @@ func (d *Dedup) Do(ctx context.Context, client string, id uint64,
 	exec func() (am.Result, error),
 ) (res am.Result, replayed bool, err error) {
 	return d.s.do(ctx, client, id, exec)
+}
+
+// ClientSchema checks a client's schema and state names, as every client
+// (aRPC, gRPC, NATS) does before it dials: names are not empty and each is a
+// state of the schema (ErrInvalidParams otherwise). It returns the schema
+// normalized (NormalizeSchema), for SchemaHash and the handshake.
+func ClientSchema(schema am.Schema, names am.S) (am.Schema, error) {
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%w: no state names", ErrInvalidParams)
+	}
+	norm := normalizeSchema(schema)
+	for _, n := range names {
+		if _, ok := norm[n]; !ok {
+			return nil, fmt.Errorf("%w: state %q not in schema", ErrInvalidParams, n)
+		}
+	}
+	return norm, nil
 }
 
 // NormalizeSchema returns schema as a machine holds it (parsed, with the

@@ -137,18 +137,12 @@ type Client struct {
 func Dial(ctx context.Context, addr string, name string, schema am.Schema,
 	names am.S, opts *ClientOpts,
 ) (*Client, error) {
-	if len(names) == 0 {
-		return nil, fmt.Errorf("%w: no state names", arpc.ErrInvalidParams)
+	norm, err := arpc.ClientSchema(schema, names)
+	if err != nil {
+		return nil, err
 	}
 	if opts == nil {
 		opts = &ClientOpts{}
-	}
-	norm := arpc.NormalizeSchema(schema)
-	for _, n := range names {
-		if _, ok := norm[n]; !ok {
-			return nil, fmt.Errorf("%w: state %q not in schema",
-				arpc.ErrInvalidParams, n)
-		}
 	}
 	log := opts.Logger
 	if log == nil {

@@ -94,18 +94,12 @@ func Dial(ctx context.Context, nc *nats.Conn, machineID string,
 	if err := checkId(machineID); err != nil {
 		return nil, err
 	}
-	if len(names) == 0 {
-		return nil, fmt.Errorf("%w: no state names", arpc.ErrInvalidParams)
+	norm, err := arpc.ClientSchema(schema, names)
+	if err != nil {
+		return nil, err
 	}
 	if opts == nil {
 		opts = &ClientOpts{}
-	}
-	norm := arpc.NormalizeSchema(schema)
-	for _, n := range names {
-		if _, ok := norm[n]; !ok {
-			return nil, fmt.Errorf("%w: state %q not in schema",
-				arpc.ErrInvalidParams, n)
-		}
 	}
 	name := opts.Name
 	if name == "" {
