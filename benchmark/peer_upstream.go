@@ -65,8 +65,13 @@ func (t upstreamTransport) Name() string { return t.name }
 // 250 ms, those connected more than 250 ms before the end of setup.
 // README.md ("Upstream's lost pushes") has the evidence.
 func (t upstreamTransport) knownDefect(err error) bool {
-	return errors.Is(err, ErrNotAllReached) || errors.Is(err, errLostHandshake)
+	return errors.Is(err, ErrNotAllReached) || errors.Is(err, errLostHandshake) ||
+		errors.Is(err, errServerNotReady)
 }
+
+// errServerNotReady marks an upstream server that never reached RpcReady on
+// its own listener (seen once in a hundred servers on a loaded machine).
+var errServerNotReady = errors.New("upstream server never became RpcReady")
 
 // errLostHandshake marks a client whose server never became Ready.
 var errLostHandshake = errors.New("upstream handshake never completed")
@@ -161,7 +166,7 @@ func (s *upstreamSession) startServer(
 	}
 	srv.Start(nil)
 	if err := waitState(ctx, srv.Mach, ssrpc.ServerStates.RpcReady); err != nil {
-		return srv, "", fmt.Errorf("upstream server: %w", err)
+		return srv, "", fmt.Errorf("upstream server: %w: %w", errServerNotReady, err)
 	}
 	addr, err := env.Expose(ln.Addr().String())
 
