@@ -86,6 +86,10 @@ type Sender interface {
 //     first of them, so a continuous stream is still seen;
 //   - never two updates closer than pace.MinInterval (the rate cap).
 //
+// Payloads: a door that implements [ChunkSender] gets them one at a time,
+// and those over its chunk size as chunks interleaved with updates (see
+// ChunkSender); other doors get them in batches (Sender.SendPayloads).
+//
 // The last change is always sent. Updates the door takes from the
 // subscription itself (mutation replies, which advance the same chain) are
 // not sent again.
@@ -102,6 +106,11 @@ func (s *Sub) Run(ctx context.Context, pace Pace, send Sender) error {
 		if beat != nil {
 			beat.Reset(pace.Heartbeat)
 		}
+	}
+	// payloads in chunks, when the door can (chunks.go)
+	var chunks *chunker
+	if cs, ok := send.(ChunkSender); ok {
+		chunks = &chunker{send: cs}
 	}
 	// timer holds back a change; made on first use, as most subscribers are
 	// idle and many
@@ -131,6 +140,12 @@ func (s *Sub) Run(ctx context.Context, pace Pace, send Sender) error {
 				timerC = timer.C
 			}
 		}
+		// a payload in hand goes on, a piece per turn, whenever nothing
+		// else is ready
+		var work <-chan struct{}
+		if chunks.busy() {
+			work = closed
+		}
 		if !sendNow {
 			select {
 			case <-ctx.Done():
@@ -143,7 +158,9 @@ func (s *Sub) Run(ctx context.Context, pace Pace, send Sender) error {
 				}
 				sent()
 			case <-s.pready:
-				if p := s.TakePayloads(); len(p) > 0 {
+				if chunks != nil {
+					chunks.more = true
+				} else if p := s.TakePayloads(); len(p) > 0 {
 					if err := send.SendPayloads(p); err != nil {
 						return err
 					}
@@ -155,6 +172,20 @@ func (s *Sub) Run(ctx context.Context, pace Pace, send Sender) error {
 				sendNow = true
 			case <-timerC:
 				// re-evaluated at the top
+			case <-work:
+				// an update that is due goes before the next chunk
+				select {
+				case <-changed:
+					sendNow = p.changed(time.Now())
+				case <-settled:
+					sendNow = true
+				case <-timerC:
+				default:
+					if err := chunks.step(s); err != nil {
+						return err
+					}
+					sent()
+				}
 			}
 			if timerC != nil {
 				timer.Stop()
@@ -177,6 +208,13 @@ func (s *Sub) Run(ctx context.Context, pace Pace, send Sender) error {
 		sent()
 	}
 }
+
+// closed is a channel that is always ready.
+var closed = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // pacer decides when Run sends, from the times of its updates and of the
 // changes it holds back.

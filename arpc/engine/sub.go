@@ -33,6 +33,10 @@ type Sub struct {
 	pready   chan struct{}
 	// dropped counts the payloads refused because the queue was full
 	dropped uint64
+	// pbytes are the pending payloads' bytes as psize tells, capped at pmax
+	// (chunks.go)
+	pbytes, pmax int64
+	psize        func(am.A) int64
 }
 
 // Subscribe opens a subscription whose peer knows nothing yet: its first
@@ -86,7 +90,7 @@ func (s *Sub) TakePayloads() []am.A {
 	s.pmx.Lock()
 	defer s.pmx.Unlock()
 	p := s.payloads
-	s.payloads = nil
+	s.payloads, s.pbytes = nil, 0
 	return p
 }
 
@@ -99,10 +103,11 @@ func (s *Sub) PayloadsDropped() uint64 {
 	return s.dropped
 }
 
-// offer queues a payload; false when PayloadQueue are already pending.
+// offer queues a payload; false when PayloadQueue are already pending, or
+// it passes the byte cap (LimitPayloads).
 func (s *Sub) offer(args am.A) bool {
 	s.pmx.Lock()
-	if len(s.payloads) >= PayloadQueue {
+	if len(s.payloads) >= PayloadQueue || !s.admits(args) {
 		s.dropped++
 		s.pmx.Unlock()
 		return false
