@@ -1135,9 +1135,17 @@ type WatchClockRequest struct {
 	HeartbeatInterval *durationpb.Duration `protobuf:"bytes,4,opt,name=heartbeat_interval,json=heartbeatInterval,proto3" json:"heartbeat_interval,omitempty"`
 	// The schema hash the caller's known_time is aligned with; empty skips the
 	// check. When set and different from the worker's, FAILED_PRECONDITION.
-	SchemaHash    string `protobuf:"bytes,5,opt,name=schema_hash,json=schemaHash,proto3" json:"schema_hash,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SchemaHash string `protobuf:"bytes,5,opt,name=schema_hash,json=schemaHash,proto3" json:"schema_hash,omitempty"`
+	// When true, payloads larger than the server's chunk size (64 KiB by
+	// default) come as PayloadChunk messages, which the client reassembles and
+	// verifies, so that payloads of any size (up to the server's limits) pass
+	// a client's default 4 MiB message limit, and clock updates are not held
+	// up behind a large payload. When false (older clients), every payload is
+	// one Payload message, as before. (Field 16: 6..15 are left to other
+	// request options.)
+	ChunkedPayloads bool `protobuf:"varint,16,opt,name=chunked_payloads,json=chunkedPayloads,proto3" json:"chunked_payloads,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *WatchClockRequest) Reset() {
@@ -1205,6 +1213,13 @@ func (x *WatchClockRequest) GetSchemaHash() string {
 	return ""
 }
 
+func (x *WatchClockRequest) GetChunkedPayloads() bool {
+	if x != nil {
+		return x.ChunkedPayloads
+	}
+	return false
+}
+
 // WatchClockResponse is one message of the clock stream.
 type WatchClockResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1216,6 +1231,7 @@ type WatchClockResponse struct {
 	//	*WatchClockResponse_InitialSyncDone
 	//	*WatchClockResponse_Heartbeat
 	//	*WatchClockResponse_Payload
+	//	*WatchClockResponse_PayloadChunk
 	Event         isWatchClockResponse_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1294,6 +1310,15 @@ func (x *WatchClockResponse) GetPayload() *Payload {
 	return nil
 }
 
+func (x *WatchClockResponse) GetPayloadChunk() *PayloadChunk {
+	if x != nil {
+		if x, ok := x.Event.(*WatchClockResponse_PayloadChunk); ok {
+			return x.PayloadChunk
+		}
+	}
+	return nil
+}
+
 type isWatchClockResponse_Event interface {
 	isWatchClockResponse_Event()
 }
@@ -1318,6 +1343,13 @@ type WatchClockResponse_Payload struct {
 	Payload *Payload `protobuf:"bytes,4,opt,name=payload,proto3,oneof"`
 }
 
+type WatchClockResponse_PayloadChunk struct {
+	// A piece of a payload larger than the chunk size, only to a client
+	// that set WatchClockRequest.chunked_payloads. (Field 16: 5..15 are left
+	// to other events.)
+	PayloadChunk *PayloadChunk `protobuf:"bytes,16,opt,name=payload_chunk,json=payloadChunk,proto3,oneof"`
+}
+
 func (*WatchClockResponse_Update) isWatchClockResponse_Event() {}
 
 func (*WatchClockResponse_InitialSyncDone) isWatchClockResponse_Event() {}
@@ -1325,6 +1357,8 @@ func (*WatchClockResponse_InitialSyncDone) isWatchClockResponse_Event() {}
 func (*WatchClockResponse_Heartbeat) isWatchClockResponse_Event() {}
 
 func (*WatchClockResponse_Payload) isWatchClockResponse_Event() {}
+
+func (*WatchClockResponse_PayloadChunk) isWatchClockResponse_Event() {}
 
 // ClockUpdate moves a replica from the snapshot from_seq to the snapshot
 // to_seq. Snapshot seqs start at 1 and only grow; seq 0 names the all-zero
@@ -1645,6 +1679,105 @@ func (x *Payload) GetContentType() string {
 	return ""
 }
 
+// PayloadChunk is one piece of a chunked payload. A payload travels as
+// consecutive PayloadChunk messages of one WatchClock stream, in order,
+// possibly with other events (clock updates, heartbeats) between them, but
+// never interleaved with another payload's chunks:
+//
+//   - the first has offset 0 and the header;
+//   - each continues at the offset where the previous one ended (offset plus
+//     the length of its data) and has the same total;
+//   - the last ends at total and has sha256 set; no other has.
+//
+// The client appends the data and, at the last chunk, compares the SHA-256
+// of the whole with sha256 before it delivers the payload (header plus the
+// reassembled data, as one Payload). Anything else (an offset that overlaps
+// or skips bytes, a chunk past total, a new first chunk before the last one,
+// a total over the client's own limit, checked before allocating, or a
+// digest that differs) is an error: the partial payload is discarded and
+// never delivered; the Go client ends the stream and reconnects.
+type PayloadChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The payload's name, source, token and content_type; on the first chunk
+	// only, with its data empty.
+	Header *Payload `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	// Where data goes in the payload.
+	Offset uint64 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	// The payload's size in bytes.
+	Total uint64 `protobuf:"varint,3,opt,name=total,proto3" json:"total,omitempty"`
+	// This chunk's bytes; never empty.
+	Data []byte `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	// The SHA-256 of the whole payload (32 bytes), on the last chunk only.
+	Sha256        []byte `protobuf:"bytes,5,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PayloadChunk) Reset() {
+	*x = PayloadChunk{}
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PayloadChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PayloadChunk) ProtoMessage() {}
+
+func (x *PayloadChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PayloadChunk.ProtoReflect.Descriptor instead.
+func (*PayloadChunk) Descriptor() ([]byte, []int) {
+	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *PayloadChunk) GetHeader() *Payload {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *PayloadChunk) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *PayloadChunk) GetTotal() uint64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *PayloadChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *PayloadChunk) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
+}
+
 var File_arpc_bridge_v1_bridge_proto protoreflect.FileDescriptor
 
 const file_arpc_bridge_v1_bridge_proto_rawDesc = "" +
@@ -1721,7 +1854,7 @@ const file_arpc_bridge_v1_bridge_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tclient_id\x18\x02 \x01(\tR\bclientId\";\n" +
 	"\vGetResponse\x12,\n" +
-	"\x05value\x18\x01 \x01(\v2\x16.google.protobuf.ValueR\x05value\"\xd7\x01\n" +
+	"\x05value\x18\x01 \x01(\v2\x16.google.protobuf.ValueR\x05value\"\x82\x02\n" +
 	"\x11WatchClockRequest\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12\x1b\n" +
 	"\tknown_seq\x18\x02 \x01(\x04R\bknownSeq\x12\x1d\n" +
@@ -1729,12 +1862,14 @@ const file_arpc_bridge_v1_bridge_proto_rawDesc = "" +
 	"known_time\x18\x03 \x03(\x04R\tknownTime\x12H\n" +
 	"\x12heartbeat_interval\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\x12\x1f\n" +
 	"\vschema_hash\x18\x05 \x01(\tR\n" +
-	"schemaHash\"\x93\x02\n" +
+	"schemaHash\x12)\n" +
+	"\x10chunked_payloads\x18\x10 \x01(\bR\x0fchunkedPayloads\"\xd8\x02\n" +
 	"\x12WatchClockResponse\x125\n" +
 	"\x06update\x18\x01 \x01(\v2\x1b.arpc.bridge.v1.ClockUpdateH\x00R\x06update\x12M\n" +
 	"\x11initial_sync_done\x18\x02 \x01(\v2\x1f.arpc.bridge.v1.InitialSyncDoneH\x00R\x0finitialSyncDone\x129\n" +
 	"\theartbeat\x18\x03 \x01(\v2\x19.arpc.bridge.v1.HeartbeatH\x00R\theartbeat\x123\n" +
-	"\apayload\x18\x04 \x01(\v2\x17.arpc.bridge.v1.PayloadH\x00R\apayloadB\a\n" +
+	"\apayload\x18\x04 \x01(\v2\x17.arpc.bridge.v1.PayloadH\x00R\apayload\x12C\n" +
+	"\rpayload_chunk\x18\x10 \x01(\v2\x1c.arpc.bridge.v1.PayloadChunkH\x00R\fpayloadChunkB\a\n" +
 	"\x05event\"\xd4\x01\n" +
 	"\vClockUpdate\x12\x19\n" +
 	"\bfrom_seq\x18\x01 \x01(\x04R\afromSeq\x12\x15\n" +
@@ -1758,7 +1893,13 @@ const file_arpc_bridge_v1_bridge_proto_rawDesc = "" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x14\n" +
 	"\x05token\x18\x03 \x01(\tR\x05token\x12\x12\n" +
 	"\x04data\x18\x04 \x01(\fR\x04data\x12!\n" +
-	"\fcontent_type\x18\x05 \x01(\tR\vcontentType*\x8f\x01\n" +
+	"\fcontent_type\x18\x05 \x01(\tR\vcontentType\"\x99\x01\n" +
+	"\fPayloadChunk\x12/\n" +
+	"\x06header\x18\x01 \x01(\v2\x17.arpc.bridge.v1.PayloadR\x06header\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x14\n" +
+	"\x05total\x18\x03 \x01(\x04R\x05total\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\x12\x16\n" +
+	"\x06sha256\x18\x05 \x01(\fR\x06sha256*\x8f\x01\n" +
 	"\fMutationType\x12\x1d\n" +
 	"\x19MUTATION_TYPE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11MUTATION_TYPE_ADD\x10\x01\x12\x18\n" +
@@ -1792,7 +1933,7 @@ func file_arpc_bridge_v1_bridge_proto_rawDescGZIP() []byte {
 }
 
 var file_arpc_bridge_v1_bridge_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_arpc_bridge_v1_bridge_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_arpc_bridge_v1_bridge_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_arpc_bridge_v1_bridge_proto_goTypes = []any{
 	(MutationType)(0),             // 0: arpc.bridge.v1.MutationType
 	(MutationResult)(0),           // 1: arpc.bridge.v1.MutationResult
@@ -1814,46 +1955,49 @@ var file_arpc_bridge_v1_bridge_proto_goTypes = []any{
 	(*InitialSyncDone)(nil),       // 17: arpc.bridge.v1.InitialSyncDone
 	(*Heartbeat)(nil),             // 18: arpc.bridge.v1.Heartbeat
 	(*Payload)(nil),               // 19: arpc.bridge.v1.Payload
-	(*structpb.Struct)(nil),       // 20: google.protobuf.Struct
-	(*structpb.Value)(nil),        // 21: google.protobuf.Value
-	(*durationpb.Duration)(nil),   // 22: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
+	(*PayloadChunk)(nil),          // 20: arpc.bridge.v1.PayloadChunk
+	(*structpb.Struct)(nil),       // 21: google.protobuf.Struct
+	(*structpb.Value)(nil),        // 22: google.protobuf.Value
+	(*durationpb.Duration)(nil),   // 23: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
 }
 var file_arpc_bridge_v1_bridge_proto_depIdxs = []int32{
 	4,  // 0: arpc.bridge.v1.HandshakeResponse.schema:type_name -> arpc.bridge.v1.Schema
 	5,  // 1: arpc.bridge.v1.Schema.states:type_name -> arpc.bridge.v1.StateSchema
 	0,  // 2: arpc.bridge.v1.MutateRequest.type:type_name -> arpc.bridge.v1.MutationType
-	20, // 3: arpc.bridge.v1.MutateRequest.args:type_name -> google.protobuf.Struct
+	21, // 3: arpc.bridge.v1.MutateRequest.args:type_name -> google.protobuf.Struct
 	1,  // 4: arpc.bridge.v1.MutateResponse.result:type_name -> arpc.bridge.v1.MutationResult
 	16, // 5: arpc.bridge.v1.MutateResponse.update:type_name -> arpc.bridge.v1.ClockUpdate
 	0,  // 6: arpc.bridge.v1.CanMutateRequest.type:type_name -> arpc.bridge.v1.MutationType
-	20, // 7: arpc.bridge.v1.CanMutateRequest.args:type_name -> google.protobuf.Struct
+	21, // 7: arpc.bridge.v1.CanMutateRequest.args:type_name -> google.protobuf.Struct
 	1,  // 8: arpc.bridge.v1.CanMutateResponse.result:type_name -> arpc.bridge.v1.MutationResult
 	16, // 9: arpc.bridge.v1.SyncResponse.update:type_name -> arpc.bridge.v1.ClockUpdate
-	21, // 10: arpc.bridge.v1.GetResponse.value:type_name -> google.protobuf.Value
-	22, // 11: arpc.bridge.v1.WatchClockRequest.heartbeat_interval:type_name -> google.protobuf.Duration
+	22, // 10: arpc.bridge.v1.GetResponse.value:type_name -> google.protobuf.Value
+	23, // 11: arpc.bridge.v1.WatchClockRequest.heartbeat_interval:type_name -> google.protobuf.Duration
 	16, // 12: arpc.bridge.v1.WatchClockResponse.update:type_name -> arpc.bridge.v1.ClockUpdate
 	17, // 13: arpc.bridge.v1.WatchClockResponse.initial_sync_done:type_name -> arpc.bridge.v1.InitialSyncDone
 	18, // 14: arpc.bridge.v1.WatchClockResponse.heartbeat:type_name -> arpc.bridge.v1.Heartbeat
 	19, // 15: arpc.bridge.v1.WatchClockResponse.payload:type_name -> arpc.bridge.v1.Payload
-	23, // 16: arpc.bridge.v1.Heartbeat.server_time:type_name -> google.protobuf.Timestamp
-	2,  // 17: arpc.bridge.v1.BridgeService.Handshake:input_type -> arpc.bridge.v1.HandshakeRequest
-	6,  // 18: arpc.bridge.v1.BridgeService.Mutate:input_type -> arpc.bridge.v1.MutateRequest
-	8,  // 19: arpc.bridge.v1.BridgeService.CanMutate:input_type -> arpc.bridge.v1.CanMutateRequest
-	10, // 20: arpc.bridge.v1.BridgeService.Sync:input_type -> arpc.bridge.v1.SyncRequest
-	12, // 21: arpc.bridge.v1.BridgeService.Get:input_type -> arpc.bridge.v1.GetRequest
-	14, // 22: arpc.bridge.v1.BridgeService.WatchClock:input_type -> arpc.bridge.v1.WatchClockRequest
-	3,  // 23: arpc.bridge.v1.BridgeService.Handshake:output_type -> arpc.bridge.v1.HandshakeResponse
-	7,  // 24: arpc.bridge.v1.BridgeService.Mutate:output_type -> arpc.bridge.v1.MutateResponse
-	9,  // 25: arpc.bridge.v1.BridgeService.CanMutate:output_type -> arpc.bridge.v1.CanMutateResponse
-	11, // 26: arpc.bridge.v1.BridgeService.Sync:output_type -> arpc.bridge.v1.SyncResponse
-	13, // 27: arpc.bridge.v1.BridgeService.Get:output_type -> arpc.bridge.v1.GetResponse
-	15, // 28: arpc.bridge.v1.BridgeService.WatchClock:output_type -> arpc.bridge.v1.WatchClockResponse
-	23, // [23:29] is the sub-list for method output_type
-	17, // [17:23] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	20, // 16: arpc.bridge.v1.WatchClockResponse.payload_chunk:type_name -> arpc.bridge.v1.PayloadChunk
+	24, // 17: arpc.bridge.v1.Heartbeat.server_time:type_name -> google.protobuf.Timestamp
+	19, // 18: arpc.bridge.v1.PayloadChunk.header:type_name -> arpc.bridge.v1.Payload
+	2,  // 19: arpc.bridge.v1.BridgeService.Handshake:input_type -> arpc.bridge.v1.HandshakeRequest
+	6,  // 20: arpc.bridge.v1.BridgeService.Mutate:input_type -> arpc.bridge.v1.MutateRequest
+	8,  // 21: arpc.bridge.v1.BridgeService.CanMutate:input_type -> arpc.bridge.v1.CanMutateRequest
+	10, // 22: arpc.bridge.v1.BridgeService.Sync:input_type -> arpc.bridge.v1.SyncRequest
+	12, // 23: arpc.bridge.v1.BridgeService.Get:input_type -> arpc.bridge.v1.GetRequest
+	14, // 24: arpc.bridge.v1.BridgeService.WatchClock:input_type -> arpc.bridge.v1.WatchClockRequest
+	3,  // 25: arpc.bridge.v1.BridgeService.Handshake:output_type -> arpc.bridge.v1.HandshakeResponse
+	7,  // 26: arpc.bridge.v1.BridgeService.Mutate:output_type -> arpc.bridge.v1.MutateResponse
+	9,  // 27: arpc.bridge.v1.BridgeService.CanMutate:output_type -> arpc.bridge.v1.CanMutateResponse
+	11, // 28: arpc.bridge.v1.BridgeService.Sync:output_type -> arpc.bridge.v1.SyncResponse
+	13, // 29: arpc.bridge.v1.BridgeService.Get:output_type -> arpc.bridge.v1.GetResponse
+	15, // 30: arpc.bridge.v1.BridgeService.WatchClock:output_type -> arpc.bridge.v1.WatchClockResponse
+	25, // [25:31] is the sub-list for method output_type
+	19, // [19:25] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_arpc_bridge_v1_bridge_proto_init() }
@@ -1866,6 +2010,7 @@ func file_arpc_bridge_v1_bridge_proto_init() {
 		(*WatchClockResponse_InitialSyncDone)(nil),
 		(*WatchClockResponse_Heartbeat)(nil),
 		(*WatchClockResponse_Payload)(nil),
+		(*WatchClockResponse_PayloadChunk)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1873,7 +2018,7 @@ func file_arpc_bridge_v1_bridge_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_arpc_bridge_v1_bridge_proto_rawDesc), len(file_arpc_bridge_v1_bridge_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   18,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

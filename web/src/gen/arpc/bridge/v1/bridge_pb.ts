@@ -64,7 +64,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file arpc/bridge/v1/bridge.proto.
  */
 export const file_arpc_bridge_v1_bridge: GenFile = /*@__PURE__*/
-  fileDesc("ChthcnBjL2JyaWRnZS92MS9icmlkZ2UucHJvdG8SDmFycGMuYnJpZGdlLnYxImkKEEhhbmRzaGFrZVJlcXVlc3QSEQoJY2xpZW50X2lkGAEgASgJEhMKC3NjaGVtYV9oYXNoGAIgASgJEhMKC3N0YXRlX25hbWVzGAMgAygJEhgKEHByb3RvY29sX3ZlcnNpb24YBCABKA0iwgEKEUhhbmRzaGFrZVJlc3BvbnNlEhIKCm1hY2hpbmVfaWQYASABKAkSEwoLc3RhdGVfbmFtZXMYAiADKAkSJgoGc2NoZW1hGAMgASgLMhYuYXJwYy5icmlkZ2UudjEuU2NoZW1hEgwKBHRpbWUYBCADKAQSCwoDc2VxGAUgASgEEhIKCnF1ZXVlX3RpY2sYBiABKAQSEwoLc2NoZW1hX2hhc2gYByABKAkSGAoQcHJvdG9jb2xfdmVyc2lvbhgIIAEoDSI1CgZTY2hlbWESKwoGc3RhdGVzGAEgAygLMhsuYXJwYy5icmlkZ2UudjEuU3RhdGVTY2hlbWEigwEKC1N0YXRlU2NoZW1hEgwKBG5hbWUYASABKAkSDAoEYXV0bxgCIAEoCBINCgVtdWx0aRgDIAEoCBIPCgdyZXF1aXJlGAQgAygJEgsKA2FkZBgFIAMoCRIOCgZyZW1vdmUYBiADKAkSDQoFYWZ0ZXIYByADKAkSDAoEdGFncxgIIAMoCSLqAQoNTXV0YXRlUmVxdWVzdBIqCgR0eXBlGAEgASgOMhwuYXJwYy5icmlkZ2UudjEuTXV0YXRpb25UeXBlEg4KBnN0YXRlcxgCIAMoCRIVCg1zdGF0ZV9pbmRleGVzGAMgAygNEiUKBGFyZ3MYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg8KB25vX3N5bmMYBSABKAgSEwoLbXV0YXRpb25faWQYBiABKAkSEQoJY2xpZW50X2lkGAcgASgJEhEKCWtub3duX3NlcRgIIAEoBBITCgtzY2hlbWFfaGFzaBgJIAEoCSKTAQoOTXV0YXRlUmVzcG9uc2USLgoGcmVzdWx0GAEgASgOMh4uYXJwYy5icmlkZ2UudjEuTXV0YXRpb25SZXN1bHQSEgoKcXVldWVfdGljaxgCIAEoBBIrCgZ1cGRhdGUYAyABKAsyGy5hcnBjLmJyaWRnZS52MS5DbG9ja1VwZGF0ZRIQCghyZXBsYXllZBgEIAEoCCK0AQoQQ2FuTXV0YXRlUmVxdWVzdBIqCgR0eXBlGAEgASgOMhwuYXJwYy5icmlkZ2UudjEuTXV0YXRpb25UeXBlEg4KBnN0YXRlcxgCIAMoCRIVCg1zdGF0ZV9pbmRleGVzGAMgAygNEiUKBGFyZ3MYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhEKCWNsaWVudF9pZBgFIAEoCRITCgtzY2hlbWFfaGFzaBgGIAEoCSJDChFDYW5NdXRhdGVSZXNwb25zZRIuCgZyZXN1bHQYASABKA4yHi5hcnBjLmJyaWRnZS52MS5NdXRhdGlvblJlc3VsdCJHCgtTeW5jUmVxdWVzdBIRCgljbGllbnRfaWQYASABKAkSEQoJa25vd25fc2VxGAIgASgEEhIKCmtub3duX3RpbWUYAyADKAQiOwoMU3luY1Jlc3BvbnNlEisKBnVwZGF0ZRgBIAEoCzIbLmFycGMuYnJpZGdlLnYxLkNsb2NrVXBkYXRlIi0KCkdldFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkiNAoLR2V0UmVzcG9uc2USJQoFdmFsdWUYASABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUimQEKEVdhdGNoQ2xvY2tSZXF1ZXN0EhEKCWNsaWVudF9pZBgBIAEoCRIRCglrbm93bl9zZXEYAiABKAQSEgoKa25vd25fdGltZRgDIAMoBBI1ChJoZWFydGJlYXRfaW50ZXJ2YWwYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEwoLc2NoZW1hX2hhc2gYBSABKAki5gEKEldhdGNoQ2xvY2tSZXNwb25zZRItCgZ1cGRhdGUYASABKAsyGy5hcnBjLmJyaWRnZS52MS5DbG9ja1VwZGF0ZUgAEjwKEWluaXRpYWxfc3luY19kb25lGAIgASgLMh8uYXJwYy5icmlkZ2UudjEuSW5pdGlhbFN5bmNEb25lSAASLgoJaGVhcnRiZWF0GAMgASgLMhkuYXJwYy5icmlkZ2UudjEuSGVhcnRiZWF0SAASKgoHcGF5bG9hZBgEIAEoCzIXLmFycGMuYnJpZGdlLnYxLlBheWxvYWRIAEIHCgVldmVudCKSAQoLQ2xvY2tVcGRhdGUSEAoIZnJvbV9zZXEYASABKAQSDgoGdG9fc2VxGAIgASgEEg8KB2luZGV4ZXMYAyADKA0SDgoGZGVsdGFzGAQgAygEEgsKA3N1bRgFIAEoBBISCgpxdWV1ZV90aWNrGAYgASgEEgwKBGZ1bGwYByABKAgSEQoJY29hbGVzY2VkGAggASgEIh4KD0luaXRpYWxTeW5jRG9uZRILCgNzZXEYASABKAQiYwoJSGVhcnRiZWF0Ei8KC3NlcnZlcl90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBILCgNzZXEYAiABKAQSGAoQcGF5bG9hZHNfZHJvcHBlZBgDIAEoBCJaCgdQYXlsb2FkEgwKBG5hbWUYASABKAkSDgoGc291cmNlGAIgASgJEg0KBXRva2VuGAMgASgJEgwKBGRhdGEYBCABKAwSFAoMY29udGVudF90eXBlGAUgASgJKo8BCgxNdXRhdGlvblR5cGUSHQoZTVVUQVRJT05fVFlQRV9VTlNQRUNJRklFRBAAEhUKEU1VVEFUSU9OX1RZUEVfQUREEAESGAoUTVVUQVRJT05fVFlQRV9SRU1PVkUQAhIVChFNVVRBVElPTl9UWVBFX1NFVBADEhgKFE1VVEFUSU9OX1RZUEVfVE9HR0xFEAQqiQEKDk11dGF0aW9uUmVzdWx0Eh8KG01VVEFUSU9OX1JFU1VMVF9VTlNQRUNJRklFRBAAEhwKGE1VVEFUSU9OX1JFU1VMVF9FWEVDVVRFRBABEhwKGE1VVEFUSU9OX1JFU1VMVF9DQU5DRUxFRBACEhoKFk1VVEFUSU9OX1JFU1VMVF9RVUVVRUQQAzLWAwoNQnJpZGdlU2VydmljZRJQCglIYW5kc2hha2USIC5hcnBjLmJyaWRnZS52MS5IYW5kc2hha2VSZXF1ZXN0GiEuYXJwYy5icmlkZ2UudjEuSGFuZHNoYWtlUmVzcG9uc2USRwoGTXV0YXRlEh0uYXJwYy5icmlkZ2UudjEuTXV0YXRlUmVxdWVzdBoeLmFycGMuYnJpZGdlLnYxLk11dGF0ZVJlc3BvbnNlElAKCUNhbk11dGF0ZRIgLmFycGMuYnJpZGdlLnYxLkNhbk11dGF0ZVJlcXVlc3QaIS5hcnBjLmJyaWRnZS52MS5DYW5NdXRhdGVSZXNwb25zZRJBCgRTeW5jEhsuYXJwYy5icmlkZ2UudjEuU3luY1JlcXVlc3QaHC5hcnBjLmJyaWRnZS52MS5TeW5jUmVzcG9uc2USPgoDR2V0EhouYXJwYy5icmlkZ2UudjEuR2V0UmVxdWVzdBobLmFycGMuYnJpZGdlLnYxLkdldFJlc3BvbnNlElUKCldhdGNoQ2xvY2sSIS5hcnBjLmJyaWRnZS52MS5XYXRjaENsb2NrUmVxdWVzdBoiLmFycGMuYnJpZGdlLnYxLldhdGNoQ2xvY2tSZXNwb25zZTABQj5aPGdpdGh1Yi5jb20vYXJwY2JyaWRnZS9hcnBjYnJpZGdlL2dlbi9hcnBjL2JyaWRnZS92MTticmlkZ2V2MWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChthcnBjL2JyaWRnZS92MS9icmlkZ2UucHJvdG8SDmFycGMuYnJpZGdlLnYxImkKEEhhbmRzaGFrZVJlcXVlc3QSEQoJY2xpZW50X2lkGAEgASgJEhMKC3NjaGVtYV9oYXNoGAIgASgJEhMKC3N0YXRlX25hbWVzGAMgAygJEhgKEHByb3RvY29sX3ZlcnNpb24YBCABKA0iwgEKEUhhbmRzaGFrZVJlc3BvbnNlEhIKCm1hY2hpbmVfaWQYASABKAkSEwoLc3RhdGVfbmFtZXMYAiADKAkSJgoGc2NoZW1hGAMgASgLMhYuYXJwYy5icmlkZ2UudjEuU2NoZW1hEgwKBHRpbWUYBCADKAQSCwoDc2VxGAUgASgEEhIKCnF1ZXVlX3RpY2sYBiABKAQSEwoLc2NoZW1hX2hhc2gYByABKAkSGAoQcHJvdG9jb2xfdmVyc2lvbhgIIAEoDSI1CgZTY2hlbWESKwoGc3RhdGVzGAEgAygLMhsuYXJwYy5icmlkZ2UudjEuU3RhdGVTY2hlbWEigwEKC1N0YXRlU2NoZW1hEgwKBG5hbWUYASABKAkSDAoEYXV0bxgCIAEoCBINCgVtdWx0aRgDIAEoCBIPCgdyZXF1aXJlGAQgAygJEgsKA2FkZBgFIAMoCRIOCgZyZW1vdmUYBiADKAkSDQoFYWZ0ZXIYByADKAkSDAoEdGFncxgIIAMoCSLqAQoNTXV0YXRlUmVxdWVzdBIqCgR0eXBlGAEgASgOMhwuYXJwYy5icmlkZ2UudjEuTXV0YXRpb25UeXBlEg4KBnN0YXRlcxgCIAMoCRIVCg1zdGF0ZV9pbmRleGVzGAMgAygNEiUKBGFyZ3MYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg8KB25vX3N5bmMYBSABKAgSEwoLbXV0YXRpb25faWQYBiABKAkSEQoJY2xpZW50X2lkGAcgASgJEhEKCWtub3duX3NlcRgIIAEoBBITCgtzY2hlbWFfaGFzaBgJIAEoCSKTAQoOTXV0YXRlUmVzcG9uc2USLgoGcmVzdWx0GAEgASgOMh4uYXJwYy5icmlkZ2UudjEuTXV0YXRpb25SZXN1bHQSEgoKcXVldWVfdGljaxgCIAEoBBIrCgZ1cGRhdGUYAyABKAsyGy5hcnBjLmJyaWRnZS52MS5DbG9ja1VwZGF0ZRIQCghyZXBsYXllZBgEIAEoCCK0AQoQQ2FuTXV0YXRlUmVxdWVzdBIqCgR0eXBlGAEgASgOMhwuYXJwYy5icmlkZ2UudjEuTXV0YXRpb25UeXBlEg4KBnN0YXRlcxgCIAMoCRIVCg1zdGF0ZV9pbmRleGVzGAMgAygNEiUKBGFyZ3MYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhEKCWNsaWVudF9pZBgFIAEoCRITCgtzY2hlbWFfaGFzaBgGIAEoCSJDChFDYW5NdXRhdGVSZXNwb25zZRIuCgZyZXN1bHQYASABKA4yHi5hcnBjLmJyaWRnZS52MS5NdXRhdGlvblJlc3VsdCJHCgtTeW5jUmVxdWVzdBIRCgljbGllbnRfaWQYASABKAkSEQoJa25vd25fc2VxGAIgASgEEhIKCmtub3duX3RpbWUYAyADKAQiOwoMU3luY1Jlc3BvbnNlEisKBnVwZGF0ZRgBIAEoCzIbLmFycGMuYnJpZGdlLnYxLkNsb2NrVXBkYXRlIi0KCkdldFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkiNAoLR2V0UmVzcG9uc2USJQoFdmFsdWUYASABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUiswEKEVdhdGNoQ2xvY2tSZXF1ZXN0EhEKCWNsaWVudF9pZBgBIAEoCRIRCglrbm93bl9zZXEYAiABKAQSEgoKa25vd25fdGltZRgDIAMoBBI1ChJoZWFydGJlYXRfaW50ZXJ2YWwYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEwoLc2NoZW1hX2hhc2gYBSABKAkSGAoQY2h1bmtlZF9wYXlsb2FkcxgQIAEoCCKdAgoSV2F0Y2hDbG9ja1Jlc3BvbnNlEi0KBnVwZGF0ZRgBIAEoCzIbLmFycGMuYnJpZGdlLnYxLkNsb2NrVXBkYXRlSAASPAoRaW5pdGlhbF9zeW5jX2RvbmUYAiABKAsyHy5hcnBjLmJyaWRnZS52MS5Jbml0aWFsU3luY0RvbmVIABIuCgloZWFydGJlYXQYAyABKAsyGS5hcnBjLmJyaWRnZS52MS5IZWFydGJlYXRIABIqCgdwYXlsb2FkGAQgASgLMhcuYXJwYy5icmlkZ2UudjEuUGF5bG9hZEgAEjUKDXBheWxvYWRfY2h1bmsYECABKAsyHC5hcnBjLmJyaWRnZS52MS5QYXlsb2FkQ2h1bmtIAEIHCgVldmVudCKSAQoLQ2xvY2tVcGRhdGUSEAoIZnJvbV9zZXEYASABKAQSDgoGdG9fc2VxGAIgASgEEg8KB2luZGV4ZXMYAyADKA0SDgoGZGVsdGFzGAQgAygEEgsKA3N1bRgFIAEoBBISCgpxdWV1ZV90aWNrGAYgASgEEgwKBGZ1bGwYByABKAgSEQoJY29hbGVzY2VkGAggASgEIh4KD0luaXRpYWxTeW5jRG9uZRILCgNzZXEYASABKAQiYwoJSGVhcnRiZWF0Ei8KC3NlcnZlcl90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBILCgNzZXEYAiABKAQSGAoQcGF5bG9hZHNfZHJvcHBlZBgDIAEoBCJaCgdQYXlsb2FkEgwKBG5hbWUYASABKAkSDgoGc291cmNlGAIgASgJEg0KBXRva2VuGAMgASgJEgwKBGRhdGEYBCABKAwSFAoMY29udGVudF90eXBlGAUgASgJInQKDFBheWxvYWRDaHVuaxInCgZoZWFkZXIYASABKAsyFy5hcnBjLmJyaWRnZS52MS5QYXlsb2FkEg4KBm9mZnNldBgCIAEoBBINCgV0b3RhbBgDIAEoBBIMCgRkYXRhGAQgASgMEg4KBnNoYTI1NhgFIAEoDCqPAQoMTXV0YXRpb25UeXBlEh0KGU1VVEFUSU9OX1RZUEVfVU5TUEVDSUZJRUQQABIVChFNVVRBVElPTl9UWVBFX0FERBABEhgKFE1VVEFUSU9OX1RZUEVfUkVNT1ZFEAISFQoRTVVUQVRJT05fVFlQRV9TRVQQAxIYChRNVVRBVElPTl9UWVBFX1RPR0dMRRAEKokBCg5NdXRhdGlvblJlc3VsdBIfChtNVVRBVElPTl9SRVNVTFRfVU5TUEVDSUZJRUQQABIcChhNVVRBVElPTl9SRVNVTFRfRVhFQ1VURUQQARIcChhNVVRBVElPTl9SRVNVTFRfQ0FOQ0VMRUQQAhIaChZNVVRBVElPTl9SRVNVTFRfUVVFVUVEEAMy1gMKDUJyaWRnZVNlcnZpY2USUAoJSGFuZHNoYWtlEiAuYXJwYy5icmlkZ2UudjEuSGFuZHNoYWtlUmVxdWVzdBohLmFycGMuYnJpZGdlLnYxLkhhbmRzaGFrZVJlc3BvbnNlEkcKBk11dGF0ZRIdLmFycGMuYnJpZGdlLnYxLk11dGF0ZVJlcXVlc3QaHi5hcnBjLmJyaWRnZS52MS5NdXRhdGVSZXNwb25zZRJQCglDYW5NdXRhdGUSIC5hcnBjLmJyaWRnZS52MS5DYW5NdXRhdGVSZXF1ZXN0GiEuYXJwYy5icmlkZ2UudjEuQ2FuTXV0YXRlUmVzcG9uc2USQQoEU3luYxIbLmFycGMuYnJpZGdlLnYxLlN5bmNSZXF1ZXN0GhwuYXJwYy5icmlkZ2UudjEuU3luY1Jlc3BvbnNlEj4KA0dldBIaLmFycGMuYnJpZGdlLnYxLkdldFJlcXVlc3QaGy5hcnBjLmJyaWRnZS52MS5HZXRSZXNwb25zZRJVCgpXYXRjaENsb2NrEiEuYXJwYy5icmlkZ2UudjEuV2F0Y2hDbG9ja1JlcXVlc3QaIi5hcnBjLmJyaWRnZS52MS5XYXRjaENsb2NrUmVzcG9uc2UwAUI+WjxnaXRodWIuY29tL2FycGNicmlkZ2UvYXJwY2JyaWRnZS9nZW4vYXJwYy9icmlkZ2UvdjE7YnJpZGdldjFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * HandshakeRequest opens a session.
@@ -660,6 +660,19 @@ export type WatchClockRequest = Message<"arpc.bridge.v1.WatchClockRequest"> & {
    * @generated from field: string schema_hash = 5;
    */
   schemaHash: string;
+
+  /**
+   * When true, payloads larger than the server's chunk size (64 KiB by
+   * default) come as PayloadChunk messages, which the client reassembles and
+   * verifies, so that payloads of any size (up to the server's limits) pass
+   * a client's default 4 MiB message limit, and clock updates are not held
+   * up behind a large payload. When false (older clients), every payload is
+   * one Payload message, as before. (Field 16: 6..15 are left to other
+   * request options.)
+   *
+   * @generated from field: bool chunked_payloads = 16;
+   */
+  chunkedPayloads: boolean;
 };
 
 /**
@@ -712,6 +725,16 @@ export type WatchClockResponse = Message<"arpc.bridge.v1.WatchClockResponse"> & 
      */
     value: Payload;
     case: "payload";
+  } | {
+    /**
+     * A piece of a payload larger than the chunk size, only to a client
+     * that set WatchClockRequest.chunked_payloads. (Field 16: 5..15 are left
+     * to other events.)
+     *
+     * @generated from field: arpc.bridge.v1.PayloadChunk payload_chunk = 16;
+     */
+    value: PayloadChunk;
+    case: "payloadChunk";
   } | { case: undefined; value?: undefined };
 };
 
@@ -914,6 +937,72 @@ export type Payload = Message<"arpc.bridge.v1.Payload"> & {
  */
 export const PayloadSchema: GenMessage<Payload> = /*@__PURE__*/
   messageDesc(file_arpc_bridge_v1_bridge, 17);
+
+/**
+ * PayloadChunk is one piece of a chunked payload. A payload travels as
+ * consecutive PayloadChunk messages of one WatchClock stream, in order,
+ * possibly with other events (clock updates, heartbeats) between them, but
+ * never interleaved with another payload's chunks:
+ *
+ *   - the first has offset 0 and the header;
+ *   - each continues at the offset where the previous one ended (offset plus
+ *     the length of its data) and has the same total;
+ *   - the last ends at total and has sha256 set; no other has.
+ *
+ * The client appends the data and, at the last chunk, compares the SHA-256
+ * of the whole with sha256 before it delivers the payload (header plus the
+ * reassembled data, as one Payload). Anything else (an offset that overlaps
+ * or skips bytes, a chunk past total, a new first chunk before the last one,
+ * a total over the client's own limit, checked before allocating, or a
+ * digest that differs) is an error: the partial payload is discarded and
+ * never delivered; the Go client ends the stream and reconnects.
+ *
+ * @generated from message arpc.bridge.v1.PayloadChunk
+ */
+export type PayloadChunk = Message<"arpc.bridge.v1.PayloadChunk"> & {
+  /**
+   * The payload's name, source, token and content_type; on the first chunk
+   * only, with its data empty.
+   *
+   * @generated from field: arpc.bridge.v1.Payload header = 1;
+   */
+  header?: Payload | undefined;
+
+  /**
+   * Where data goes in the payload.
+   *
+   * @generated from field: uint64 offset = 2;
+   */
+  offset: bigint;
+
+  /**
+   * The payload's size in bytes.
+   *
+   * @generated from field: uint64 total = 3;
+   */
+  total: bigint;
+
+  /**
+   * This chunk's bytes; never empty.
+   *
+   * @generated from field: bytes data = 4;
+   */
+  data: Uint8Array;
+
+  /**
+   * The SHA-256 of the whole payload (32 bytes), on the last chunk only.
+   *
+   * @generated from field: bytes sha256 = 5;
+   */
+  sha256: Uint8Array;
+};
+
+/**
+ * Describes the message arpc.bridge.v1.PayloadChunk.
+ * Use `create(PayloadChunkSchema)` to create a new message.
+ */
+export const PayloadChunkSchema: GenMessage<PayloadChunk> = /*@__PURE__*/
+  messageDesc(file_arpc_bridge_v1_bridge, 18);
 
 /**
  * MutationType says how a mutation changes the listed states.
