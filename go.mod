@@ -6,6 +6,7 @@ require (
 	connectrpc.com/vanguard v0.4.0
 	github.com/cenkalti/rpc2 v1.0.4
 	github.com/goccy/go-yaml v1.19.2
+	github.com/mostynb/go-grpc-compression v1.2.3
 	github.com/nats-io/nats-server/v2 v2.12.3
 	github.com/nats-io/nats.go v1.56.0
 	github.com/pancsta/asyncmachine-go v0.19.1

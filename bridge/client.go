@@ -24,6 +24,7 @@ import (
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
 	"github.com/arpcbridge/arpcbridge/internal/backoff"
+	"github.com/arpcbridge/arpcbridge/internal/chunk"
 )
 
 // Client defaults, besides the arpc.Default* ones it shares with the aRPC
@@ -85,6 +86,17 @@ type ClientOpts struct {
 	// Token is sent as "authorization: Bearer TOKEN" metadata with every
 	// call (ignored with Conn). Default: none.
 	Token string
+	// MaxPayload is the largest chunked payload the client accepts, checked
+	// on its first chunk before anything is allocated (see
+	// client_chunks.go). Payloads over the server's chunk size come in
+	// chunks, so the gRPC message limit does not bound them. Default
+	// arpc.DefaultMaxPayload (256 MiB).
+	MaxPayload int64
+	// Compression asks for compressed messages in both directions: "gzip" or
+	// "zstd" (the standard grpc-encoding negotiation; see Compressions). A
+	// bridge server answers in kind. Ignored with Conn (set a
+	// grpc.UseCompressor call option on it instead). Default: none.
+	Compression string
 }
 
 // Client is a gRPC connection to a BridgeService, exposing its worker as
@@ -128,6 +140,12 @@ type Client struct {
 	// payloads the server dropped: on streams that ended, and on the current
 	// one as its last heartbeat said
 	droppedBefore, droppedNow atomic.Uint64
+	// the current stream's chunked payload (client_chunks.go), touched by
+	// the stream's reader only
+	asm       chunk.Assembler
+	asmHeader *bridgev1.Payload
+	chunks    atomic.Uint64
+	chunkErrs atomic.Uint64
 }
 
 // Dial connects to the BridgeService at addr as client name, checks that
@@ -178,6 +196,14 @@ func Dial(ctx context.Context, addr string, name string, schema am.Schema,
 			grpc.WithDefaultCallOptions(
 				grpc.MaxCallRecvMsgSize(DefaultMaxRecvMsgSize))),
 			opts.DialOptions...)
+		if opts.Compression != "" {
+			if err := checkCompression(opts.Compression); err != nil {
+				cancel()
+				return nil, err
+			}
+			dopts = append(dopts, grpc.WithDefaultCallOptions(
+				grpc.UseCompressor(opts.Compression)))
+		}
 		cc, err := grpc.NewClient(addr, dopts...)
 		if err != nil {
 			cancel()
@@ -253,14 +279,16 @@ func (c *Client) openStream(ctx context.Context) (
 	sctx, scancel := context.WithCancel(c.ctx)
 	stop := context.AfterFunc(ctx, scancel)
 	defer stop()
-	// the server counts drops per stream
+	// the server counts drops per stream; a payload's chunks too
 	c.droppedBefore.Add(c.droppedNow.Swap(0))
+	c.resetChunks()
 	t, seq := c.Worker.KnownClock()
 	c.calls.Add(1)
 	stream, err := c.rpc.WatchClock(sctx, &bridgev1.WatchClockRequest{
 		ClientId: c.Id, KnownSeq: seq, KnownTime: t, SchemaHash: c.hash,
 		HeartbeatInterval: durationpb.New(orDefault(c.opts.HeartbeatInterval,
 			DefaultHeartbeat)),
+		ChunkedPayloads: true,
 	})
 	if err != nil {
 		scancel()
@@ -275,12 +303,16 @@ func (c *Client) openStream(ctx context.Context) (
 		if _, ok := msg.Event.(*bridgev1.WatchClockResponse_InitialSyncDone); ok {
 			return stream, scancel, nil
 		}
-		c.handle(msg, true)
+		if err := c.handle(msg, true); err != nil {
+			scancel()
+			return nil, nil, err
+		}
 	}
 }
 
-// handle applies one stream message.
-func (c *Client) handle(msg *bridgev1.WatchClockResponse, initial bool) {
+// handle applies one stream message; an error (a chunked payload that lies,
+// client_chunks.go) ends the stream.
+func (c *Client) handle(msg *bridgev1.WatchClockResponse, initial bool) error {
 	switch ev := msg.Event.(type) {
 	case *bridgev1.WatchClockResponse_Update:
 		c.applyUpdate(ev.Update, initial)
@@ -297,19 +329,26 @@ func (c *Client) handle(msg *bridgev1.WatchClockResponse, initial bool) {
 			c.resync(false)
 		}
 	case *bridgev1.WatchClockResponse_Payload:
-		c.payloads.Add(1)
-		if c.opts.Consumer == nil {
-			return
-		}
-		p := ev.Payload
-		var data any = p.Data
-		if len(p.ContentType) >= 10 && p.ContentType[:10] == "text/plain" {
-			data = string(p.Data)
-		}
-		c.opts.Consumer.Add1(ss.ConsumerStates.WorkerPayload,
-			arpc.Pass(&arpc.A{Name: p.Name, Payload: &arpc.ArgsPayload{
-				Name: p.Name, Source: p.Source, Data: data, Token: p.Token}}))
+		c.deliver(ev.Payload)
+	case *bridgev1.WatchClockResponse_PayloadChunk:
+		return c.payloadChunk(ev.PayloadChunk)
 	}
+	return nil
+}
+
+// deliver hands a payload to the Consumer.
+func (c *Client) deliver(p *bridgev1.Payload) {
+	c.payloads.Add(1)
+	if c.opts.Consumer == nil {
+		return
+	}
+	var data any = p.Data
+	if len(p.ContentType) >= 10 && p.ContentType[:10] == "text/plain" {
+		data = string(p.Data)
+	}
+	c.opts.Consumer.Add1(ss.ConsumerStates.WorkerPayload,
+		arpc.Pass(&arpc.A{Name: p.Name, Payload: &arpc.ArgsPayload{
+			Name: p.Name, Source: p.Source, Data: data, Token: p.Token}}))
 }
 
 // applyUpdate applies a clock update from the stream or a reply; a
@@ -443,7 +482,9 @@ func (c *Client) read(stream grpc.ServerStreamingClient[bridgev1.
 		if err != nil {
 			return fromStatus("WatchClock", err)
 		}
-		c.handle(msg, false)
+		if err := c.handle(msg, false); err != nil {
+			return err
+		}
 	}
 }
 
@@ -552,6 +593,10 @@ type ClientStats struct {
 	// attempts, CanMutate, Sync, Get, and each WatchClock stream opened);
 	// not the messages the server streams.
 	Calls uint64
+	// PayloadChunks counts the payload chunks received; PayloadErrors the
+	// chunked payloads refused (a chunk that lied or a digest that differed:
+	// the payload is not delivered and the stream is reopened).
+	PayloadChunks, PayloadErrors uint64
 }
 
 // Stats returns the client's counters.
@@ -564,6 +609,8 @@ func (c *Client) Stats() ClientStats {
 		Payloads:        c.payloads.Load(),
 		PayloadsDropped: c.droppedBefore.Load() + c.droppedNow.Load(),
 		Calls:           c.calls.Load(),
+		PayloadChunks:   c.chunks.Load(),
+		PayloadErrors:   c.chunkErrs.Load(),
 	}
 }
 

@@ -59,6 +59,17 @@ type ServiceOpts struct {
 	// absent from its Handshake time, Sync, Mutate replies and WatchClock
 	// updates. Default: none, everything allowed.
 	Policy *auth.Policy
+	// ChunkSize is the largest payload a WatchClock stream sends in one
+	// Payload message to a client that asked for chunks
+	// (WatchClockRequest.chunked_payloads); larger ones go as PayloadChunk
+	// messages of this size, interleaved with clock updates. Default
+	// arpc.DefaultChunkSize (64 KiB); at least 1 KiB.
+	ChunkSize int
+	// PayloadBytes caps the payload bytes pending for one stream (see
+	// arpc.PayloadSize); past it, payloads are dropped and counted
+	// (Heartbeat.payloads_dropped). Default arpc.DefaultPayloadBytes
+	// (256 MiB); negative: no cap.
+	PayloadBytes int64
 	// Logger receives the service's diagnostics. Default: discarded.
 	Logger *slog.Logger
 }

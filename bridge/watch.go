@@ -88,6 +88,7 @@ func (s *Service) WatchClock(req *bridgev1.WatchClockRequest,
 	sub := s.eng.Subscribe()
 	defer sub.Close()
 	sub.SetMask(cl.mask)
+	sub.LimitPayloads(s.opts.PayloadBytes, arpc.PayloadSize)
 	w := &watcher{end: end, sub: sub}
 	s.register(cl.key, w)
 	defer s.unregister(cl.key, w)
@@ -123,7 +124,7 @@ func (s *Service) WatchClock(req *bridgev1.WatchClockRequest,
 		return err
 	}
 	err = sub.Run(ctx, engine.NewPace(s.opts.PushInterval, heartbeat),
-		&watchSender{ws: ws, sub: sub})
+		&watchSender{ws: ws, sub: sub, chunked: req.ChunkedPayloads})
 	switch {
 	case errors.Is(err, context.Canceled) ||
 		errors.Is(err, context.DeadlineExceeded):
@@ -157,6 +158,8 @@ func (ws *watchStream) sendUpdate(u *engine.Update) error {
 type watchSender struct {
 	ws  *watchStream
 	sub *engine.Sub
+	// chunked: the client takes PayloadChunk messages (watch_chunks.go)
+	chunked bool
 }
 
 func (w *watchSender) SendUpdate(u *engine.Update) error {

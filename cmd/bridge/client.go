@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
@@ -54,12 +55,15 @@ type clientOpts struct {
 	// client does. One-shot commands fail at once instead.
 	reconnect bool
 	sec       clientSecurity
+	// grpcCompression is --grpc-compression (gzip, zstd)
+	grpcCompression string
 }
 
 func addClientFlags(cmd *cobra.Command, g *globalOpts) *clientOpts {
 	o := &clientOpts{globalOpts: g}
 	f := cmd.Flags()
 	f.BoolVar(&o.grpc, "grpc", false, "connect over gRPC instead of aRPC")
+	f.StringVar(&o.grpcCompression, "grpc-compression", "", "with --grpc: ask for compressed messages, gzip or zstd (grpc-encoding)")
 	f.StringVar(&o.schema, "schema", "", "the machine's schema file, instead of asking the server (gRPC Handshake)")
 	f.StringVar(&o.name, "name", DefaultClientName, "client name; the server sees the client ID rc-NAME")
 	f.DurationVar(&o.timeout, "timeout", DefaultTimeout, "bound on connecting and on each call")
@@ -92,6 +96,15 @@ func (o *clientOpts) connect(ctx context.Context, cmd *cobra.Command,
 ) (*remote, error) {
 	if o.timeout <= 0 {
 		return nil, badInput("--timeout must be positive")
+	}
+	if c := o.grpcCompression; c != "" {
+		if !o.grpc {
+			return nil, badInput("--grpc-compression needs --grpc")
+		}
+		if !slices.Contains(bridge.Compressions, c) {
+			return nil, badInput("--grpc-compression %q: one of %s", c,
+				strings.Join(bridge.Compressions, ", "))
+		}
 	}
 	if err := o.checkAddr(addr); err != nil {
 		return nil, err
@@ -267,6 +280,7 @@ func (o *clientOpts) connectGRPC(ctx context.Context, addr string,
 		Logger:           log,
 		TLSConfig:        o.sec.cfg,
 		Token:            o.sec.token,
+		Compression:      o.grpcCompression,
 	})
 	// Dial's first calls (Handshake, WatchClock) answered UNIMPLEMENTED
 	if errors.Is(err, arpc.ErrUnsupported) {
