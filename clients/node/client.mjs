@@ -5,6 +5,7 @@
 //                             [--connect-timeout SECONDS] [--client-id ID]
 //                             [--resume] [--tls-ca FILE] [--tls-cert FILE]
 //                             [--tls-key FILE] [--token TOKEN]
+//                             [--expect-payload BYTES] [--max-payload BYTES]
 //
 // TLS: --tls-ca (the server's CA) turns TLS on; --tls-cert and --tls-key
 // present a client certificate (mTLS). --token sends "authorization: Bearer
@@ -14,13 +15,18 @@
 // wait until the replica shows the state active, then Sync and check that the
 // replica rebuilt from ClockUpdates equals the server's time.
 //
+// With --expect-payload, then wait for a payload of BYTES bytes: payloads
+// over the server's chunk size come as PayloadChunk messages (the stream asks
+// for them), reassembled and verified here (order, total under --max-payload,
+// SHA-256); the output reports the payload's SHA-256.
+//
 // Output: one JSON line on stdout ({"ok":true,...} or {"ok":false,...}); a
 // readable error on stderr. Exit codes: 0 ok, 1 check failed or RPC error,
 // 2 usage, 3 server unreachable, 4 timeout.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 const require = createRequire(import.meta.url);
@@ -32,6 +38,7 @@ const PROTO_ROOT = join(HERE, '..', '..', 'proto');
 const PROTO_FILE = 'arpc/bridge/v1/bridge.proto';
 const PROTOCOL_VERSION = 1;
 const MAX_RESYNCS = 20;
+const DEFAULT_MAX_PAYLOAD = 256 * 1024 * 1024;
 const U64 = (v) => BigInt.asUintN(64, BigInt(v));
 
 const EXIT = { ok: 0, fail: 1, usage: 2, unreachable: 3, timeout: 4 };
@@ -54,6 +61,7 @@ function parseArgs(argv) {
     addr: '', state: '', timeout: 15, connectTimeout: 5, resume: false,
     clientId: `node-${process.pid}-${randomBytes(3).toString('hex')}`,
     tlsCa: '', tlsCert: '', tlsKey: '', token: process.env.BRIDGE_TOKEN || '',
+    expectPayload: -1, maxPayload: DEFAULT_MAX_PAYLOAD,
   };
   const num = (flag, v) => {
     const n = Number(v);
@@ -78,6 +86,8 @@ function parseArgs(argv) {
       case '--tls-cert': opts.tlsCert = value(); break;
       case '--tls-key': opts.tlsKey = value(); break;
       case '--token': opts.token = value(); break;
+      case '--expect-payload': opts.expectPayload = Number(value()); break;
+      case '--max-payload': opts.maxPayload = num(flag, value()); break;
       case '-h': case '--help': usage('help');
       // falls through (usage throws)
       default:
@@ -90,6 +100,56 @@ function parseArgs(argv) {
   if (!!opts.tlsCert !== !!opts.tlsKey) usage('--tls-cert and --tls-key go together');
   if (opts.tlsCert && !opts.tlsCa) usage('--tls-cert needs --tls-ca');
   return opts;
+}
+
+// Assembler reassembles one chunked payload at a time by the rules of
+// PayloadChunk in bridge.proto; any violation throws, and nothing of the
+// payload is delivered.
+class Assembler {
+  constructor(limit) { this.limit = limit; this.reset(); }
+
+  reset() { this.buf = null; this.header = null; this.total = 0; this.next = 0; this.hash = null; }
+
+  fail(msg) { this.reset(); throw new ClientError('fail', `payload chunk: ${msg}`); }
+
+  // add returns { header, data } when c completes a payload, else null.
+  add(c) {
+    const offset = Number(c.offset);
+    const total = Number(c.total);
+    const data = c.data ?? Buffer.alloc(0);
+    if (offset === 0) {
+      if (this.buf) this.fail(`new payload at byte ${this.next} of ${this.total} of the previous one`);
+      if (!c.header) this.fail('first chunk without a header');
+      if (total > this.limit) this.fail(`payload of ${total} bytes over the limit ${this.limit}`);
+      // allocated once the total passed the limit check
+      this.buf = Buffer.alloc(total);
+      this.header = c.header;
+      this.total = total;
+      this.next = 0;
+      this.hash = createHash('sha256');
+    } else if (!this.buf) {
+      this.fail(`chunk at byte ${offset} before a payload's first`);
+    } else if (total !== this.total) {
+      this.fail(`total changed from ${this.total} to ${total}`);
+    }
+    if (data.length === 0 && this.total > 0) this.fail(`empty chunk at byte ${offset}`);
+    if (offset < this.next) this.fail(`overlapping chunk: bytes ${offset}.. again (received ${this.next})`);
+    if (offset > this.next) this.fail(`chunk out of order: at byte ${offset}, expected ${this.next}`);
+    if (data.length > this.total - this.next) this.fail(`chunk past the total: bytes ${offset}..${offset + data.length} of ${this.total}`);
+    data.copy(this.buf, offset);
+    this.hash.update(data);
+    this.next += data.length;
+    const digest = c.sha256 ?? Buffer.alloc(0);
+    if (digest.length === 0) {
+      if (this.next === this.total) this.fail(`all ${this.total} bytes arrived without a digest`);
+      return null;
+    }
+    if (this.next !== this.total) this.fail(`last chunk at byte ${this.next} of ${this.total}`);
+    if (!this.hash.digest().equals(digest)) this.fail(`SHA-256 mismatch over ${this.total} bytes`);
+    const out = { header: this.header, data: this.buf };
+    this.reset();
+    return out;
+  }
 }
 
 function loadService() {
@@ -300,7 +360,9 @@ async function run(opts, phase) {
     });
 
     phase.name = 'watch';
-    const watchReq = { client_id: opts.clientId, heartbeat_interval: { seconds: 1, nanos: 0 } };
+    const watchReq = {
+      client_id: opts.clientId, heartbeat_interval: { seconds: 1, nanos: 0 }, chunked_payloads: true,
+    };
     if (opts.resume) {
       watchReq.known_seq = replica.seq.toString();
       watchReq.known_time = replica.time.map(String);
@@ -311,6 +373,14 @@ async function run(opts, phase) {
     let initialDone = null;
     let heartbeats = 0;
     let payloads = 0;
+    let chunks = 0;
+    const assembler = new Assembler(opts.maxPayload);
+    const received = [];
+    const deliver = (name, data) => {
+      payloads++;
+      received.push({ name, bytes: data.length, sha256: createHash('sha256').update(data).digest('hex') });
+      notify();
+    };
     stream.on('data', (msg) => {
       switch (msg.event) {
         case 'update': applyUpdate(msg.update, 'stream'); break;
@@ -318,7 +388,16 @@ async function run(opts, phase) {
           enqueue(() => { initialDone = U64(msg.initial_sync_done.seq); notify(); });
           break;
         case 'heartbeat': heartbeats++; break;
-        case 'payload': payloads++; break;
+        case 'payload': deliver(msg.payload.name, msg.payload.data); break;
+        case 'payload_chunk':
+          chunks++;
+          try {
+            const done = assembler.add(msg.payload_chunk);
+            if (done) deliver(done.header.name, done.data);
+          } catch (err) {
+            failAll(err);
+          }
+          break;
         default: break; // a newer server's event; ignore
       }
     });
@@ -371,7 +450,19 @@ async function run(opts, phase) {
     }
     if (checked === null) throw new ClientError('fail', 'worker kept changing: could not compare clocks at one seq in 5 tries');
 
+    let payload;
+    if (opts.expectPayload >= 0) {
+      phase.name = `payload of ${opts.expectPayload} bytes`;
+      await waitFor(() => received.length > 0);
+      const p = received[0];
+      if (p.bytes !== opts.expectPayload) {
+        throw new ClientError('fail', `payload ${p.name} has ${p.bytes} bytes, expected ${opts.expectPayload}`);
+      }
+      payload = { ...p, chunks };
+    }
+
     return {
+      payload,
       ok: true, client: 'node', addr: opts.addr, client_id: opts.clientId,
       machine_id: hs.machine_id, states: names.length, state, result: mut.result,
       mutate_queue_tick: String(mut.queue_tick), seq: String(replica.seq), queue_tick: String(replica.queueTick),

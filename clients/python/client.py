@@ -4,10 +4,15 @@
 Usage: /usr/bin/python3 client.py ADDR [--state NAME] [--timeout SECONDS]
                                        [--connect-timeout SECONDS]
                                        [--client-id ID] [--resume]
+                                       [--expect-payload BYTES]
 
 Steps: Handshake, WatchClock until InitialSyncDone, Mutate(ADD, state), wait
 until the replica shows the state active, then Sync and check that the replica
-rebuilt from ClockUpdates equals the server's time.
+rebuilt from ClockUpdates equals the server's time. With --expect-payload,
+then wait for a payload of BYTES bytes: payloads over the server's chunk size
+come as PayloadChunk messages (the stream asks for them), which the client
+reassembles and verifies (order, total under --max-payload, SHA-256), with
+the channel's default limits (4 MiB per message).
 
 Needs Debian's python3-grpcio and python3-grpc-tools (scripts/polyglot-deps.sh);
 run it with /usr/bin/python3. Stubs are generated from ../../proto into a
@@ -34,6 +39,7 @@ PROTO_FILE = "arpc/bridge/v1/bridge.proto"
 PROTOCOL_VERSION = 1
 MAX_RESYNCS = 20
 MASK64 = (1 << 64) - 1
+DEFAULT_MAX_PAYLOAD = 256 << 20
 
 EXIT = {"ok": 0, "fail": 1, "usage": 2, "unreachable": 3, "timeout": 4}
 
@@ -149,6 +155,65 @@ class Replica:
         return "applied"
 
 
+class Assembler:
+    """Reassembles one chunked payload at a time by the rules of
+    PayloadChunk in bridge.proto; any violation is a ClientError and nothing
+    of the payload is delivered."""
+
+    def __init__(self, limit):
+        self.limit = limit
+        self.reset()
+
+    def reset(self):
+        self.buf, self.header, self.total, self.next, self.hash = None, None, 0, 0, None
+
+    def fail(self, msg):
+        self.reset()
+        raise ClientError("fail", "payload chunk: " + msg)
+
+    def add(self, c):
+        """Returns (header, bytes) when c completes a payload, else None."""
+        import hashlib
+        n = len(c.data)
+        if c.offset == 0:
+            if self.buf is not None:
+                self.fail("new payload at byte %d of %d of the previous one" % (self.next, self.total))
+            if not c.HasField("header"):
+                self.fail("first chunk without a header")
+            if c.total > self.limit:
+                self.fail("payload of %d bytes over the limit %d" % (c.total, self.limit))
+            # allocated once the total passed the limit check
+            self.buf, self.header, self.total, self.next = bytearray(c.total), c.header, c.total, 0
+            self.hash = hashlib.sha256()
+        elif self.buf is None:
+            self.fail("chunk at byte %d before a payload's first" % c.offset)
+        elif c.total != self.total:
+            self.fail("total changed from %d to %d" % (self.total, c.total))
+        if n == 0 and self.total > 0:
+            self.fail("empty chunk at byte %d" % c.offset)
+        if c.offset < self.next:
+            self.fail("overlapping chunk: bytes %d.. again (received %d)" % (c.offset, self.next))
+        if c.offset > self.next:
+            self.fail("chunk out of order: at byte %d, expected %d" % (c.offset, self.next))
+        if n > self.total - self.next:
+            self.fail("chunk past the total: bytes %d..%d of %d" % (c.offset, c.offset + n, self.total))
+        self.buf[c.offset:c.offset + n] = c.data
+        self.hash.update(c.data)
+        self.next += n
+        last = len(c.sha256) > 0
+        if not last:
+            if self.next == self.total:
+                self.fail("all %d bytes arrived without a digest" % self.total)
+            return None
+        if self.next != self.total:
+            self.fail("last chunk at byte %d of %d" % (self.next, self.total))
+        if self.hash.digest() != c.sha256:
+            self.fail("SHA-256 mismatch over %d bytes" % self.total)
+        out = (self.header, bytes(self.buf))
+        self.reset()
+        return out
+
+
 class Session:
     """Holds the replica and applies updates from the stream and replies
     under one lock, resyncing with Sync on a gap or drift."""
@@ -161,6 +226,9 @@ class Session:
         self.initial_done = None
         self.heartbeats = 0
         self.payloads = 0
+        self.chunks = 0
+        self.assembler = Assembler(DEFAULT_MAX_PAYLOAD)
+        self.received = []  # (name, size, sha256 hex) of whole payloads
         self.error = None
         self.closing = False
 
@@ -206,7 +274,12 @@ class Session:
                 elif kind == "heartbeat":
                     self.heartbeats += 1
                 elif kind == "payload":
-                    self.payloads += 1
+                    self.deliver(msg.payload.name, msg.payload.data)
+                elif kind == "payload_chunk":
+                    self.chunks += 1
+                    done = self.assembler.add(msg.payload_chunk)
+                    if done is not None:
+                        self.deliver(done[0].name, done[1])
             err = None if self.closing else ClientError("fail", "WatchClock: stream ended by the server")
         except Exception as e:  # noqa: BLE001 - reported to the main thread
             err = None if self.closing else rpc_error("WatchClock", e)
@@ -214,6 +287,13 @@ class Session:
             with self.cond:
                 self.error = self.error or err
                 self.cond.notify_all()
+
+    def deliver(self, name, data):
+        import hashlib
+        with self.cond:
+            self.payloads += 1
+            self.received.append((name, len(data), hashlib.sha256(data).hexdigest()))
+            self.cond.notify_all()
 
     def wait_for(self, pred):
         with self.cond:
@@ -271,12 +351,14 @@ def run(opts, phase, tmp):
     state_idx = names.index(state)
 
     sess = Session(pb, stub, opts.client_id, len(names), deadline)
+    sess.assembler.limit = opts.max_payload
     if opts.resume:
         sess.replica.seed(hs.seq, hs.time, hs.queue_tick)
 
     phase["name"] = "watch"
     req = pb.WatchClockRequest(client_id=opts.client_id,
-                               heartbeat_interval=duration_pb2.Duration(seconds=1))
+                               heartbeat_interval=duration_pb2.Duration(seconds=1),
+                               chunked_payloads=True)
     if opts.resume:
         req.known_seq = sess.replica.seq
         req.known_time.extend(sess.replica.time)
@@ -328,6 +410,16 @@ def run(opts, phase, tmp):
         if checked is None:
             raise ClientError("fail", "worker kept changing: could not compare clocks at one seq in 5 tries")
 
+        payload = None
+        if opts.expect_payload >= 0:
+            phase["name"] = "payload of %d bytes" % opts.expect_payload
+            sess.wait_for(lambda: len(sess.received) > 0)
+            name, size, digest = sess.received[0]
+            if size != opts.expect_payload:
+                raise ClientError("fail", "payload %r has %d bytes, expected %d" % (name, size,
+                                                                                  opts.expect_payload))
+            payload = {"name": name, "bytes": size, "sha256": digest, "chunks": sess.chunks}
+
         with sess.cond:
             r = sess.replica
             out = {"ok": True, "client": "python", "addr": opts.addr, "client_id": opts.client_id,
@@ -335,6 +427,8 @@ def run(opts, phase, tmp):
                    "result": result, "mutate_queue_tick": str(mut.queue_tick), "seq": str(r.seq),
                    "queue_tick": str(r.queue_tick), "resyncs": sess.resyncs,
                    "heartbeats": sess.heartbeats, "payloads": sess.payloads, "resume": opts.resume}
+            if payload is not None:
+                out["payload"] = payload
             out.update(r.stats)
             out["coalesced"] = str(out["coalesced"])
         return out
@@ -392,6 +486,10 @@ def main():
     p.add_argument("--tls-key", default="", help="PEM key of --tls-cert")
     p.add_argument("--token", default=os.environ.get("BRIDGE_TOKEN", ""),
                    help="bearer token sent as authorization metadata (BRIDGE_TOKEN)")
+    p.add_argument("--expect-payload", type=int, default=-1, metavar="BYTES",
+                   help="after the checks, wait for a payload of BYTES bytes and report its SHA-256")
+    p.add_argument("--max-payload", type=int, default=DEFAULT_MAX_PAYLOAD, metavar="BYTES",
+                   help="largest chunked payload accepted (256 MiB)")
     p.add_argument("--resume", action="store_true",
                    help="seed the replica from Handshake and resume WatchClock from it")
     opts = None

@@ -1,0 +1,92 @@
+package bridge_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/arpcbridge/arpcbridge/arpc"
+	ss "github.com/arpcbridge/arpcbridge/arpc/states"
+)
+
+// payloadOnStateSum serves a worker that sends a random payload of size
+// bytes once state becomes active (the polyglot client's own mutation, made
+// after its stream is open); it returns the address and the payload's
+// SHA-256 in hex.
+func payloadOnStateSum(t *testing.T, state string, size int) (string, string) {
+	t.Helper()
+	w := newWorker(t)
+	s := startServer(t, w, nil)
+	data := randPayload(t, size)
+	sum := sha256.Sum256(data)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-w.When1(state, ctx):
+			// queued when the client's mutation is still running
+			w.Add1(ss.WorkerStates.SendPayload, arpc.Pass(&arpc.A{
+				Payload: &arpc.ArgsPayload{Name: "big", Data: data}}))
+		case <-ctx.Done():
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return s.Addr().String(), hex.EncodeToString(sum[:])
+}
+
+// TestPythonClientChunkedPayload: the Python client, with grpcio's default
+// limits (4 MiB per received message), receives a 64 MiB payload in
+// chunks, reassembles it and verifies its SHA-256.
+func TestPythonClientChunkedPayload(t *testing.T) {
+	py := "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import grpc, grpc_tools").Run(); err != nil {
+		missingTool(t, py+" with grpc and grpc_tools", "run "+
+			"scripts/polyglot-deps.sh --python (apt-get install python3-grpcio "+
+			"python3-grpc-tools)")
+	}
+	const size = 64 << 20
+	addr, sum := payloadOnStateSum(t, "G", size)
+	res := runClient(t, py, "clients/python/client.py", addr, "--state", "G",
+		"--timeout", "50", "--expect-payload", "67108864")
+	require.Equal(t, true, res["ok"], res)
+	p, _ := res["payload"].(map[string]any)
+	require.NotNil(t, p, res)
+	assert.Equal(t, "big", p["name"])
+	assert.EqualValues(t, size, p["bytes"])
+	assert.Equal(t, sum, p["sha256"])
+	assert.EqualValues(t, size/(64<<10), p["chunks"])
+}
+
+// TestNodeClientChunkedPayload: the Node client reassembles and verifies a
+// chunked payload (4 MiB: over grpc-js's default limit as one message).
+func TestNodeClientChunkedPayload(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missingTool(t, "node", "install Node.js >= 18, then run "+
+			"scripts/polyglot-deps.sh --node")
+	}
+	if _, err := os.Stat(filepath.Join(repoRoot,
+		"clients/node/node_modules/@grpc/grpc-js")); err != nil {
+		missingTool(t, "clients/node/node_modules",
+			"run scripts/polyglot-deps.sh --node (npm ci)")
+	}
+	const size = 8 << 20
+	addr, sum := payloadOnStateSum(t, "A", size)
+	res := runClient(t, node, "clients/node/client.mjs", addr, "--state", "A",
+		"--timeout", "50", "--expect-payload", "8388608")
+	require.Equal(t, true, res["ok"], res)
+	p, _ := res["payload"].(map[string]any)
+	require.NotNil(t, p, res)
+	assert.Equal(t, "big", p["name"])
+	assert.EqualValues(t, size, p["bytes"])
+	assert.Equal(t, sum, p["sha256"])
+	assert.EqualValues(t, size/(64<<10), p["chunks"])
+}
