@@ -513,7 +513,7 @@ func (c *Client) connectOnce() error {
 		return err
 	}
 	if c.Worker == nil {
-		w := NewWorker(c.ctx, resp.WorkerId, c.schema, c.names, transport{c},
+		w := newWorker(c.ctx, resp.WorkerId, c.schema, c.names, transport{c},
 			c.log)
 		w.parentId = c.Mach.Id()
 		w.idScope = c.idScope

@@ -13,7 +13,7 @@ import (
 )
 
 // DefaultMaxMsgSize is the default limit of one message (frame) on the wire.
-const DefaultMaxMsgSize = wire.DefaultMaxMsgSize
+const DefaultMaxMsgSize = 64 << 20
 
 // DefaultWriteTimeout is how long a write may block on a peer that does not
 // read before the connection is considered dead.

@@ -18,6 +18,7 @@ import (
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 
 	"github.com/arpcbridge/arpcbridge/arpc/internal/wire"
+	"github.com/arpcbridge/arpcbridge/internal/door"
 )
 
 // session is one client connection of a Server.
@@ -252,7 +253,7 @@ func (ses *session) hello(_ *rpc2.Client, args *wire.ArgsHello, resp *wire.RespH
 	s.Mach.Add1(ss.SharedStates.Handshaking, nil)
 	ses.clientId = args.ClientId
 	ses.identity = identity
-	ses.dedupKey = dedupKey(args.ClientId, args.IdScope)
+	ses.dedupKey = door.DedupKey(args.ClientId, args.IdScope)
 	if args.Heartbeat > 0 {
 		ses.heartbeat = max(time.Duration(args.Heartbeat), minHeartbeat)
 	}
@@ -316,7 +317,7 @@ func (ses *session) readySub() (*engine.Sub, error) {
 	return ses.sub, nil
 }
 
-func (ses *session) mutate(_ *rpc2.Client, args *ArgsMut, resp *wire.RespMut) error {
+func (ses *session) mutate(_ *rpc2.Client, args *wire.ArgsMut, resp *wire.RespMut) error {
 	ses.calls.Add(1)
 	sub, err := ses.readySub()
 	if err != nil {
@@ -351,7 +352,7 @@ func replyClock(sub *engine.Sub) (*wire.Update, uint64) {
 	return wu, seq
 }
 
-func (ses *session) mutateNS(_ *rpc2.Client, args *ArgsMut, _ *wire.Empty) error {
+func (ses *session) mutateNS(_ *rpc2.Client, args *wire.ArgsMut, _ *wire.Empty) error {
 	ses.calls.Add(1)
 	if _, err := ses.readySub(); err != nil {
 		return err
@@ -363,7 +364,7 @@ func (ses *session) mutateNS(_ *rpc2.Client, args *ArgsMut, _ *wire.Empty) error
 // apply runs a mutation through the worker's mutation path (Mutator),
 // once per mutation ID; a retry waiting for the first attempt gives up when
 // the connection closes.
-func (ses *session) apply(args *ArgsMut) (am.Result, error) {
+func (ses *session) apply(args *wire.ArgsMut) (am.Result, error) {
 	m := ses.s.mutator
 	names, err := m.Names(args.States)
 	if err != nil {
@@ -372,7 +373,7 @@ func (ses *session) apply(args *ArgsMut) (am.Result, error) {
 	ses.mx.Lock()
 	key, identity := ses.dedupKey, ses.identity
 	ses.mx.Unlock()
-	res, _, err := m.Run(ses.ctx, &Mutation{Client: key, Id: args.Id,
+	res, _, err := m.Run(ses.ctx, &door.Mutation{Client: key, Id: args.Id,
 		Type: args.Type, States: names, Args: args.Args, ErrMsg: args.ErrMsg,
 		Policy: ses.s.Policy, Identity: identity, Ran: ses.s.Hooks.Mutated})
 	return res, err
@@ -413,7 +414,7 @@ func (ses *session) get(_ *rpc2.Client, args *wire.ArgsGet, resp *wire.RespGet) 
 	return nil
 }
 
-func (ses *session) can(_ *rpc2.Client, args *ArgsMut, resp *wire.RespMut) error {
+func (ses *session) can(_ *rpc2.Client, args *wire.ArgsMut, resp *wire.RespMut) error {
 	ses.calls.Add(1)
 	if _, err := ses.readySub(); err != nil {
 		resp.Err = toWireErr(err)
@@ -425,7 +426,7 @@ func (ses *session) can(_ *rpc2.Client, args *ArgsMut, resp *wire.RespMut) error
 		err = ses.checkObserve(names)
 	}
 	if err == nil {
-		resp.Result, err = m.Can(&Mutation{Type: args.Type, States: names,
+		resp.Result, err = m.Can(&door.Mutation{Type: args.Type, States: names,
 			Args: args.Args})
 	}
 	if err != nil {
