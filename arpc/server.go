@@ -15,6 +15,7 @@ import (
 	"github.com/arpcbridge/arpcbridge/arpc/auth"
 	"github.com/arpcbridge/arpcbridge/arpc/engine"
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
+	"github.com/arpcbridge/arpcbridge/internal/door"
 )
 
 // DefaultPushInterval is the PushInterval of a new Server: 0, no rate cap.
@@ -133,7 +134,7 @@ type Server struct {
 
 	traffic trafficCounters
 	// mutator is the worker's mutation path
-	mutator *Mutator
+	mutator *door.Mutator
 	// payloadState delivers payloads (ServerOpts.PayloadState)
 	payloadState string
 }
@@ -210,7 +211,7 @@ func (s *Server) Start() am.Result {
 	}
 	s.mx.Lock()
 	s.engine = e
-	s.mutator = MutatorFor(s.worker)
+	s.mutator = door.MutatorFor(s.worker)
 	s.mx.Unlock()
 
 	s.wg.Add(1)
