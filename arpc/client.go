@@ -125,6 +125,10 @@ type Client struct {
 
 	// MaxMsgSize limits one incoming message. Default DefaultMaxMsgSize.
 	MaxMsgSize int
+	// MaxPayload is the largest chunked payload accepted, checked on its
+	// first chunk before anything is allocated (client_chunks.go). Default
+	// DefaultMaxPayload (256 MiB).
+	MaxPayload int64
 	// Dial opens the connection. Default: a TCP dialer.
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
 	// TLSConfig, when set, makes every connection TLS, handshaken within
@@ -167,6 +171,8 @@ type Client struct {
 	pings      atomic.Uint64
 	deadConns  atomic.Uint64
 	calls      atomic.Uint64
+	// chunked payloads received and refused (client_chunks.go)
+	chunksIn, chunkErrs atomic.Uint64
 }
 
 // clientConn is one live connection.
@@ -611,20 +617,10 @@ func (c *Client) register(cc *clientConn) {
 		return nil
 	})
 	cc.rc.Handle(wire.MPayload, func(_ *rpc2.Client, p *ArgsPayload, _ *wire.Empty) error {
-		cons := c.Consumer
-		switch {
-		case cons == nil:
-		case !cons.Has1(ss.ConsumerStates.WorkerPayload):
-			// set after NewClient, without the state: a clear error, no panic
-			c.log.Error("payload dropped: consumer has no WorkerPayload state",
-				"consumer", cons.Id(), "payload", p.Name)
-			c.Mach.EvAddErr(nil, fmt.Errorf("%w: consumer %s has no %s state",
-				ErrInvalidParams, cons.Id(), ss.ConsumerStates.WorkerPayload), nil)
-		default:
-			c.deliverPayload(cons, p)
-		}
+		c.payloadIn(p)
 		return nil
 	})
+	c.registerChunks(cc)
 	cc.rc.Handle(wire.MWhenArgsDone, func(_ *rpc2.Client, a *wire.ArgsWhenArgsDone,
 		_ *wire.Empty,
 	) error {
@@ -639,6 +635,22 @@ func (c *Client) register(cc *clientConn) {
 	cc.rc.Handle(wire.MHeartbeat, func(_ *rpc2.Client, _ *wire.Empty, _ *wire.Empty) error {
 		return nil
 	})
+}
+
+// payloadIn hands a payload to the Consumer.
+func (c *Client) payloadIn(p *ArgsPayload) {
+	cons := c.Consumer
+	switch {
+	case cons == nil:
+	case !cons.Has1(ss.ConsumerStates.WorkerPayload):
+		// set after NewClient, without the state: a clear error, no panic
+		c.log.Error("payload dropped: consumer has no WorkerPayload state",
+			"consumer", cons.Id(), "payload", p.Name)
+		c.Mach.EvAddErr(nil, fmt.Errorf("%w: consumer %s has no %s state",
+			ErrInvalidParams, cons.Id(), ss.ConsumerStates.WorkerPayload), nil)
+	default:
+		c.deliverPayload(cons, p)
+	}
 }
 
 // applyWire decodes and applies a clock update; a malformed one triggers a
@@ -673,6 +685,11 @@ type ClientStats struct {
 	// reply: handshakes, mutations, Sync, Can, Err, WhenArgs, Get, Ping),
 	// retries included; not notifications (no-sync mutations, goodbyes).
 	Calls uint64
+	// PayloadChunks counts the payload chunks received; PayloadErrors the
+	// chunked payloads refused (a chunk that lied, a digest that differed:
+	// nothing of the payload is delivered and the connection is closed and
+	// re-established).
+	PayloadChunks, PayloadErrors uint64
 }
 
 // Done is closed once a started client is done connecting: it was stopped,
@@ -686,7 +703,8 @@ func (c *Client) Stats() ClientStats {
 	return ClientStats{BytesIn: c.traffic.in.Load(),
 		BytesOut: c.traffic.out.Load(), Reconnects: c.reconnects.Load(),
 		FullSyncs: c.fullSyncs.Load(), Pings: c.pings.Load(),
-		DeadConns: c.deadConns.Load(), Calls: c.calls.Load()}
+		DeadConns: c.deadConns.Load(), Calls: c.calls.Load(),
+		PayloadChunks: c.chunksIn.Load(), PayloadErrors: c.chunkErrs.Load()}
 }
 
 // Get asks the server's getter for the value named name. Each attempt is

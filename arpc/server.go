@@ -73,6 +73,15 @@ type Server struct {
 	// PushesDisabled (negative) turns pushes off. See DefaultPushInterval
 	// for how pushes are paced.
 	PushInterval time.Duration
+	// ChunkSize is the largest payload (as encoded) sent in one message;
+	// larger ones go as chunks of this size, interleaved with clock pushes,
+	// and the client reassembles and verifies them (see DefaultChunkSize).
+	// Default DefaultChunkSize (64 KiB); at least 1 KiB.
+	ChunkSize int
+	// PayloadBytes caps the payload bytes pending for the client (see
+	// PayloadSize); past it, payloads are dropped and counted. Default
+	// DefaultPayloadBytes (256 MiB); negative: no cap.
+	PayloadBytes int64
 	// AllowId, when set, admits only the client with this ID; others get
 	// ErrNoAccess. An authenticated client (see Tokens, TLSConfig) is
 	// matched by its identity instead of the ID it chose itself: without

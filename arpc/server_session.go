@@ -263,6 +263,7 @@ func (ses *session) hello(_ *rpc2.Client, args *wire.ArgsHello, resp *wire.RespH
 		sub = e.Subscribe()
 	}
 	sub.SetMask(s.observeMask(e, identity))
+	sub.LimitPayloads(s.PayloadBytes, PayloadSize)
 	ses.sub = sub
 
 	resp.WorkerId = s.worker.Id()

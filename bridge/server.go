@@ -76,7 +76,8 @@ type ServerOpts struct {
 	// ConfigureARPC, when set, is called on every aRPC server the Mux
 	// creates (one per connection), before it starts: set PushInterval,
 	// AllowId, Getter... there. By default the aRPC servers take AllowId,
-	// AllowFn, Getter, PushInterval, Tokens and Policy from Service (their
+	// AllowFn, Getter, PushInterval, ChunkSize, PayloadBytes, Tokens and
+	// Policy from Service (their
 	// connections are TLS already when TLSConfig is set).
 	ConfigureARPC func(s *arpc.Server)
 	// TLSConfig, when set, makes the whole port TLS: every connection is
