@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 	"github.com/arpcbridge/arpcbridge/arpc/internal/wire"
+	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 	"github.com/arpcbridge/arpcbridge/internal/apitest"
 	"github.com/arpcbridge/arpcbridge/internal/chunk"
 )
@@ -28,8 +28,8 @@ type errLog struct {
 }
 
 func (l *errLog) Enabled(context.Context, slog.Level) bool { return true }
-func (l *errLog) WithAttrs([]slog.Attr) slog.Handler      { return l }
-func (l *errLog) WithGroup(string) slog.Handler           { return l }
+func (l *errLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *errLog) WithGroup(string) slog.Handler            { return l }
 func (l *errLog) Handle(_ context.Context, r slog.Record) error {
 	if r.Level < slog.LevelError {
 		return nil
@@ -56,16 +56,18 @@ func (l *errLog) errs() []error {
 // (logged, PayloadErrors), closes the connection, reconnects, and takes the
 // next payload.
 func TestClientRefusesLyingChunkFrames(t *testing.T) {
-	good, err := wire.EncodePayload(&ArgsPayload{Name: "lie",
-		Data: bytes.Repeat([]byte("x"), 5000)})
-	require.NoError(t, err)
+	good := bytes.Repeat([]byte("x"), 5000)
 	cs := chunk.Split(good, chunk.MinSize)
 	frames := func(mod func([]*wire.PayloadChunk) []*wire.PayloadChunk,
 	) []*wire.PayloadChunk {
 		var out []*wire.PayloadChunk
 		for _, c := range cs {
-			out = append(out, &wire.PayloadChunk{Offset: c.Offset,
-				Total: c.Total, Data: bytes.Clone(c.Data), Digest: c.Digest})
+			pc := &wire.PayloadChunk{Offset: c.Offset, Total: c.Total,
+				Data: bytes.Clone(c.Data), Digest: c.Digest}
+			if c.Offset == 0 {
+				pc.Header = &wire.PayloadHeader{Name: "lie"}
+			}
+			out = append(out, pc)
 		}
 		return mod(out)
 	}
@@ -110,9 +112,13 @@ func TestClientRefusesLyingChunkFrames(t *testing.T) {
 		{"new payload before the last ended", frames(func(p []*wire.PayloadChunk) []*wire.PayloadChunk {
 			return append(p[:2:2], p...)
 		}), 0, ErrChunkInterrupted},
-		{"verified bytes that are no payload", []*wire.PayloadChunk{{
-			Total: 13, Data: []byte("not a payload"), Digest: notPayload[:]}},
-			0, ErrRpc},
+		{"verified bytes that are no gob", []*wire.PayloadChunk{{
+			Total: 13, Data: []byte("not a payload"), Digest: notPayload[:],
+			Header: &wire.PayloadHeader{Kind: wire.DataGob}}}, 0, ErrRpc},
+		{"first chunk without header", frames(func(p []*wire.PayloadChunk) []*wire.PayloadChunk {
+			p[0].Header = nil
+			return p
+		}), 0, ErrChunkOrder},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -108,14 +109,21 @@ func TestChunkSizeOption(t *testing.T) {
 		s.ChunkSize = 4 << 10
 	}})
 	ctx := context.Background()
-	for _, n := range []int{100, 4 << 10, 100 << 10} {
-		data := bytes.Repeat([]byte{byte(n)}, n)
+	ints := make([]int, 3000)
+	for i := range ints {
+		ints[i] = i * 1000
+	}
+	for _, data := range []any{
+		bytes.Repeat([]byte{1}, 100),     // whole
+		bytes.Repeat([]byte{2}, 4<<10),   // whole
+		bytes.Repeat([]byte{3}, 100<<10), // 25 chunks
+		strings.Repeat("s", 10<<10),      // 3 chunks
+		ints,                             // gob: 3 chunks
+	} {
 		require.NoError(t, p.server.SendPayload(ctx, &arpc.ArgsPayload{
 			Name: "p", Data: data}))
 		pl := nextPayload(t, got)
 		assert.Equal(t, data, pl.Data)
 	}
-	// the first went whole; the second's gob (4 KiB of data and its
-	// header) in 2 chunks, the third's in 26
-	assert.EqualValues(t, 28, p.client.Stats().PayloadChunks)
+	assert.EqualValues(t, 25+3+3, p.client.Stats().PayloadChunks)
 }

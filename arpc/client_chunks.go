@@ -20,6 +20,8 @@ import (
 // re-established and resumed like any lost one (a server that sent it
 // cannot be trusted with the rest of the connection's payloads).
 func (c *Client) registerChunks(cc *clientConn) {
+	// the payload being received: its header (first chunk) and bytes
+	var header *wire.PayloadHeader
 	asm := &chunk.Assembler{Max: uint64(c.MaxPayload)}
 	if c.MaxPayload <= 0 {
 		asm.Max = DefaultMaxPayload
@@ -31,13 +33,25 @@ func (c *Client) registerChunks(cc *clientConn) {
 			return nil
 		}
 		c.chunksIn.Add(1)
-		whole, done, err := asm.Add(chunk.Chunk{Offset: pc.Offset,
-			Total: pc.Total, Data: pc.Data, Digest: pc.Digest})
-		var p ArgsPayload
+		var err error
+		switch {
+		case pc.Offset == 0 && pc.Header == nil:
+			err = fmt.Errorf("%w: first chunk without a header", ErrChunkOrder)
+		case pc.Offset == 0:
+			header = pc.Header
+		}
+		var whole []byte
+		var done bool
+		if err == nil {
+			whole, done, err = asm.Add(chunk.Chunk{Offset: pc.Offset,
+				Total: pc.Total, Data: pc.Data, Digest: pc.Digest})
+		}
+		var p *ArgsPayload
 		if err == nil && done {
-			err = wire.DecodePayload(whole, &p)
+			p, err = payloadOf(header, whole)
 		}
 		if err != nil {
+			header = nil
 			c.chunkErrs.Add(1)
 			err = fmt.Errorf("%w: payload chunk: %w", ErrInvalidResp, err)
 			c.log.Error("chunked payload refused, closing the connection",
@@ -46,8 +60,27 @@ func (c *Client) registerChunks(cc *clientConn) {
 			return nil
 		}
 		if done {
-			c.payloadIn(&p)
+			header = nil
+			c.payloadIn(p)
 		}
 		return nil
 	})
+}
+
+// payloadOf is the payload of a verified chunked payload's header and data.
+func payloadOf(h *wire.PayloadHeader, data []byte) (*ArgsPayload, error) {
+	p := &ArgsPayload{Name: h.Name, Source: h.Source, Token: h.Token}
+	switch h.Kind {
+	case wire.DataBytes:
+		p.Data = data
+	case wire.DataString:
+		p.Data = string(data)
+	default:
+		v, err := wire.DecodeValue(data)
+		if err != nil {
+			return nil, err
+		}
+		p.Data = v
+	}
+	return p, nil
 }

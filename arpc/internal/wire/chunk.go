@@ -5,21 +5,42 @@ import (
 )
 
 // MPayloadChunk (server → client notification) carries one chunk of a
-// payload whose encoded form is larger than the server's chunk size; see
-// PayloadChunk and docs/protocol.md ("Chunked payloads").
+// payload larger than the server's chunk size; see PayloadChunk and
+// docs/protocol.md ("Chunked payloads").
 const MPayloadChunk = "PC"
 
-// PayloadChunk is one piece of a chunked payload: the bytes of the payload
-// (an ArgsPayload in the encoding of EncodePayload) from Offset, the
-// payload's Total size, and on the last chunk only the SHA-256 of all
-// Total bytes. A raw body: offset, total (uvarints), data and digest
-// (length-prefixed; an empty digest means "not the last").
+// PayloadChunk is one piece of a chunked payload: the payload's data bytes
+// from Offset (in the form Header.Kind says), the data's Total size, on the
+// first chunk (Offset 0) only the Header, and on the last chunk only the
+// SHA-256 of all Total bytes. A raw body: offset and total (uvarints), data
+// and digest (length-prefixed; an empty digest means "not the last"), then
+// a byte 1 and the header (name, source, token, kind), or 0.
 type PayloadChunk struct {
 	Offset uint64
 	Total  uint64
 	Data   []byte
 	Digest []byte
+	Header *PayloadHeader
 }
+
+// PayloadHeader is what a chunked payload has besides its data (the
+// arpc.ArgsPayload fields).
+type PayloadHeader struct {
+	Name, Source, Token string
+	// Kind says what the data bytes are (DataBytes, DataString, DataGob).
+	Kind byte
+}
+
+// Kinds of chunked payload data.
+const (
+	// DataBytes: the data is a []byte, as is.
+	DataBytes byte = iota
+	// DataString: the data is a string's bytes.
+	DataString
+	// DataGob: the data is any other value, in the standalone encoding of
+	// EncodeValue.
+	DataGob
+)
 
 func (c *PayloadChunk) appendRaw(b []byte) []byte {
 	b = binary.AppendUvarint(b, c.Offset)
@@ -27,7 +48,15 @@ func (c *PayloadChunk) appendRaw(b []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(len(c.Data)))
 	b = append(b, c.Data...)
 	b = binary.AppendUvarint(b, uint64(len(c.Digest)))
-	return append(b, c.Digest...)
+	b = append(b, c.Digest...)
+	if h := c.Header; h != nil {
+		b = append(b, 1)
+		b = appendString(b, h.Name)
+		b = appendString(b, h.Source)
+		b = appendString(b, h.Token)
+		return append(b, h.Kind)
+	}
+	return append(b, 0)
 }
 
 func (c *PayloadChunk) decodeRaw(r *reader) {
@@ -36,4 +65,15 @@ func (c *PayloadChunk) decodeRaw(r *reader) {
 	c.Total = r.uvarint()
 	c.Data = r.bytes()
 	c.Digest = r.bytes()
+	switch r.byte() {
+	case 0:
+	case 1:
+		c.Header = &PayloadHeader{Name: r.string(), Source: r.string(),
+			Token: r.string(), Kind: r.byte()}
+		if c.Header.Kind > DataGob {
+			r.fail("payload data kind %d", c.Header.Kind)
+		}
+	default:
+		r.fail("payload chunk header flag")
+	}
 }

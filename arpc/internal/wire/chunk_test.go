@@ -12,6 +12,8 @@ func TestPayloadChunkRoundTrip(t *testing.T) {
 	for _, c := range []*PayloadChunk{
 		{Offset: 0, Total: 3, Data: []byte{1, 2, 3}, Digest: bytes.Repeat([]byte{9}, 32)},
 		{Offset: 1 << 40, Total: 1<<40 + 10, Data: []byte{1}},
+		{Total: 10, Data: []byte{1}, Header: &PayloadHeader{Name: "n",
+			Source: "s", Token: "t", Kind: DataGob}},
 	} {
 		var got PayloadChunk
 		require.NoError(t, decodeRawBytes(c.appendRaw(nil), &got))
@@ -36,20 +38,19 @@ func TestPayloadChunkFrame(t *testing.T) {
 	assert.Equal(t, *c, got)
 }
 
-func TestPayloadEncoding(t *testing.T) {
-	type p struct {
-		Name string
-		Data any
+func TestValueEncoding(t *testing.T) {
+	for _, v := range []any{[]byte{1, 2}, 7, "s", 2.5} {
+		b, err := EncodeValue(v)
+		require.NoError(t, err)
+		got, err := DecodeValue(b)
+		require.NoError(t, err)
+		assert.Equal(t, v, got)
+		_, err = DecodeValue(append(b, 0))
+		assert.ErrorIs(t, err, ErrRpc)
 	}
-	b, err := EncodePayload(&p{Name: "n", Data: []byte{1, 2}})
-	require.NoError(t, err)
-	var got p
-	require.NoError(t, DecodePayload(b, &got))
-	assert.Equal(t, "n", got.Name)
-	assert.Equal(t, []byte{1, 2}, got.Data)
-	assert.ErrorIs(t, DecodePayload(append(b, 0), &got), ErrRpc)
-	assert.ErrorIs(t, DecodePayload([]byte("nope"), &got), ErrRpc)
-	_, err = EncodePayload(&p{Data: make(chan int)})
+	_, err := DecodeValue([]byte("nope"))
+	assert.ErrorIs(t, err, ErrRpc)
+	_, err = EncodeValue(make(chan int))
 	assert.ErrorIs(t, err, ErrInvalidParams)
 }
 

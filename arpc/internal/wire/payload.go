@@ -6,29 +6,33 @@ import (
 	"fmt"
 )
 
-// EncodePayload encodes a payload (a pointer to the arpc package's
-// ArgsPayload) as a standalone gob stream: the bytes a chunked payload's
-// chunks carry, decodable alone by DecodePayload (unlike a connection's gob
-// bodies, which depend on the types sent before them). The payload's Data
-// types must be registered with gob on both sides, as for any payload. An
-// error wraps ErrInvalidParams.
-func EncodePayload(p any) ([]byte, error) {
+// value wraps a value of any type for a standalone gob stream, so that an
+// interface value's concrete type travels with it.
+type value struct{ V any }
+
+// EncodeValue encodes v as a standalone gob stream (decodable alone by
+// DecodeValue, unlike a connection's gob bodies, which depend on the types
+// sent before them): the data of a chunked payload that is neither []byte
+// nor string. v's type must be registered with gob on both sides, as for
+// any payload. An error wraps ErrInvalidParams.
+func EncodeValue(v any) ([]byte, error) {
 	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(p); err != nil {
-		return nil, fmt.Errorf("%w: payload: %w", ErrInvalidParams, err)
+	if err := gob.NewEncoder(&buf).Encode(&value{V: v}); err != nil {
+		return nil, fmt.Errorf("%w: payload data: %w", ErrInvalidParams, err)
 	}
 	return buf.Bytes(), nil
 }
 
-// DecodePayload decodes the bytes of EncodePayload into p (a pointer). An
-// error wraps ErrRpc.
-func DecodePayload(b []byte, p any) error {
+// DecodeValue decodes the bytes of EncodeValue. An error wraps ErrRpc.
+func DecodeValue(b []byte) (any, error) {
 	r := bytes.NewReader(b)
-	if err := gob.NewDecoder(r).Decode(p); err != nil {
-		return fmt.Errorf("%w: payload: %w", ErrRpc, err)
+	var v value
+	if err := gob.NewDecoder(r).Decode(&v); err != nil {
+		return nil, fmt.Errorf("%w: payload data: %w", ErrRpc, err)
 	}
 	if r.Len() > 0 {
-		return fmt.Errorf("%w: payload: %d bytes after it", ErrRpc, r.Len())
+		return nil, fmt.Errorf("%w: payload data: %d bytes after it", ErrRpc,
+			r.Len())
 	}
-	return nil
+	return v.V, nil
 }
