@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -33,6 +34,7 @@ func main() {
 		dial     = flag.Bool("dial", false, "measure dial-to-Ready and heap per idle client of our doors with and without TLS, then exit")
 		dialN    = flag.Int("dial-n", 200, "dials per row for -dial")
 		dialIdle = flag.Int("dial-idle", 500, "idle clients per row for -dial's heap figure")
+		payloads = flag.Bool("payloads", false, "compare payloads of 1 KiB to 64 MiB, random and compressible, over raw TCP and both doors (with gRPC compression), then exit; -rounds applies (default 3 here)")
 	)
 	flag.Parse()
 	if *soak > 0 {
@@ -46,6 +48,29 @@ func main() {
 		defer stop()
 		if err := runDial(ctx, os.Stdout, *dialN, *dialIdle); err != nil {
 			fmt.Fprintln(os.Stderr, "dial:", err)
+			os.Exit(1)
+		}
+		return
+	}
+
+	if *payloads {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		cfg := DefaultPayloadCmp()
+		flag.Visit(func(f *flag.Flag) {
+			if f.Name == "rounds" {
+				cfg.Rounds = *rounds
+			}
+		})
+		if *quick {
+			cfg.Sizes, cfg.Bytes = []int{1 << 10, 64 << 10, 1 << 20}, 4<<20
+		}
+		var progress io.Writer = os.Stderr
+		if *quiet {
+			progress = nil
+		}
+		if err := runPayloadCmp(ctx, os.Stdout, progress, cfg); err != nil {
+			fmt.Fprintln(os.Stderr, "payloads:", err)
 			os.Exit(1)
 		}
 		return

@@ -1,0 +1,304 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/arpcbridge/arpcbridge/arpc"
+	arpcstates "github.com/arpcbridge/arpcbridge/arpc/states"
+	"github.com/arpcbridge/arpcbridge/bridge"
+)
+
+// The payload comparison (-payloads, issue 10's measurement): payloads of
+// 1 KiB to 64 MiB from worker to client, random and compressible data, over
+// raw TCP (the floor), the aRPC door, and the gRPC door plain and with
+// gzip and zstd (grpc-encoding), every connection through the counting
+// proxy, rounds interleaved. Per cell: throughput (and its ratio to raw TCP
+// in the same run), the peak live heap above the start (client and server
+// share the process) and the wire bytes per payload. Payloads over 64 KiB
+// travel in chunks on both doors.
+
+// PayloadCmpConfig sizes the comparison.
+type PayloadCmpConfig struct {
+	// Sizes are the payload sizes, one column each.
+	Sizes []int
+	// Bytes is roughly how many bytes to move per cell (at least MinReps
+	// payloads, at most 2,000).
+	Bytes   int
+	MinReps int
+	// Rounds are interleaved; cells show medians.
+	Rounds int
+	// Timeout bounds one cell.
+	Timeout time.Duration
+}
+
+// DefaultPayloadCmp is the full comparison (~5 min on 2 cores).
+func DefaultPayloadCmp() PayloadCmpConfig {
+	return PayloadCmpConfig{
+		Sizes:   []int{1 << 10, 64 << 10, 1 << 20, 16 << 20, 64 << 20},
+		Bytes:   64 << 20, MinReps: 2, Rounds: 3, Timeout: 2 * time.Minute,
+	}
+}
+
+// payloadKinds are the data kinds: random (incompressible) and
+// compressible (text).
+var payloadKinds = []string{"random", "text"}
+
+// payloadData returns size bytes of kind.
+func payloadData(kind string, size int) []byte {
+	b := make([]byte, size)
+	if kind == "random" {
+		_, _ = rand.Read(b)
+		return b
+	}
+	// log-like text: a repeated sentence with a counter, about 8:1 with gzip
+	var line []byte
+	for off, i := 0, 0; off < size; i++ {
+		line = fmt.Appendf(line[:0],
+			"%08d job=%d state=Working ok=true msg=\"the quick brown fox\"\n",
+			i, i%97)
+		off += copy(b[off:], line)
+	}
+	return b
+}
+
+// payloadPeer moves payloads from a server to its client.
+type payloadPeer interface {
+	// fetch has the server send data and returns once the client has it
+	// all (checked).
+	fetch(ctx context.Context, data []byte) error
+	Close() error
+}
+
+// payloadRow is one row of the comparison.
+type payloadRow struct {
+	name string
+	// kinds the row runs (nil: all)
+	kinds []string
+	setup func(ctx context.Context, env *Env) (payloadPeer, error)
+}
+
+func payloadRows() []payloadRow {
+	return []payloadRow{
+		{name: "tcp", setup: newTCPPayloadPeer},
+		{name: "arpc", setup: func(ctx context.Context, env *Env) (payloadPeer, error) {
+			s, err := newArpcSession(ctx, false, env, 1, true)
+			if err != nil {
+				return nil, err
+			}
+			return &sinkPeer{send: s.w, received: s.received, close: s.Close}, nil
+		}},
+		{name: "grpc-facade", setup: facadePayloadPeer("")},
+		{name: "grpc-facade-gzip", kinds: []string{"text"},
+			setup: facadePayloadPeer("gzip")},
+		{name: "grpc-facade-zstd", kinds: []string{"text"},
+			setup: facadePayloadPeer("zstd")},
+	}
+}
+
+// sinkPeer is a machine door: the worker's SendPayload, a Consumer sink.
+type sinkPeer struct {
+	send     *Worker
+	received chan []byte
+	close    func() error
+}
+
+func (p *sinkPeer) fetch(ctx context.Context, data []byte) error {
+	p.send.Mach.Add1(arpcstates.WorkerStates.SendPayload, arpc.Pass(&arpc.A{
+		Payload: &arpc.ArgsPayload{Name: "bench", Data: data}}))
+	select {
+	case b := <-p.received:
+		return sameData(b, data)
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func (p *sinkPeer) Close() error { return p.close() }
+
+// sameData compares the received bytes with the sent ones (ends and
+// middle: a full compare would cost as much as the transfer).
+func sameData(got, want []byte) error {
+	if len(got) != len(want) {
+		return fmt.Errorf("%w: %d bytes, want %d", ErrMismatch, len(got), len(want))
+	}
+	n := min(len(want), 1024)
+	mid := len(want) / 2
+	if !bytes.Equal(got[:n], want[:n]) || !bytes.Equal(got[len(got)-n:],
+		want[len(want)-n:]) || !bytes.Equal(got[mid:mid+n/2], want[mid:mid+n/2]) {
+		return fmt.Errorf("%w: bytes differ", ErrMismatch)
+	}
+	return nil
+}
+
+// facadePayloadPeer is the gRPC door with a compression (none: "").
+func facadePayloadPeer(comp string) func(context.Context, *Env) (payloadPeer, error) {
+	return func(ctx context.Context, env *Env) (payloadPeer, error) {
+		ctx, cancel := context.WithCancel(ctx)
+		schema, names := arpcSchema()
+		w, err := NewWorker(ctx, "payload-worker", schema, names)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		sink, received, err := newArpcSink(ctx)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		srv, err := bridge.NewServer(ctx, ln, "payload", w.Mach, nil)
+		if err != nil {
+			_ = ln.Close()
+			cancel()
+			return nil, err
+		}
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			_ = srv.Serve()
+		}()
+		var c *bridge.Client
+		closeAll := func() error {
+			if c != nil {
+				_ = c.Close()
+			}
+			sctx, scancel := context.WithTimeout(context.Background(), stopTimeout)
+			defer scancel()
+			err := srv.Shutdown(sctx)
+			<-served
+			cancel()
+			sink.Dispose()
+			return err
+		}
+		addr, err := env.Expose(ln.Addr().String())
+		if err == nil {
+			c, err = bridge.Dial(ctx, addr, "payload", schema, names,
+				&bridge.ClientOpts{Consumer: sink, Compression: comp})
+		}
+		if err != nil {
+			_ = closeAll()
+			return nil, err
+		}
+		return &sinkPeer{send: w, received: received, close: closeAll}, nil
+	}
+}
+
+// tcpPayloadPeer is raw TCP: the client asks for n bytes (8-byte request),
+// the server writes the current data.
+type tcpPayloadPeer struct {
+	ln   net.Listener
+	conn net.Conn
+	data atomic.Pointer[[]byte]
+	wg   sync.WaitGroup
+	buf  []byte
+}
+
+func newTCPPayloadPeer(_ context.Context, env *Env) (payloadPeer, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &tcpPayloadPeer{ln: ln}
+	p.wg.Go(p.serve)
+	addr, err := env.Expose(ln.Addr().String())
+	if err == nil {
+		p.conn, err = net.Dial("tcp", addr)
+	}
+	if err != nil {
+		_ = p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *tcpPayloadPeer) serve() {
+	c, err := p.ln.Accept()
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	var req [8]byte
+	for {
+		if _, err := io.ReadFull(c, req[:]); err != nil {
+			return
+		}
+		if _, err := c.Write(*p.data.Load()); err != nil {
+			return
+		}
+	}
+}
+
+func (p *tcpPayloadPeer) fetch(ctx context.Context, data []byte) error {
+	if dl, ok := ctx.Deadline(); ok {
+		_ = p.conn.SetDeadline(dl)
+	}
+	p.data.Store(&data)
+	var req [8]byte
+	binary.BigEndian.PutUint64(req[:], uint64(len(data)))
+	if _, err := p.conn.Write(req[:]); err != nil {
+		return err
+	}
+	// the client allocates what it receives, as the doors' clients do
+	p.buf = make([]byte, len(data))
+	if _, err := io.ReadFull(p.conn, p.buf); err != nil {
+		return err
+	}
+	err := sameData(p.buf, data)
+	p.buf = nil
+	return err
+}
+
+func (p *tcpPayloadPeer) Close() error {
+	err := p.ln.Close()
+	if p.conn != nil {
+		err = errors.Join(err, p.conn.Close())
+	}
+	p.wg.Wait()
+	return err
+}
+
+// payloadCell is one measurement.
+type payloadCell struct {
+	rate float64 // MB/s
+	peak float64 // bytes
+	wire float64 // bytes per payload
+}
+
+// measurePayloadCell moves reps payloads of data (after one warm-up).
+func measurePayloadCell(ctx context.Context, p payloadPeer, env *Env,
+	data []byte, reps int,
+) (payloadCell, error) {
+	if err := p.fetch(ctx, data); err != nil {
+		return payloadCell{}, fmt.Errorf("warm-up: %w", err)
+	}
+	b0 := env.Bytes()
+	mem := startHeapSampler()
+	start := time.Now()
+	for range reps {
+		if err := p.fetch(ctx, data); err != nil {
+			mem.Stop()
+			return payloadCell{}, err
+		}
+	}
+	d := time.Since(start)
+	peak, _ := mem.Stop()
+	return payloadCell{
+		rate: float64(len(data)) * float64(reps) / d.Seconds() / 1e6,
+		peak: float64(peak),
+		wire: float64(env.Bytes()-b0) / float64(reps),
+	}, nil
+}

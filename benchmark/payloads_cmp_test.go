@@ -1,0 +1,27 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestPayloadCmpSmoke runs the payload comparison small (two sizes, one
+// chunked, one round): every row moves its payloads and the report has
+// every table. Cheap enough for CI; nothing is asserted on timings.
+func TestPayloadCmpSmoke(t *testing.T) {
+	var out strings.Builder
+	cfg := PayloadCmpConfig{Sizes: []int{1 << 10, 200 << 10}, Bytes: 400 << 10,
+		MinReps: 2, Rounds: 1, Timeout: 30 * time.Second}
+	require.NoError(t, runPayloadCmp(context.Background(), &out, nil, cfg))
+	s := out.String()
+	for _, want := range []string{"Throughput, random data", "Throughput, text data",
+		"Peak live heap", "Bytes on the wire", "| grpc-facade-zstd |", "| arpc |"} {
+		assert.Contains(t, s, want)
+	}
+	assert.NotContains(t, s, "fail[", s)
+}
