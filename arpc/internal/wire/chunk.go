@@ -18,9 +18,27 @@ const MPayloadChunk = "PC"
 type PayloadChunk struct {
 	Offset uint64
 	Total  uint64
+	// Data aliases the received frame (see reader.view): copy it before the
+	// next message is read.
 	Data   []byte
 	Digest []byte
 	Header *PayloadHeader
+}
+
+// view returns the next length-prefixed bytes without copying them: they
+// alias the frame, which the decoder may reuse for the next message. Only
+// for PayloadChunk.Data, which the client copies into its assembler before
+// it reads the next message (notifications are handled in order, on the
+// read loop), saving a copy of every payload byte.
+func (r *reader) view() []byte {
+	n := r.uvarint()
+	if n > uint64(len(r.b)) {
+		r.fail("length %d past the end", n)
+		return nil
+	}
+	out := r.b[:n:n]
+	r.b = r.b[n:]
+	return out
 }
 
 // PayloadHeader is what a chunked payload has besides its data (the
@@ -63,7 +81,7 @@ func (c *PayloadChunk) decodeRaw(r *reader) {
 	*c = PayloadChunk{}
 	c.Offset = r.uvarint()
 	c.Total = r.uvarint()
-	c.Data = r.bytes()
+	c.Data = r.view()
 	c.Digest = r.bytes()
 	switch r.byte() {
 	case 0:

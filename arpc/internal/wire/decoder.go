@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -33,6 +34,9 @@ type Decoder struct {
 	// small holds small incoming headers, so that reading one allocates
 	// nothing
 	small [64]byte
+	// lent is the pooled buffer of the last frame (readFrames), taken
+	// back by the next readFrame
+	lent *[]byte
 
 	bytes *atomic.Int64
 	last  *atomic.Int64
@@ -80,6 +84,9 @@ func (d *Decoder) ReadHeader() (Head, error) {
 	return out, err
 }
 
+// readFrames lends frame buffers of maxPooledBuf bytes to decoders.
+var readFrames = sync.Pool{New: func() any { return new([]byte) }}
+
 // readFrame reads one header frame; the result is valid until the next
 // call.
 func (d *Decoder) readFrame() ([]byte, error) {
@@ -91,10 +98,23 @@ func (d *Decoder) readFrame() ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrFrameTooLarge, n,
 			d.max)
 	}
+	if d.lent != nil {
+		readFrames.Put(d.lent)
+		d.lent = nil
+	}
 	var frame []byte
-	if n <= uint64(len(d.small)) {
+	switch {
+	case n <= uint64(len(d.small)):
 		frame = d.small[:n]
-	} else {
+	case n <= maxPooledBuf:
+		// payload chunks: one buffer per connection while it reads them,
+		// not one allocation per chunk
+		bp := readFrames.Get().(*[]byte)
+		if cap(*bp) < maxPooledBuf {
+			*bp = make([]byte, maxPooledBuf)
+		}
+		frame, d.lent = (*bp)[:n], bp
+	default:
 		frame = make([]byte, n)
 	}
 	if _, err := io.ReadFull(d.br, frame); err != nil {

@@ -18,9 +18,10 @@ func (m *msgBuf) Write(p []byte) (int, error) {
 // writeBufs lends message buffers to encoders.
 var writeBufs = sync.Pool{New: func() any { return new([]byte) }}
 
-// maxPooledBuf is the largest buffer kept for reuse: a payload's does not
+// maxPooledBuf is the largest buffer kept for reuse: a payload chunk's
+// (64 KiB by default, plus its header) is, a whole large payload's does not
 // stay around.
-const maxPooledBuf = 64 << 10
+const maxPooledBuf = 128 << 10
 
 // Encoder encodes the messages one peer sends, in order. Not safe for
 // concurrent use: the caller serialises Encode, the write of its frame and
