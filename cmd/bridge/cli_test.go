@@ -87,6 +87,8 @@ func TestDemo(t *testing.T) {
 	t.Run("get", func(t *testing.T) {
 		cli(t, nil, "get", a, "id").want(t, 0, "demo")
 		cli(t, nil, "get", a, "source", "--grpc").want(t, 0, "demo")
+		cli(t, nil, "get", a, "source", "--grpc", "--grpc-compression",
+			"zstd").want(t, 0, "demo")
 		cli(t, nil, "get", a, "active", "--json").want(t, 0, `"value":[`)
 		cli(t, nil, "get", a, "nope").want(t, exitBadInput, `does not expose "nope"`)
 		cli(t, nil, "get", a, "nope", "--grpc").want(t, exitBadInput,
@@ -313,6 +315,10 @@ func TestBadInput(t *testing.T) {
 			[]string{"want key=value"}},
 		{"args to serve", nil, []string{"serve", "extra"},
 			[]string{"serve needs no arguments"}},
+		{"compression without --grpc", nil, []string{"add", "127.0.0.1:1", "A",
+			"--grpc-compression", "gzip"}, []string{"--grpc-compression needs --grpc"}},
+		{"unknown compression", nil, []string{"add", "127.0.0.1:1", "A", "--grpc",
+			"--grpc-compression", "lz4"}, []string{`"lz4"`, "gzip, zstd"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
