@@ -5,6 +5,7 @@ import (
 	"encoding/gob"
 	"fmt"
 	"io"
+	"reflect"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -55,7 +56,6 @@ func appendMsgpack(w io.Writer, v any) error {
 	enc := msgpack.GetEncoder()
 	defer msgpack.PutEncoder(enc)
 	enc.Reset(w)
-	enc.UseCompactInts(true)
 	return enc.Encode(v)
 }
 
@@ -99,15 +99,76 @@ func decodeMsgpack(data []byte, body any) error {
 	r := bytes.NewReader(data)
 	dec := msgpack.GetDecoder()
 	defer msgpack.PutDecoder(dec)
+	// strict interface decoding keeps []byte (loose decoding makes it a
+	// string); normalize then widens integers
 	dec.Reset(r)
-	// ints come back as int64, uints as uint64, floats as float64 (see
-	// docs/protocol.md)
-	dec.UseLooseInterfaceDecoding(true)
 	if err := dec.Decode(body); err != nil {
 		return fmt.Errorf("%w: msgpack body: %w", ErrRpc, err)
 	}
 	if r.Len() > 0 {
 		return fmt.Errorf("%w: %d bytes after a msgpack body", ErrRpc, r.Len())
 	}
+	normalizeBody(body)
 	return nil
+}
+
+// normalizeBody widens the integers msgpack decoded into the body's
+// interface fields and maps of them (args, payload data, Get values):
+// msgpack writes each integer in as few bytes as it takes, and its strict
+// decoding gives them back as int8 to int64 (uint8 to uint64) by size;
+// users get int64 (uint64) whatever the value.
+func normalizeBody(body any) {
+	v := reflect.ValueOf(body)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return
+	}
+	v = v.Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		if !f.CanSet() {
+			continue
+		}
+		switch {
+		case f.Kind() == reflect.Interface && !f.IsNil():
+			f.Set(reflect.ValueOf(normalize(f.Interface())))
+		case f.Kind() == reflect.Map && !f.IsNil() &&
+			f.Type().Key().Kind() == reflect.String &&
+			f.Type().Elem().Kind() == reflect.Interface:
+			for _, k := range f.MapKeys() {
+				e := f.MapIndex(k)
+				if e.IsNil() {
+					continue
+				}
+				f.SetMapIndex(k, reflect.ValueOf(normalize(e.Interface())))
+			}
+		}
+	}
+}
+
+// normalize widens the integers in v, and in the maps and slices of
+// interfaces it holds (in place).
+func normalize(v any) any {
+	switch x := v.(type) {
+	case int8:
+		return int64(x)
+	case int16:
+		return int64(x)
+	case int32:
+		return int64(x)
+	case uint8:
+		return uint64(x)
+	case uint16:
+		return uint64(x)
+	case uint32:
+		return uint64(x)
+	case map[string]any:
+		for k, e := range x {
+			x[k] = normalize(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = normalize(e)
+		}
+	}
+	return v
 }
