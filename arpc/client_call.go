@@ -166,6 +166,19 @@ type transport struct{ c *Client }
 
 var _ door.Transport = transport{}
 
+// checkArgs implements argsChecker: args are checked for the encoding of
+// the current connection (the client's own before it has one).
+func (t transport) checkArgs(args am.A) error {
+	enc, err := encodingCode(t.c.Encoding)
+	if err != nil {
+		return err
+	}
+	if cc := t.c.current(); cc != nil && cc.encoding != "" {
+		enc, _ = encodingCode(cc.encoding)
+	}
+	return checkArgs(enc, args)
+}
+
 // Timeout implements Transport: the budget of one am.Api method, retries
 // included (CallRetryTimeout; CallTimeout when retries are off). Each
 // attempt is bounded by CallTimeout.

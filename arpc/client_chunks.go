@@ -76,7 +76,7 @@ func payloadOf(h *wire.PayloadHeader, data []byte) (*ArgsPayload, error) {
 	case wire.DataString:
 		p.Data = string(data)
 	default:
-		v, err := wire.DecodeValue(data)
+		v, err := wire.DecodeValue(h.Kind, data)
 		if err != nil {
 			return nil, err
 		}

@@ -2,6 +2,7 @@ package arpc
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/arpcbridge/arpcbridge/arpc/auth"
 	"github.com/arpcbridge/arpcbridge/arpc/internal/wire"
@@ -51,6 +52,9 @@ var (
 	ErrPermissionDenied = auth.ErrPermissionDenied
 	// ErrFrameTooLarge means a message exceeded the configured size limit.
 	ErrFrameTooLarge = errs.ErrFrameTooLarge
+	// ErrProtocolVersion means the peer speaks another version of the aRPC
+	// protocol (ProtocolVersion); the message names both. It wraps ErrRpc.
+	ErrProtocolVersion = fmt.Errorf("%w: protocol version mismatch", ErrRpc)
 	// ErrNotDurable means the worker's journal (a state file) could not
 	// persist: the mutation was refused before it ran, or it ran but its
 	// reply could not be made durable (see Journal).
@@ -77,6 +81,7 @@ const (
 	codeNotDurable
 	codeUnauthenticated
 	codePermissionDenied
+	codeProtocolVersion
 )
 
 var codeErrs = [...]error{
@@ -95,6 +100,7 @@ var codeErrs = [...]error{
 	codeNotDurable:       ErrNotDurable,
 	codeUnauthenticated:  ErrUnauthenticated,
 	codePermissionDenied: ErrPermissionDenied,
+	codeProtocolVersion:  ErrProtocolVersion,
 }
 
 func toWireErr(err error) *wire.Error {
@@ -102,8 +108,9 @@ func toWireErr(err error) *wire.Error {
 		return nil
 	}
 	code := codeRpc
-	for c, sentinel := range codeErrs {
-		if sentinel != nil && errors.Is(err, sentinel) {
+	// the last codes are the most specific (ErrProtocolVersion wraps ErrRpc)
+	for c := len(codeErrs) - 1; c > 0; c-- {
+		if errors.Is(err, codeErrs[c]) {
 			code = errCode(c)
 			break
 		}

@@ -11,8 +11,8 @@ import (
 // pusher is an engine.ChunkSender: the push loop has it prepare each
 // payload once and writes those over Server.ChunkSize as MPayloadChunk
 // notifications between clock pushes. []byte data is chunked as is (no
-// copy), a string as its bytes, other data as a standalone gob stream
-// (wire.EncodeValue).
+// copy), a string as its bytes, other data encoded alone with the
+// connection's encoding (wire.EncodeValue: gob or msgpack).
 var _ engine.ChunkSender = pusher{}
 
 // prepared is what Prepared.Meta holds for the aRPC door.
@@ -45,11 +45,11 @@ func (p pusher) PreparePayload(args am.A) (engine.Prepared, bool) {
 		data, meta.kind = []byte(d), wire.DataString
 	default:
 		var err error
-		if data, err = wire.EncodeValue(d); err != nil {
+		data, meta.kind, err = wire.EncodeValue(ses.cod.bodyEncoding(), d)
+		if err != nil {
 			ses.s.log.Error("payload dropped", "name", pl.Name, "err", err)
 			return engine.Prepared{}, false
 		}
-		meta.kind = wire.DataGob
 	}
 	return engine.Prepared{Data: data, Meta: meta}, true
 }

@@ -92,7 +92,12 @@ func (s *Server) serveConn(conn net.Conn) {
 	sess.mx.Lock()
 	bye, id := sess.bye, sess.clientId
 	sess.mx.Unlock()
-	if bye {
+	if err := cod.protocolErr(); err != nil {
+		// a malformed message (a frame over MaxMsgSize, a decompression
+		// bomb, garbage) closed the connection
+		s.log.Warn("client connection closed on a protocol error",
+			"client", id, "err", err)
+	} else if bye {
 		s.log.Debug("client said goodbye", "client", id)
 	} else if id != "" {
 		s.log.Info("client connection lost", "client", id)
@@ -224,7 +229,12 @@ func (ses *session) hello(_ *rpc2.Client, args *wire.ArgsHello, resp *wire.RespH
 	switch {
 	case args.Version != ProtocolVersion:
 		resp.Err = toWireErr(fmt.Errorf("%w: client speaks protocol %d, server %d",
-			ErrRpc, args.Version, ProtocolVersion))
+			ErrProtocolVersion, args.Version, ProtocolVersion))
+		return nil
+	}
+	comp, err := negotiateCompression(args.Compression, s.Compression)
+	if err != nil {
+		resp.Err = toWireErr(fmt.Errorf("server: %w", err))
 		return nil
 	}
 	identity, err := ses.admit(args)
@@ -257,6 +267,10 @@ func (ses *session) hello(_ *rpc2.Client, args *wire.ArgsHello, resp *wire.RespH
 	if args.Heartbeat > 0 {
 		ses.heartbeat = max(time.Duration(args.Heartbeat), minHeartbeat)
 	}
+	// both directions send with the client's encoding and the negotiated
+	// compression from the reply on (its snapshot included)
+	resp.Negotiated, resp.Encoding, resp.Compression = true, args.Encoding, comp
+	ses.cod.negotiated(args.Encoding, comp, s.CompressThreshold)
 	sub, err := e.SubscribePayloads(s.payloadState)
 	if err != nil {
 		// the worker lacks SendPayload: no payloads, the clock still flows
@@ -407,7 +421,7 @@ func (ses *session) get(_ *rpc2.Client, args *wire.ArgsGet, resp *wire.RespGet) 
 		return nil
 	}
 	v := ses.s.Getter(args.Name)
-	if err := wire.CheckEncodable(v); err != nil {
+	if err := checkValue(ses.cod.bodyEncoding(), v); err != nil {
 		resp.Err = toWireErr(fmt.Errorf("getter %q: %w", args.Name, err))
 		return nil
 	}
@@ -587,7 +601,7 @@ func (ses *session) sendPayload(args am.A) bool {
 	if p.Token == "" {
 		p.Token = randToken()
 	}
-	if err := wire.CheckEncodable(p.Data); err != nil {
+	if err := checkValue(ses.cod.bodyEncoding(), p.Data); err != nil {
 		ses.s.log.Error("payload dropped", "name", p.Name, "err", err)
 		return true
 	}

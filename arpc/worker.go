@@ -72,6 +72,21 @@ type Worker struct {
 
 var _ am.Api = (*Worker)(nil)
 
+// argsChecker is a Transport that checks args itself (the aRPC client,
+// by its connection's encoding).
+type argsChecker interface {
+	checkArgs(args am.A) error
+}
+
+// checkArgs refuses args the transport cannot carry before anything is
+// sent (ErrInvalidParams naming the key); gob's check by default.
+func (w *Worker) checkArgs(args am.A) error {
+	if c, ok := w.t.(argsChecker); ok {
+		return c.checkArgs(args)
+	}
+	return wire.CheckArgs(args)
+}
+
 func init() {
 	// the other doors' clients make their Worker through door.NewWorker
 	door.NewWorker = func(ctx context.Context, id string, schema am.Schema,
@@ -329,7 +344,7 @@ func (w *Worker) send(ctx context.Context, m *door.Mut, states am.S,
 	if err != nil {
 		return am.Canceled, err
 	}
-	if err := wire.CheckArgs(m.Args); err != nil {
+	if err := w.checkArgs(m.Args); err != nil {
 		return am.Canceled, err
 	}
 	m.States = idxs
@@ -533,7 +548,7 @@ func (w *Worker) CanRemove1(state string, args am.A) am.Result {
 func (w *Worker) can(typ uint8, states am.S, args am.A) am.Result {
 	idxs, err := w.indexes(states)
 	if err == nil {
-		err = wire.CheckArgs(args)
+		err = w.checkArgs(args)
 	}
 	if err != nil {
 		w.reportErr(err)
@@ -594,7 +609,7 @@ func (w *Worker) WhenArgs(state string, args am.A,
 			state))
 		return closedChan
 	}
-	if err := wire.CheckArgs(args); err != nil {
+	if err := w.checkArgs(args); err != nil {
 		w.reportErr(err)
 		return closedChan
 	}

@@ -12,9 +12,12 @@ const MPayloadChunk = "PC"
 // PayloadChunk is one piece of a chunked payload: the payload's data bytes
 // from Offset (in the form Header.Kind says), the data's Total size, on the
 // first chunk (Offset 0) only the Header, and on the last chunk only the
-// SHA-256 of all Total bytes. A raw body: offset and total (uvarints), data
-// and digest (length-prefixed; an empty digest means "not the last"), then
-// a byte 1 and the header (name, source, token, kind), or 0.
+// SHA-256 of all Total bytes. A raw body: offset and total (uvarints), the
+// data's compression (a byte: CompressNone, or the connection's codec when
+// it compresses, the data is over the threshold and compressing makes it
+// smaller), data and digest (length-prefixed; an empty digest means "not
+// the last"), then a byte 1 and the header (name, source, token, kind), or
+// 0.
 type PayloadChunk struct {
 	Offset uint64
 	Total  uint64
@@ -45,7 +48,8 @@ func (r *reader) view() []byte {
 // arpc.ArgsPayload fields).
 type PayloadHeader struct {
 	Name, Source, Token string
-	// Kind says what the data bytes are (DataBytes, DataString, DataGob).
+	// Kind says what the data bytes are (DataBytes, DataString, DataGob,
+	// DataMsgpack).
 	Kind byte
 }
 
@@ -55,16 +59,26 @@ const (
 	DataBytes byte = iota
 	// DataString: the data is a string's bytes.
 	DataString
-	// DataGob: the data is any other value, in the standalone encoding of
-	// EncodeValue.
+	// DataGob: the data is any other value, gob-encoded alone
+	// (EncodeValue on a gob connection).
 	DataGob
+	// DataMsgpack: the data is any other value, msgpack-encoded (EncodeValue
+	// on a msgpack connection).
+	DataMsgpack
 )
 
-func (c *PayloadChunk) appendRaw(b []byte) []byte {
+// a raw body, never a gob or msgpack one
+var _ rawBody = (*PayloadChunk)(nil)
+
+func (c *PayloadChunk) appendRaw(b []byte, z zipper) []byte {
 	b = binary.AppendUvarint(b, c.Offset)
 	b = binary.AppendUvarint(b, c.Total)
-	b = binary.AppendUvarint(b, uint64(len(c.Data)))
-	b = append(b, c.Data...)
+	// the data, compressed like a body when the connection compresses and
+	// it is worth it
+	data, zip := z.snapshot(c.Data)
+	b = append(b, byte(zip))
+	b = binary.AppendUvarint(b, uint64(len(data)))
+	b = append(b, data...)
 	b = binary.AppendUvarint(b, uint64(len(c.Digest)))
 	b = append(b, c.Digest...)
 	if h := c.Header; h != nil {
@@ -81,14 +95,25 @@ func (c *PayloadChunk) decodeRaw(r *reader) {
 	*c = PayloadChunk{}
 	c.Offset = r.uvarint()
 	c.Total = r.uvarint()
+	zip := Compression(r.byte())
+	if zip >= numCompress {
+		r.fail("compression codec %d", zip)
+	}
 	c.Data = r.view()
+	if zip != CompressNone && r.err == nil {
+		d, err := decompress(zip, c.Data, r.max)
+		if err != nil {
+			r.err, r.b = err, nil
+		}
+		c.Data = d
+	}
 	c.Digest = r.bytes()
 	switch r.byte() {
 	case 0:
 	case 1:
 		c.Header = &PayloadHeader{Name: r.string(), Source: r.string(),
 			Token: r.string(), Kind: r.byte()}
-		if c.Header.Kind > DataGob {
+		if c.Header.Kind > DataMsgpack {
 			r.fail("payload data kind %d", c.Header.Kind)
 		}
 	default:

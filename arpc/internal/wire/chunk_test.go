@@ -16,8 +16,25 @@ func TestPayloadChunkRoundTrip(t *testing.T) {
 			Source: "s", Token: "t", Kind: DataGob}},
 	} {
 		var got PayloadChunk
-		require.NoError(t, decodeRawBytes(c.appendRaw(nil), &got))
+		require.NoError(t, decodeRawBytes(c.appendRaw(nil, zipper{}), &got))
 		assert.Equal(t, *c, got)
+	}
+}
+
+// With a compressing connection, chunk data is compressed when it is worth
+// it, and decompressed within the message limit.
+func TestPayloadChunkCompressed(t *testing.T) {
+	data := bytes.Repeat([]byte("compressible "), 5000)
+	for _, z := range []Compression{CompressS2, CompressZstd} {
+		c := &PayloadChunk{Total: uint64(len(data)), Data: data}
+		b := c.appendRaw(nil, zipper{codec: z, threshold: 1024})
+		assert.Less(t, len(b), len(data)/10, "compressed")
+		var got PayloadChunk
+		require.NoError(t, decodeRawBytes(b, &got))
+		assert.Equal(t, data, got.Data)
+		r := reader{b: b, max: 1000}
+		got.decodeRaw(&r)
+		assert.ErrorIs(t, r.end(), ErrFrameTooLarge, "over the limit")
 	}
 }
 
@@ -39,26 +56,28 @@ func TestPayloadChunkFrame(t *testing.T) {
 }
 
 func TestValueEncoding(t *testing.T) {
-	for _, v := range []any{[]byte{1, 2}, 7, "s", 2.5} {
-		b, err := EncodeValue(v)
-		require.NoError(t, err)
-		got, err := DecodeValue(b)
-		require.NoError(t, err)
-		assert.Equal(t, v, got)
-		_, err = DecodeValue(append(b, 0))
+	for _, enc := range []Encoding{EncodeGob, EncodeMsgpack} {
+		for _, v := range []any{[]byte{1, 2}, int64(7), "s", 2.5} {
+			b, kind, err := EncodeValue(enc, v)
+			require.NoError(t, err)
+			got, err := DecodeValue(kind, b)
+			require.NoError(t, err)
+			assert.Equal(t, v, got)
+			_, err = DecodeValue(kind, append(b, 0))
+			assert.ErrorIs(t, err, ErrRpc)
+		}
+		_, err := DecodeValue(DataGob+byte(enc), []byte("nope"))
 		assert.ErrorIs(t, err, ErrRpc)
+		_, _, err = EncodeValue(enc, make(chan int))
+		assert.ErrorIs(t, err, ErrInvalidParams)
 	}
-	_, err := DecodeValue([]byte("nope"))
-	assert.ErrorIs(t, err, ErrRpc)
-	_, err = EncodeValue(make(chan int))
-	assert.ErrorIs(t, err, ErrInvalidParams)
 }
 
 // FuzzPayloadChunk: any bytes decode to a chunk or an error, never a panic,
 // and what decodes encodes back to the same bytes.
 func FuzzPayloadChunk(f *testing.F) {
 	f.Add((&PayloadChunk{Total: 3, Data: []byte{1, 2, 3},
-		Digest: make([]byte, 32)}).appendRaw(nil))
+		Digest: make([]byte, 32)}).appendRaw(nil, zipper{}))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var c PayloadChunk
@@ -66,7 +85,7 @@ func FuzzPayloadChunk(f *testing.F) {
 			return
 		}
 		var again PayloadChunk
-		require.NoError(t, decodeRawBytes(c.appendRaw(nil), &again))
+		require.NoError(t, decodeRawBytes(c.appendRaw(nil, zipper{}), &again))
 		assert.Equal(t, c, again)
 	})
 }

@@ -6,27 +6,42 @@ import (
 	"fmt"
 )
 
-// value wraps a value of any type for a standalone gob stream, so that an
-// interface value's concrete type travels with it.
+// value wraps a value of any type for a standalone stream, so that an
+// interface value's concrete type travels with it (gob) and msgpack's
+// integers are widened like a body's (normalizeBody).
 type value struct{ V any }
 
-// EncodeValue encodes v as a standalone gob stream (decodable alone by
-// DecodeValue, unlike a connection's gob bodies, which depend on the types
-// sent before them): the data of a chunked payload that is neither []byte
-// nor string. v's type must be registered with gob on both sides, as for
-// any payload. An error wraps ErrInvalidParams.
-func EncodeValue(v any) ([]byte, error) {
+// EncodeValue encodes v alone with enc: the data of a chunked payload that
+// is neither []byte nor string, and its kind (DataGob, DataMsgpack). A gob
+// stream here is standalone, decodable alone by DecodeValue, unlike the
+// connection's gob bodies, which depend on the types sent before them; v's
+// type must be registered with gob on both sides, as for any payload. An
+// error wraps ErrInvalidParams.
+func EncodeValue(enc Encoding, v any) ([]byte, byte, error) {
 	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(&value{V: v}); err != nil {
-		return nil, fmt.Errorf("%w: payload data: %w", ErrInvalidParams, err)
+	if enc == EncodeMsgpack {
+		if err := appendMsgpack(&buf, &value{V: v}); err != nil {
+			return nil, 0, fmt.Errorf("%w: payload data: %w", ErrInvalidParams, err)
+		}
+		return buf.Bytes(), DataMsgpack, nil
 	}
-	return buf.Bytes(), nil
+	if err := gob.NewEncoder(&buf).Encode(&value{V: v}); err != nil {
+		return nil, 0, fmt.Errorf("%w: payload data: %w", ErrInvalidParams, err)
+	}
+	return buf.Bytes(), DataGob, nil
 }
 
-// DecodeValue decodes the bytes of EncodeValue. An error wraps ErrRpc.
-func DecodeValue(b []byte) (any, error) {
-	r := bytes.NewReader(b)
+// DecodeValue decodes the bytes of EncodeValue of kind. An error wraps
+// ErrRpc.
+func DecodeValue(kind byte, b []byte) (any, error) {
 	var v value
+	if kind == DataMsgpack {
+		if err := decodeMsgpack(b, &v); err != nil {
+			return nil, err
+		}
+		return v.V, nil
+	}
+	r := bytes.NewReader(b)
 	if err := gob.NewDecoder(r).Decode(&v); err != nil {
 		return nil, fmt.Errorf("%w: payload data: %w", ErrRpc, err)
 	}

@@ -1,0 +1,174 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/gob"
+	"fmt"
+	"io"
+	"reflect"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Encoding is how a body holding user values is encoded, as its code on
+// the wire.
+type Encoding uint8
+
+// Body encodings. A receiver decodes both whatever was negotiated: every
+// body names its encoding.
+const (
+	// EncodeGob is encoding/gob: one gob stream per direction of a
+	// connection (type definitions are sent once), so a value gob cannot
+	// encode must be refused before it is written (CheckEncodable).
+	EncodeGob Encoding = iota
+	// EncodeMsgpack is github.com/vmihailenco/msgpack/v5, one value per
+	// body: a value it cannot encode fails that message only.
+	EncodeMsgpack
+	numEncode
+)
+
+// A body follows its header in the same frame: a format byte, the body's
+// encoding in the low nibble and its compression in the high one, then the
+// encoded (and maybe compressed) bytes to the frame's end.
+
+func bodyFmt(e Encoding, c Compression) byte { return byte(e) | byte(c)<<4 }
+
+// appendBody appends body encoded with e to buf.b; with gob, enc is the
+// direction's gob encoder (made on first use).
+func (e *Encoder) appendBody(body any) error {
+	switch e.encoding {
+	case EncodeMsgpack:
+		return appendMsgpack(&e.buf, body)
+	default:
+		if e.enc == nil {
+			e.enc = gob.NewEncoder(&e.buf)
+		}
+		if err := e.enc.Encode(body); err != nil {
+			// gob may have recorded type definitions the peer never gets
+			e.broken = true
+			return err
+		}
+		return nil
+	}
+}
+
+func appendMsgpack(w io.Writer, v any) error {
+	enc := msgpack.GetEncoder()
+	defer msgpack.PutEncoder(enc)
+	enc.Reset(w)
+	return enc.Encode(v)
+}
+
+// readBody decodes a received body (format f, bytes data) into body; nil
+// discards it (a gob body is still decoded, to keep the gob stream's type
+// definitions).
+func (d *Decoder) readBody(f byte, data []byte, body any) error {
+	enc, comp := Encoding(f&0x0f), Compression(f>>4)
+	if enc >= numEncode || comp >= numCompress {
+		return fmt.Errorf("%w: body format %#x", ErrRpc, f)
+	}
+	if comp != CompressNone {
+		var err error
+		if data, err = decompress(comp, data, d.max); err != nil {
+			return err
+		}
+	}
+	switch enc {
+	case EncodeMsgpack:
+		if body == nil {
+			return nil
+		}
+		return decodeMsgpack(data, body)
+	default:
+		if d.dec == nil {
+			d.gobIn = &bodyReader{}
+			d.dec = gob.NewDecoder(d.gobIn)
+		}
+		d.gobIn.reset(data)
+		if err := d.dec.Decode(body); err != nil {
+			return fmt.Errorf("%w: gob body: %w", ErrRpc, err)
+		}
+		if n := d.gobIn.Len(); n > 0 {
+			return fmt.Errorf("%w: %d bytes after a gob body", ErrRpc, n)
+		}
+		return nil
+	}
+}
+
+func decodeMsgpack(data []byte, body any) error {
+	r := bytes.NewReader(data)
+	dec := msgpack.GetDecoder()
+	defer msgpack.PutDecoder(dec)
+	// strict interface decoding keeps []byte (loose decoding makes it a
+	// string); normalize then widens integers
+	dec.Reset(r)
+	if err := dec.Decode(body); err != nil {
+		return fmt.Errorf("%w: msgpack body: %w", ErrRpc, err)
+	}
+	if r.Len() > 0 {
+		return fmt.Errorf("%w: %d bytes after a msgpack body", ErrRpc, r.Len())
+	}
+	normalizeBody(body)
+	return nil
+}
+
+// normalizeBody widens the integers msgpack decoded into the body's
+// interface fields and maps of them (args, payload data, Get values):
+// msgpack writes each integer in as few bytes as it takes, and its strict
+// decoding gives them back as int8 to int64 (uint8 to uint64) by size;
+// users get int64 (uint64) whatever the value.
+func normalizeBody(body any) {
+	v := reflect.ValueOf(body)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return
+	}
+	v = v.Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		if !f.CanSet() {
+			continue
+		}
+		switch {
+		case f.Kind() == reflect.Interface && !f.IsNil():
+			f.Set(reflect.ValueOf(normalize(f.Interface())))
+		case f.Kind() == reflect.Map && !f.IsNil() &&
+			f.Type().Key().Kind() == reflect.String &&
+			f.Type().Elem().Kind() == reflect.Interface:
+			for _, k := range f.MapKeys() {
+				e := f.MapIndex(k)
+				if e.IsNil() {
+					continue
+				}
+				f.SetMapIndex(k, reflect.ValueOf(normalize(e.Interface())))
+			}
+		}
+	}
+}
+
+// normalize widens the integers in v, and in the maps and slices of
+// interfaces it holds (in place).
+func normalize(v any) any {
+	switch x := v.(type) {
+	case int8:
+		return int64(x)
+	case int16:
+		return int64(x)
+	case int32:
+		return int64(x)
+	case uint8:
+		return uint64(x)
+	case uint16:
+		return uint64(x)
+	case uint32:
+		return uint64(x)
+	case map[string]any:
+		for k, e := range x {
+			x[k] = normalize(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = normalize(e)
+		}
+	}
+	return v
+}
