@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+
 	"github.com/arpcbridge/arpcbridge/arpc"
 	arpcstates "github.com/arpcbridge/arpcbridge/arpc/states"
 	"github.com/arpcbridge/arpcbridge/bridge"
@@ -20,8 +22,10 @@ import (
 
 // The payload comparison (-payloads, issue 10's measurement): payloads of
 // 1 KiB to 64 MiB from worker to client, random and compressible data, over
-// raw TCP (the floor), the aRPC door, and the gRPC door plain and with
-// gzip and zstd (grpc-encoding), every connection through the counting
+// raw TCP (the floor), the aRPC door plain and with S2 and zstd, and the
+// gRPC door plain and with gzip and zstd (grpc-encoding), one
+// bridge.Server with defaults for both doors, every connection through the
+// counting
 // proxy, rounds interleaved. Per cell: throughput (and its ratio to raw TCP
 // in the same run), the wire bytes per payload, and the peak heap of one
 // more transfer, alone, above the heap after a GC (client and server share
@@ -91,18 +95,16 @@ type payloadRow struct {
 func payloadRows() []payloadRow {
 	return []payloadRow{
 		{name: "tcp", setup: newTCPPayloadPeer},
-		{name: "arpc", setup: func(ctx context.Context, env *Env) (payloadPeer, error) {
-			s, err := newArpcSession(ctx, false, env, 1, true)
-			if err != nil {
-				return nil, err
-			}
-			return &sinkPeer{send: s.w, received: s.received, close: s.Close}, nil
-		}},
-		{name: "grpc-facade", setup: facadePayloadPeer("")},
+		{name: "arpc", setup: bridgePayloadPeer(false, "")},
+		{name: "arpc-s2", kinds: []string{"text"},
+			setup: bridgePayloadPeer(false, string(arpc.CompressionS2))},
+		{name: "arpc-zstd", kinds: []string{"text"},
+			setup: bridgePayloadPeer(false, string(arpc.CompressionZstd))},
+		{name: "grpc-facade", setup: bridgePayloadPeer(true, "")},
 		{name: "grpc-facade-gzip", kinds: []string{"text"},
-			setup: facadePayloadPeer("gzip")},
+			setup: bridgePayloadPeer(true, "gzip")},
 		{name: "grpc-facade-zstd", kinds: []string{"text"},
-			setup: facadePayloadPeer("zstd")},
+			setup: bridgePayloadPeer(true, "zstd")},
 	}
 }
 
@@ -141,8 +143,11 @@ func sameData(got, want []byte) error {
 	return nil
 }
 
-// facadePayloadPeer is the gRPC door with a compression (none: "").
-func facadePayloadPeer(comp string) func(context.Context, *Env) (payloadPeer, error) {
+// bridgePayloadPeer is one bridge.Server (both doors on one port, defaults)
+// and one client of the aRPC door (arpc.NewClient) or of the gRPC door
+// (bridge.Dial), asking for a compression (none: "").
+func bridgePayloadPeer(useGRPC bool, comp string,
+) func(context.Context, *Env) (payloadPeer, error) {
 	return func(ctx context.Context, env *Env) (payloadPeer, error) {
 		ctx, cancel := context.WithCancel(ctx)
 		schema, names := arpcSchema()
@@ -172,10 +177,10 @@ func facadePayloadPeer(comp string) func(context.Context, *Env) (payloadPeer, er
 			defer close(served)
 			_ = srv.Serve()
 		}()
-		var c *bridge.Client
+		var stopClient func()
 		closeAll := func() error {
-			if c != nil {
-				_ = c.Close()
+			if stopClient != nil {
+				stopClient()
 			}
 			sctx, scancel := context.WithTimeout(context.Background(), stopTimeout)
 			defer scancel()
@@ -187,8 +192,8 @@ func facadePayloadPeer(comp string) func(context.Context, *Env) (payloadPeer, er
 		}
 		addr, err := env.Expose(ln.Addr().String())
 		if err == nil {
-			c, err = bridge.Dial(ctx, addr, "payload", schema, names,
-				&bridge.ClientOpts{Consumer: sink, Compression: comp})
+			stopClient, err = dialPayloadClient(ctx, useGRPC, addr, comp,
+				schema, names, sink)
 		}
 		if err != nil {
 			_ = closeAll()
@@ -308,4 +313,35 @@ func measurePayloadCell(ctx context.Context, p payloadPeer, env *Env,
 		peak: float64(peak),
 		wire: float64(wire) / float64(reps),
 	}, nil
+}
+
+// dialPayloadClient connects the payload client of one door and returns
+// how to stop it.
+func dialPayloadClient(ctx context.Context, useGRPC bool, addr, comp string,
+	schema am.Schema, names am.S, sink *am.Machine,
+) (func(), error) {
+	if useGRPC {
+		c, err := bridge.Dial(ctx, addr, "payload", schema, names,
+			&bridge.ClientOpts{Consumer: sink, Compression: comp})
+		if err != nil {
+			return nil, err
+		}
+		return func() { _ = c.Close() }, nil
+	}
+	c, err := arpc.NewClient(ctx, addr, "payload", schema, names,
+		&arpc.ClientOpts{Consumer: sink, Compression: arpc.Compression(comp)})
+	if err != nil {
+		return nil, err
+	}
+	stop := func() {
+		sctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+		defer cancel()
+		c.Stop(sctx, true)
+	}
+	c.Start()
+	if err := waitState(ctx, c.Mach, arpcstates.ClientStates.Ready); err != nil {
+		stop()
+		return nil, err
+	}
+	return stop, nil
 }

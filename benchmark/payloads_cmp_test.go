@@ -20,7 +20,7 @@ func TestPayloadCmpSmoke(t *testing.T) {
 	require.NoError(t, runPayloadCmp(context.Background(), &out, nil, cfg))
 	s := out.String()
 	for _, want := range []string{"Throughput, random data", "Throughput, text data",
-		"Peak live heap", "Bytes on the wire", "| grpc-facade-zstd |", "| arpc |"} {
+		"Peak heap of one transfer", "Bytes on the wire", "| grpc-facade-zstd |", "| arpc |", "| arpc-zstd |"} {
 		assert.Contains(t, s, want)
 	}
 	assert.NotContains(t, s, "fail[", s)
