@@ -6,8 +6,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"log/slog"
+	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -346,3 +348,59 @@ func (l *logBuf) Handle(_ context.Context, r slog.Record) error {
 
 func (l *logBuf) WithAttrs([]slog.Attr) slog.Handler { return l }
 func (l *logBuf) WithGroup(string) slog.Handler      { return l }
+
+// A client that reads slowly while large payloads stream: the server holds
+// the payload in flight plus pending ones up to ServiceOpts.PayloadBytes,
+// drops and counts the rest, and the client, once it reads again, gets the
+// kept ones whole and learns the count.
+func TestSlowClientChunkedPayloads(t *testing.T) {
+	w := newWorker(t)
+	s := startServer(t, w, &bridge.ServerOpts{Service: bridge.ServiceOpts{
+		PayloadBytes: 3 << 20}})
+	var gate atomic.Pointer[chan struct{}]
+	dialer := func(ctx context.Context, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		return gatedConn{Conn: c, gate: &gate}, err
+	}
+	cons, got := consumer(t)
+	c := dial(t, s.Addr().String(), "slow", &bridge.ClientOpts{
+		Consumer: cons, HeartbeatInterval: 100 * time.Millisecond,
+		DialOptions: []grpc.DialOption{grpc.WithContextDialer(dialer)}})
+	held := make(chan struct{})
+	gate.Store(&held)
+	release := sync.OnceFunc(func() {
+		gate.Store(nil)
+		close(held)
+	})
+	defer release()
+	const sent = 10
+	blob := randPayload(t, 1<<20)
+	for range sent {
+		sendPayload(t, w, "blob", blob)
+	}
+	require.Equal(t, am.Executed, w.Add1("E", nil))
+	release()
+
+	received := 0
+	deadline := time.After(30 * time.Second)
+	for {
+		st := c.Stats()
+		if received > 0 && uint64(received)+st.PayloadsDropped == sent {
+			break
+		}
+		select {
+		case p := <-got:
+			assert.Equal(t, blob, p.Data)
+			received++
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("received %d, stats %+v", received, c.Stats())
+		}
+	}
+	st := c.Stats()
+	assert.Positive(t, st.PayloadsDropped)
+	assert.LessOrEqual(t, received, 5, "in flight plus 3 MiB pending at most")
+	assert.Zero(t, st.PayloadErrors)
+	assert.Eventually(t, func() bool { return c.Worker.Tick("E") == w.Tick("E") },
+		10*time.Second, 10*time.Millisecond, "the clock went on")
+}
