@@ -188,10 +188,20 @@ func (l *lyingService) WatchClock(req *bridgev1.WatchClockRequest,
 	l.streams++
 	n := l.streams
 	l.mx.Unlock()
-	if err := st.Send(&bridgev1.WatchClockResponse{Event: &bridgev1.
-		WatchClockResponse_InitialSyncDone{InitialSyncDone: &bridgev1.
-		InitialSyncDone{Seq: req.KnownSeq}}}); err != nil {
+	// a true catch-up first: the full time, as the real service sends it
+	full, err := l.Sync(st.Context(), &bridgev1.SyncRequest{
+		ClientId: req.ClientId})
+	if err != nil {
 		return err
+	}
+	for _, ev := range []*bridgev1.WatchClockResponse{
+		{Event: &bridgev1.WatchClockResponse_Update{Update: full.Update}},
+		{Event: &bridgev1.WatchClockResponse_InitialSyncDone{
+			InitialSyncDone: &bridgev1.InitialSyncDone{Seq: full.Update.ToSeq}}},
+	} {
+		if err := st.Send(ev); err != nil {
+			return err
+		}
 	}
 	lies := l.lies
 	if n > 1 {

@@ -4,16 +4,22 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
 
 	"github.com/arpcbridge/arpcbridge/arpc"
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
+	"github.com/arpcbridge/arpcbridge/bridge"
+	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
+	"github.com/arpcbridge/arpcbridge/internal/chunk"
 )
 
 // payloadOnStateSum serves a worker that sends a random payload of size
@@ -89,4 +95,65 @@ func TestNodeClientChunkedPayload(t *testing.T) {
 	assert.EqualValues(t, size, p["bytes"])
 	assert.Equal(t, sum, p["sha256"])
 	assert.EqualValues(t, size/(64<<10), p["chunks"])
+}
+
+// TestPolyglotClientsRefuseLyingChunks: the Node and Python clients, served
+// a chunked payload whose digest lies, deliver nothing and fail with a
+// clear error.
+func TestPolyglotClientsRefuseLyingChunks(t *testing.T) {
+	good := randPayload(t, 5000)
+	var lies []*bridgev1.PayloadChunk
+	for _, c := range chunk.Split(good, chunk.MinSize) {
+		pc := &bridgev1.PayloadChunk{Offset: c.Offset, Total: c.Total,
+			Data: c.Data, Sha256: c.Digest}
+		if c.Offset == 0 {
+			pc.Header = &bridgev1.Payload{Name: "lie"}
+		}
+		lies = append(lies, pc)
+	}
+	d := sha256.Sum256([]byte("other"))
+	lies[len(lies)-1].Sha256 = d[:]
+
+	clients := map[string][]string{}
+	if err := exec.Command("/usr/bin/python3", "-c",
+		"import grpc, grpc_tools").Run(); err == nil {
+		clients["/usr/bin/python3"] = []string{"clients/python/client.py"}
+	}
+	if node, err := exec.LookPath("node"); err == nil {
+		if _, err := os.Stat(filepath.Join(repoRoot,
+			"clients/node/node_modules/@grpc/grpc-js")); err == nil {
+			clients[node] = []string{"clients/node/client.mjs"}
+		}
+	}
+	if len(clients) == 0 {
+		missingTool(t, "node or python3-grpcio", "run scripts/polyglot-deps.sh")
+	}
+	for bin, args := range clients {
+		t.Run(filepath.Base(bin), func(t *testing.T) {
+			// a server of its own: its first stream lies
+			w := newWorker(t)
+			svc, err := bridge.NewService(w, nil)
+			require.NoError(t, err)
+			t.Cleanup(svc.Close)
+			gs := grpc.NewServer()
+			bridgev1.RegisterBridgeServiceServer(gs, &lyingService{Service: svc,
+				lies: lies, good: good})
+			l := listen(t)
+			go func() { _ = gs.Serve(l) }()
+			t.Cleanup(gs.Stop)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, append(args, l.Addr().String(),
+				"--state", "A", "--timeout", "20", "--expect-payload", "5000")...)
+			cmd.Dir = repoRoot
+			out, err := cmd.Output()
+			var exit *exec.ExitError
+			require.ErrorAs(t, err, &exit, "the client accepted a lie: %s", out)
+			assert.Equal(t, 1, exit.ExitCode())
+			var res map[string]any
+			require.NoError(t, json.Unmarshal(out, &res), string(out))
+			assert.Equal(t, false, res["ok"])
+			assert.Contains(t, res["error"], "payload chunk: SHA-256 mismatch")
+		})
+	}
 }
