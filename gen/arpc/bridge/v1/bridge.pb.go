@@ -1535,7 +1535,8 @@ type Heartbeat struct {
 	Seq uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
 	// Payloads dropped for this watcher since the stream began because it did
 	// not read fast enough: the server queues up to 256 payloads per stream
-	// while a send is blocked, and drops (and counts) further ones. Unlike
+	// (and up to ServiceOpts.PayloadBytes of them, 256 MiB by default) while a
+	// send is blocked, and drops (and counts) further ones. Unlike
 	// clock updates, payloads cannot be merged, so a dropped payload is lost;
 	// a growing value means the client should read faster. Payloads addressed
 	// to another client_id are counted too, since they are dropped before
