@@ -47,8 +47,22 @@ func TestChunkedPayloadDefaultLimits(t *testing.T) {
 	s := startServer(t, w, nil)
 	rpc := rawClient(t, s.Addr().String()) // default MaxCallRecvMsgSize
 	var r replica
-	st := openWatch(t, rpc, &bridgev1.WatchClockRequest{ClientId: "big",
-		ChunkedPayloads: true}, &r)
+	// 64 MiB under -race, with other packages' tests: more than tctx's 10 s
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st, err := rpc.WatchClock(ctx, &bridgev1.WatchClockRequest{
+		ClientId: "big", ChunkedPayloads: true})
+	require.NoError(t, err)
+	for {
+		msg, err := st.Recv()
+		require.NoError(t, err)
+		if msg.GetInitialSyncDone() != nil {
+			break
+		}
+		if u := msg.GetUpdate(); u != nil {
+			r.apply(t, u)
+		}
+	}
 	data := randPayload(t, 64<<20)
 	sendPayload(t, w, "big", data)
 	eIdx := slices.Index(testNames, "E")
