@@ -35,6 +35,8 @@ func main() {
 		dialN    = flag.Int("dial-n", 200, "dials per row for -dial")
 		dialIdle = flag.Int("dial-idle", 500, "idle clients per row for -dial's heap figure")
 		payloads = flag.Bool("payloads", false, "compare payloads of 1 KiB to 64 MiB, random and compressible, over raw TCP and both doors (with gRPC compression), then exit; -rounds applies (default 3 here)")
+		wire     = flag.Bool("wire", false, "measure the aRPC encodings (a mutation with 20 args, gob vs msgpack) and compressions (a Get value, a full snapshot), then exit")
+		wireN    = flag.Int("wire-n", 5000, "round trips per encoding for -wire")
 	)
 	flag.Parse()
 	if *soak > 0 {
@@ -71,6 +73,16 @@ func main() {
 		}
 		if err := runPayloadCmp(ctx, os.Stdout, progress, cfg); err != nil {
 			fmt.Fprintln(os.Stderr, "payloads:", err)
+			os.Exit(1)
+		}
+		return
+	}
+
+	if *wire {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		if err := runWire(ctx, os.Stdout, *wireN); err != nil {
+			fmt.Fprintln(os.Stderr, "wire:", err)
 			os.Exit(1)
 		}
 		return

@@ -53,6 +53,15 @@ func (e *Encoder) appendBody(body any) error {
 }
 
 func appendMsgpack(w io.Writer, v any) error {
+	// args keep their scalars packed by hand, so that they arrive typed as
+	// with gob (an int as an int): only the rest goes by shape
+	switch b := v.(type) {
+	case *ArgsMut:
+		v = &msgpackMut{Type: b.Type, States: b.States, Args: splitArgs(b.Args),
+			Id: b.Id, Event: b.Event, ErrMsg: b.ErrMsg}
+	case *ArgsWhenArgs:
+		v = &msgpackWhenArgs{Id: b.Id, State: b.State, Args: splitArgs(b.Args)}
+	}
 	enc := msgpack.GetEncoder()
 	defer msgpack.PutEncoder(enc)
 	enc.Reset(w)
@@ -95,7 +104,83 @@ func (d *Decoder) readBody(f byte, data []byte, body any) error {
 	}
 }
 
+// msgpackArgs are args in a msgpack body: the scalars packed (packArgs),
+// the rest by msgpack.
+type msgpackArgs struct {
+	Vals []byte         `msgpack:"v,omitempty"`
+	Rest map[string]any `msgpack:"r,omitempty"`
+}
+
+func splitArgs(args map[string]any) msgpackArgs {
+	vals, rest := packArgs(args)
+	return msgpackArgs{Vals: vals, Rest: rest}
+}
+
+func (a *msgpackArgs) join() (map[string]any, error) {
+	args, err := unpackArgs(a.Vals)
+	if err != nil || len(a.Rest) == 0 {
+		return args, err
+	}
+	if args == nil {
+		args = make(map[string]any, len(a.Rest))
+	}
+	for k, v := range a.Rest {
+		if _, dup := args[k]; dup {
+			return nil, fmt.Errorf("%w: arg %q twice", ErrRpc, k)
+		}
+		args[k] = normalize(v)
+	}
+	return args, nil
+}
+
+// msgpackMut is ArgsMut in a msgpack body.
+type msgpackMut struct {
+	Type   uint8       `msgpack:"t"`
+	States []int       `msgpack:"s"`
+	Args   msgpackArgs `msgpack:"a"`
+	Id     uint64      `msgpack:"i,omitempty"`
+	Event  string      `msgpack:"e,omitempty"`
+	ErrMsg string      `msgpack:"m,omitempty"`
+}
+
+// msgpackWhenArgs is ArgsWhenArgs in a msgpack body.
+type msgpackWhenArgs struct {
+	Id    uint64      `msgpack:"i"`
+	State int         `msgpack:"s"`
+	Args  msgpackArgs `msgpack:"a"`
+}
+
+// decodeMsgpack decodes a msgpack body into body.
 func decodeMsgpack(data []byte, body any) error {
+	switch b := body.(type) {
+	case *ArgsMut:
+		var m msgpackMut
+		if err := decodeMsgpackValue(data, &m); err != nil {
+			return err
+		}
+		args, err := m.Args.join()
+		if err != nil {
+			return err
+		}
+		*b = ArgsMut{Type: m.Type, States: m.States, Args: args, Id: m.Id,
+			Event: m.Event, ErrMsg: m.ErrMsg}
+		return nil
+	case *ArgsWhenArgs:
+		var m msgpackWhenArgs
+		if err := decodeMsgpackValue(data, &m); err != nil {
+			return err
+		}
+		args, err := m.Args.join()
+		if err != nil {
+			return err
+		}
+		*b = ArgsWhenArgs{Id: m.Id, State: m.State, Args: args}
+		return nil
+	}
+	return decodeMsgpackValue(data, body)
+}
+
+func decodeMsgpackValue(data []byte, body any) error {
 	r := bytes.NewReader(data)
 	dec := msgpack.GetDecoder()
 	defer msgpack.PutDecoder(dec)
