@@ -21,7 +21,6 @@ import (
 
 	"github.com/arpcbridge/arpcbridge/arpc"
 	"github.com/arpcbridge/arpcbridge/arpc/clock"
-	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
 	"github.com/arpcbridge/arpcbridge/internal/backoff"
 	"github.com/arpcbridge/arpcbridge/internal/chunk"
@@ -335,21 +334,6 @@ func (c *Client) handle(msg *bridgev1.WatchClockResponse, initial bool) error {
 		return c.payloadChunk(ev.PayloadChunk)
 	}
 	return nil
-}
-
-// deliver hands a payload to the Consumer.
-func (c *Client) deliver(p *bridgev1.Payload) {
-	c.payloads.Add(1)
-	if c.opts.Consumer == nil {
-		return
-	}
-	var data any = p.Data
-	if len(p.ContentType) >= 10 && p.ContentType[:10] == "text/plain" {
-		data = string(p.Data)
-	}
-	c.opts.Consumer.Add1(ss.ConsumerStates.WorkerPayload,
-		arpc.Pass(&arpc.A{Name: p.Name, Payload: &arpc.ArgsPayload{
-			Name: p.Name, Source: p.Source, Data: data, Token: p.Token}}))
 }
 
 // applyUpdate applies a clock update from the stream or a reply; a

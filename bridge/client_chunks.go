@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/arpcbridge/arpcbridge/arpc"
+	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
 	"github.com/arpcbridge/arpcbridge/internal/chunk"
 )
@@ -56,4 +57,19 @@ func (c *Client) resetChunks() {
 		c.asm.Max = arpc.DefaultMaxPayload
 	}
 	c.asmHeader = nil
+}
+
+// deliver hands a payload to the Consumer.
+func (c *Client) deliver(p *bridgev1.Payload) {
+	c.payloads.Add(1)
+	if c.opts.Consumer == nil {
+		return
+	}
+	var data any = p.Data
+	if len(p.ContentType) >= 10 && p.ContentType[:10] == "text/plain" {
+		data = string(p.Data)
+	}
+	c.opts.Consumer.Add1(ss.ConsumerStates.WorkerPayload,
+		arpc.Pass(&arpc.A{Name: p.Name, Payload: &arpc.ArgsPayload{
+			Name: p.Name, Source: p.Source, Data: data, Token: p.Token}}))
 }
