@@ -3,12 +3,12 @@ package bridge_test
 import (
 	"testing"
 
+	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
+	"github.com/arpcbridge/arpcbridge/arpc"
+	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
 )
 
@@ -50,39 +50,38 @@ func fullTime(u *bridgev1.ClockUpdate, n int) []uint64 {
 	return t
 }
 
-// A stream replaced by a newer one of the same client_id ends ABORTED with
-// an ErrorInfo (reason REPLACED), like every error status of the service.
-func TestReplacedStreamCarriesErrorInfo(t *testing.T) {
+// A repeated client ID means the same client name, not a takeover: on both
+// doors, two clients of one name stay connected, each gets every change, and
+// a mutation of one reaches the other (gRPC streams of one client_id used to
+// end the older one with ABORTED).
+func TestSameClientIdCoexists(t *testing.T) {
 	w := newWorker(t)
 	s := startServer(t, w, nil)
-	rpc := rawClient(t, s.Addr().String())
-	ctx := tctx(t)
-	first, err := rpc.WatchClock(ctx, &bridgev1.WatchClockRequest{ClientId: "twice"})
-	require.NoError(t, err)
-	// the first stream is registered once its initial sync arrived
-	for {
-		msg, err := first.Recv()
-		require.NoError(t, err)
-		if msg.GetInitialSyncDone() != nil {
-			break
-		}
+	addr := s.Addr().String()
+	g1 := dial(t, addr, "same", nil)
+	g2 := dial(t, addr, "same", nil)
+	a1 := newARPCClient(t, addr, "same")
+	a2 := newARPCClient(t, addr, "same")
+	workers := map[string]*arpc.Worker{"grpc 1": g1.Worker, "grpc 2": g2.Worker,
+		"arpc 1": a1.Worker, "arpc 2": a2.Worker}
+	for name, by := range workers {
+		t.Run(name, func(t *testing.T) {
+			for _, st := range []string{"A", "B"} {
+				require.Equal(t, am.Executed, by.Toggle1(st, nil), by.LastErr())
+			}
+			want := w.Time(nil)
+			for other, ow := range workers {
+				waitCh(t, ow.WhenQuery(func(c am.Clock) bool {
+					return c["A"] == want[w.Index1("A")] &&
+						c["B"] == want[w.Index1("B")]
+				}, nil), other+" sees "+name+"'s toggles")
+			}
+		})
 	}
-	second, err := rpc.WatchClock(ctx, &bridgev1.WatchClockRequest{ClientId: "twice"})
-	require.NoError(t, err)
-	_, err = second.Recv()
-	require.NoError(t, err)
-	for {
-		if _, err = first.Recv(); err != nil {
-			break
-		}
+	for name, c := range map[string]interface{ Err() error }{"grpc 1": g1,
+		"grpc 2": g2} {
+		assert.NoError(t, c.Err(), name)
 	}
-	st := status.Convert(err)
-	require.Equal(t, codes.Aborted, st.Code(), err)
-	var reason string
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok {
-			reason = info.Reason
-		}
-	}
-	assert.Equal(t, "REPLACED", reason)
+	assert.True(t, a1.Mach.Is1(ss.ClientStates.Ready), "arpc 1 still ready")
+	assert.True(t, a2.Mach.Is1(ss.ClientStates.Ready), "arpc 2 still ready")
 }

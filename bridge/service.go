@@ -86,7 +86,7 @@ type Service struct {
 	lifeStop context.CancelCauseFunc
 
 	mx       sync.RWMutex
-	watchers map[string]*watcher
+	watchers map[string][]*watcher
 }
 
 var _ bridgev1.BridgeServiceServer = (*Service)(nil)
@@ -125,7 +125,7 @@ func NewService(worker am.Api, opts *ServiceOpts) (*Service, error) {
 		opts:     *opts,
 		log:      log.With("service", "bridge", "worker", worker.Id()),
 		closed:   make(chan struct{}),
-		watchers: map[string]*watcher{},
+		watchers: map[string][]*watcher{},
 	}
 	s.life, s.lifeStop = context.WithCancelCause(context.Background())
 	for i, n := range names {
@@ -441,8 +441,7 @@ func (s *Service) Mutate(ctx context.Context, req *bridgev1.MutateRequest) (
 // moved on meanwhile keeps its update, and the reply is the usual diff.
 func (s *Service) replyUpdate(cl caller, knownSeq uint64) engine.Update {
 	if knownSeq != 0 && cl.key != "" {
-		if sub := s.watching(cl.key); sub != nil &&
-			sub.KnownSeq() == knownSeq {
+		if sub := s.watching(cl.key, knownSeq); sub != nil {
 			u, ok := sub.Next()
 			if ok && u.FromSeq == knownSeq {
 				return u

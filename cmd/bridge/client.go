@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"slices"
+	"sync"
 	"time"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
@@ -24,9 +27,19 @@ import (
 // DefaultTimeout bounds connecting and each call of the client commands.
 const DefaultTimeout = 5 * time.Second
 
-// DefaultClientName names the client commands' connections; the server sees
-// the client ID arpc.GetClientId(name), "rc-bridge-cli".
+// DefaultClientName prefixes the default name of the client commands'
+// connections: bridge-cli-PID-RANDOM, unique per process, so that two
+// commands never share a client ID (the server sees arpc.GetClientId(name),
+// "rc-bridge-cli-..."). Servers with --allow-id need --name.
 const DefaultClientName = "bridge-cli"
+
+// defaultClientName is this process's default --name.
+var defaultClientName = sync.OnceValue(func() string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", DefaultClientName, os.Getpid(),
+		hex.EncodeToString(b[:]))
+})
 
 const clientHelp = `
 How the client learns the schema: an aRPC client must know the worker's
@@ -61,7 +74,7 @@ func addClientFlags(cmd *cobra.Command, g *globalOpts) *clientOpts {
 	f := cmd.Flags()
 	f.BoolVar(&o.grpc, "grpc", false, "connect over gRPC instead of aRPC")
 	f.StringVar(&o.schema, "schema", "", "the machine's schema file, instead of asking the server (gRPC Handshake)")
-	f.StringVar(&o.name, "name", DefaultClientName, "client name; the server sees the client ID rc-NAME")
+	f.StringVar(&o.name, "name", "", "client name; the server sees the client ID rc-NAME (default bridge-cli-PID-RANDOM, unique per process)")
 	f.DurationVar(&o.timeout, "timeout", DefaultTimeout, "bound on connecting and on each call")
 	f.BoolVar(&o.json, "json", false, "print JSON (one object per line) instead of text")
 	o.sec.addFlags(cmd)
@@ -92,6 +105,9 @@ func (o *clientOpts) connect(ctx context.Context, cmd *cobra.Command,
 ) (*remote, error) {
 	if o.timeout <= 0 {
 		return nil, badInput("--timeout must be positive")
+	}
+	if o.name == "" {
+		o.name = defaultClientName()
 	}
 	if err := o.checkAddr(addr); err != nil {
 		return nil, err

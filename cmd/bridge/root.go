@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -35,20 +36,44 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // defaultToServe makes serve the default command: "bridge" alone and
-// "bridge --schema x.yaml" run "bridge serve ...".
+// "bridge --schema x.yaml" run "bridge serve ...". Global flags (see
+// globalFlags) may come before a command: "bridge --log-level debug inspect
+// ADDR" runs inspect, "bridge --log-level debug" runs serve.
 func defaultToServe(root *cobra.Command, args []string) []string {
-	if len(args) == 0 {
-		return []string{"serve"}
+	i := 0
+	for i < len(args) {
+		a := args[i]
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		takes, global := globalFlags[name]
+		if !strings.HasPrefix(a, "--") || !global {
+			break
+		}
+		i++
+		if takes && !hasValue {
+			i++ // the flag's value
+		}
 	}
-	first := args[0]
+	if i >= len(args) {
+		if slices.Contains(args, "--version") {
+			return args
+		}
+		return append([]string{"serve"}, args...)
+	}
+	first := args[i]
 	switch {
 	case first == "-h", first == "--help", first == "help",
-		first == "completion", first == "__complete":
+		first == "completion", first == "__complete", first == "__completeNoDesc":
 		return args
 	case strings.HasPrefix(first, "-"):
 		return append([]string{"serve"}, args...)
 	}
 	return args
+}
+
+// globalFlags are the root's flags, which may precede the command: whether
+// each takes a value.
+var globalFlags = map[string]bool{
+	"log-level": true, "log-format": true, "version": false,
 }
 
 // globalOpts are the flags every command takes.
@@ -108,8 +133,13 @@ over the environment.
 	pf.StringVar(&g.logFormat, "log-format", "text",
 		"log format: text or json (logs go to stderr)")
 
+	v := readVersion()
+	root.Version = v.Version
+	// the template is plain text: no {{ }} in what the build recorded
+	root.SetVersionTemplate(strings.ReplaceAll(v.text(), "{{", "{ {"))
+	root.Flags().Bool("version", false, "print the version (as \"bridge version\") and exit")
 	root.AddCommand(newServeCmd(g), newWatchCmd(g), newInspectCmd(g),
-		newGetCmd(g))
+		newGetCmd(g), newVersionCmd(g))
 	for _, m := range mutationCmds {
 		root.AddCommand(newMutateCmd(g, m))
 	}
