@@ -91,7 +91,8 @@ func (s *Server) serveConn(conn net.Conn) {
 	bye, id := sess.bye, sess.clientId
 	sess.mx.Unlock()
 	if bye {
-		s.log.Debug("client said goodbye", "client", id)
+		s.log.Debug("client disconnected", "door", "arpc", "client", id,
+			"reason", "goodbye")
 	} else if id != "" {
 		s.log.Info("client connection lost", "client", id)
 	}
@@ -171,12 +172,12 @@ func (ses *session) register() {
 	h(mReady, ses.handleReady)
 	h(mMutate, ses.mutate)
 	h(mMutateNS, ses.mutateNS)
-	h(mSync, ses.sync)
-	h(mGet, ses.get)
-	h(mCan, ses.can)
-	h(mErr, ses.err)
-	h(mWhenArgs, ses.whenArgsAdd)
-	h(mWhenArgsX, ses.whenArgsCancel)
+	h(mSync, loggedCall(ses, "Sync", ses.sync))
+	h(mGet, loggedCall(ses, "Get", ses.get))
+	h(mCan, loggedCall(ses, "Can", ses.can))
+	h(mErr, loggedCall(ses, "Err", ses.err))
+	h(mWhenArgs, loggedCall(ses, "WhenArgs", ses.whenArgsAdd))
+	h(mWhenArgsX, loggedCall(ses, "WhenArgsCancel", ses.whenArgsCancel))
 	h(mBye, ses.handleBye)
 	h(mPing, ses.ping)
 }
@@ -284,6 +285,9 @@ func (ses *session) hello(_ *rpc2.Client, args *ArgsHello, resp *RespHello) erro
 	if h := s.Hooks.Handshake; h != nil {
 		h(args.ClientId, resp.Resumed)
 	}
+	s.log.Debug("client connected", "door", "arpc", "client", args.ClientId,
+		"identity", identity, "resumed", resp.Resumed,
+		"remote", ses.conn.RemoteAddr().String())
 	return nil
 }
 
@@ -369,11 +373,12 @@ func (ses *session) apply(args *ArgsMut) (am.Result, error) {
 		return am.Canceled, err
 	}
 	ses.mx.Lock()
-	key, identity := ses.dedupKey, ses.identity
+	key, identity, id := ses.dedupKey, ses.identity, ses.clientId
 	ses.mx.Unlock()
 	res, _, err := m.Run(ses.ctx, &Mutation{Client: key, Id: args.Id,
 		Type: args.Type, States: names, Args: args.Args, ErrMsg: args.ErrMsg,
-		Policy: ses.s.Policy, Identity: identity, Ran: ses.s.Hooks.Mutated})
+		Policy: ses.s.Policy, Identity: identity, Ran: ses.s.Hooks.Mutated,
+		ClientId: id, Door: "arpc", Log: ses.s.log})
 	return res, err
 }
 

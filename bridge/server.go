@@ -193,6 +193,7 @@ func NewServer(ctx context.Context, l net.Listener, name string,
 	if workers := streamWorkers(opts.StreamWorkers); workers > 0 {
 		gopts = append(gopts, grpc.NumStreamWorkers(uint32(workers)))
 	}
+	gopts = append(gopts, debugLogOptions(log.With("server", name))...)
 	gopts = append(gopts, opts.GRPCOptions...)
 	s := &Server{
 		svc:     svc,

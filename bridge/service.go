@@ -420,7 +420,8 @@ func (s *Service) Mutate(ctx context.Context, req *bridgev1.MutateRequest) (
 	}
 	res, replayed, err := s.mut.Run(ctx, &arpc.Mutation{Client: cl.key,
 		Id: mutationKey(req.MutationId), Type: kind, States: states, Args: args,
-		ErrMsg: errMsg, Policy: s.opts.Policy, Identity: cl.identity})
+		ErrMsg: errMsg, Policy: s.opts.Policy, Identity: cl.identity,
+		ClientId: req.ClientId, Door: "grpc", Log: s.log})
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -99,8 +99,47 @@ type remote struct {
 }
 
 // connect connects to the server at addr: learns the schema, then connects
-// over aRPC or gRPC and returns once the worker replica is in sync.
+// over aRPC or gRPC and returns once the worker replica is in sync. With
+// reconnect (watch), an unreachable server is retried until --timeout, as a
+// lost connection is: watch may start before the server.
 func (o *clientOpts) connect(ctx context.Context, cmd *cobra.Command,
+	addr string,
+) (*remote, error) {
+	deadline := time.Now().Add(o.timeout)
+	for {
+		r, err := o.connectOnce(ctx, cmd, addr)
+		if err == nil {
+			return r, nil
+		}
+		if o.sec.cfg == nil && o.nats == "" &&
+			exitCode(err) == exitUnreachable && probeHTTP1(ctx, addr) {
+			return nil, notBridgeHTTP1(addr)
+		}
+		if errors.Is(err, arpc.ErrNoAccess) {
+			var ce *codeError
+			if !errors.As(err, &ce) {
+				err = &codeError{exitDenied, fmt.Errorf(
+					"%s refused the client: %w (try --name)", addr, err)}
+			}
+		}
+		left := time.Until(deadline)
+		if !o.reconnect || exitCode(err) != exitUnreachable || left <= 0 {
+			return nil, err
+		}
+		t := time.NewTimer(min(left, connectRetryDelay))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		}
+	}
+}
+
+// connectRetryDelay spaces watch's attempts to reach a server not up yet.
+const connectRetryDelay = 200 * time.Millisecond
+
+func (o *clientOpts) connectOnce(ctx context.Context, cmd *cobra.Command,
 	addr string,
 ) (*remote, error) {
 	if o.timeout <= 0 {
@@ -239,9 +278,10 @@ func (o *clientOpts) connectARPC(ctx context.Context, addr string,
 		err := c.Mach.Err()
 		stop()
 		if err == nil {
-			err = fmt.Errorf("%w: %s: disconnected", arpc.ErrNoConn, addr)
+			return nil, fmt.Errorf("%w: %s: disconnected", arpc.ErrNoConn, addr)
 		}
-		return nil, err
+		// the client's errors say what failed, not where
+		return nil, fmt.Errorf("connecting to %s: %w", addr, err)
 	case <-t.C:
 		stop()
 		return nil, fmt.Errorf("%w: %s: not ready after %s", arpc.ErrNetworkTimeout,
@@ -253,7 +293,20 @@ func (o *clientOpts) connectARPC(ctx context.Context, addr string,
 	return &remote{
 		addr: addr, door: "aRPC", worker: c.Worker, names: names, schema: schema,
 		get: func(ctx context.Context, name string) (any, error) {
+			if name == bridge.ErrGetName {
+				// as the gRPC door answers it: the message, or null
+				if err := c.Worker.Err(); err != nil {
+					return err.Error(), nil
+				}
+				return nil, nil
+			}
 			resp, err := c.Get(ctx, name)
+			if errors.Is(err, arpc.ErrUnsupported) {
+				// a server without a getter exposes nothing, as the gRPC
+				// door answers NOT_FOUND for it
+				return nil, fmt.Errorf("%w: %q: the server has no getter",
+					bridge.ErrNotFound, name)
+			}
 			if err != nil {
 				return nil, err
 			}

@@ -185,7 +185,17 @@ func (g *globalOpts) logger() (*slog.Logger, error) {
 	case "text":
 		return slog.New(slog.NewTextHandler(g.stderr, hopts)), nil
 	case "json":
+		hopts.ReplaceAttr = durationString
 		return slog.New(slog.NewJSONHandler(g.stderr, hopts)), nil
 	}
 	return nil, badInput("--log-format %q: want text or json", g.logFormat)
+}
+
+// durationString writes durations in JSON logs as text logs write them,
+// Go's duration strings ("1.5ms", "2m3s"), not as integer nanoseconds.
+func durationString(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
 }

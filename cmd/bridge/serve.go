@@ -13,6 +13,7 @@ import (
 
 	"github.com/arpcbridge/arpcbridge/arpc"
 	"github.com/arpcbridge/arpcbridge/arpc/engine"
+	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 	"github.com/arpcbridge/arpcbridge/bridge"
 	"github.com/arpcbridge/arpcbridge/bridge/store"
 	"github.com/arpcbridge/arpcbridge/bridge/web"
@@ -88,7 +89,7 @@ identity; --auth-tokens maps bearer tokens to identities; --auth-policy
 allows identities to mutate and observe states by name globs. The files are
 reloaded when they change, and on SIGHUP, without dropping connections.
 
-Getter names (bridge get): id, source, active, uptime, names.`,
+Getter names (bridge get): id, source, active, uptime, names, arpc.err.`,
 		Example: `  bridge serve
   bridge serve --addr 127.0.0.1:0 --push-interval 50ms
   bridge serve --schema jobs.yaml --allow-id rc-ops
@@ -288,8 +289,11 @@ func (o *serveOpts) run(ctx context.Context) error {
 	return serveErr
 }
 
-// getterNames are the names serve's getter answers (see getter).
-var getterNames = []string{"id", "source", "active", "uptime", "names"}
+// getterNames are the names bridge get answers for serve: its getter's,
+// and the machine's last error (ErrGetName, answered by both doors
+// themselves).
+var getterNames = []string{"id", "source", "active", "uptime", "names",
+	bridge.ErrGetName}
 
 // getter answers bridge get (Client.Get) for both doors, with values both
 // gob and JSON can carry.
@@ -305,11 +309,19 @@ func getter(def *machineDef, mach *am.Machine, started time.Time,
 			}
 			return def.source
 		case "active":
-			return []string(mach.ActiveStates(nil))
+			// schema order, as inspect and watch list them
+			active := []string{}
+			for _, n := range def.names {
+				if n != ss.WorkerStates.SendPayload && mach.Is1(n) {
+					active = append(active, n)
+				}
+			}
+			return active
 		case "uptime":
 			return time.Since(started).Round(time.Second).String()
 		case "names":
 			return getterNames
+
 		}
 		return nil
 	}
