@@ -126,6 +126,10 @@ func (o *clientOpts) connect(ctx context.Context, cmd *cobra.Command,
 		if !o.reconnect || exitCode(err) != exitUnreachable || left <= 0 {
 			return nil, err
 		}
+		if log, lerr := o.clientLogger(cmd); lerr == nil {
+			log.Debug("server not reachable yet, retrying", "addr", addr,
+				"left", left.Round(time.Millisecond), "err", err)
+		}
 		t := time.NewTimer(min(left, connectRetryDelay))
 		select {
 		case <-t.C:
@@ -154,13 +158,9 @@ func (o *clientOpts) connectOnce(ctx context.Context, cmd *cobra.Command,
 	if err := o.sec.load(); err != nil {
 		return nil, err
 	}
-	log := slog.New(slog.DiscardHandler)
-	if cmd.Flags().Changed("log-level") || envSet("log-level") {
-		l, err := o.logger()
-		if err != nil {
-			return nil, err
-		}
-		log = l
+	log, err := o.clientLogger(cmd)
+	if err != nil {
+		return nil, err
 	}
 	var schema am.Schema
 	var names am.S
@@ -183,6 +183,15 @@ func (o *clientOpts) connectOnce(ctx context.Context, cmd *cobra.Command,
 		return o.connectGRPC(ctx, addr, schema, names, log)
 	}
 	return o.connectARPC(ctx, addr, schema, names, log)
+}
+
+// clientLogger is the logger of the client libraries: the --log-level one
+// when it was given, else none (their retries and warnings stay quiet).
+func (o *clientOpts) clientLogger(cmd *cobra.Command) (*slog.Logger, error) {
+	if cmd.Flags().Changed("log-level") || envSet("log-level") {
+		return o.logger()
+	}
+	return slog.New(slog.DiscardHandler), nil
 }
 
 func envSet(flag string) bool {
@@ -342,7 +351,7 @@ func (o *clientOpts) connectGRPC(ctx context.Context, addr string,
 		return nil, notBridge(addr)
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("connecting to %s: %w", addr, err)
 	}
 	return &remote{
 		addr: addr, door: "gRPC", worker: c.Worker, names: names, schema: schema,
