@@ -30,7 +30,8 @@ JSON object per update:
 
 Pushed updates are throttled by the server's --push-interval, so changes
 between two pushes arrive merged. A lost connection (a server restart) is
-re-established within --timeout and the view goes on from where it was.
+re-established within --timeout and the view goes on from where it was; a
+server that is not up yet is waited for as long.
 watch ends on Ctrl-C (exit code 0), after --count updates (exit code 0),
 when the connection is lost for longer than --timeout (exit code 4), or,
 with --idle-timeout, when no update arrives for that long (exit code 6): on
