@@ -9,16 +9,13 @@ import (
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
 
 	"github.com/arpcbridge/arpcbridge/arpc"
-	"github.com/arpcbridge/arpcbridge/arpc/engine"
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 	"github.com/arpcbridge/arpcbridge/bridge"
 	"github.com/arpcbridge/arpcbridge/bridge/store"
 	"github.com/arpcbridge/arpcbridge/bridge/web"
 	"github.com/arpcbridge/arpcbridge/internal/demo"
-	"github.com/arpcbridge/arpcbridge/internal/metrics"
 )
 
 // DefaultShutdownTimeout bounds the graceful part of serve's shutdown.
@@ -173,12 +170,6 @@ func (o *serveOpts) run(ctx context.Context) error {
 			}
 		}()
 	}
-	eng, err := engine.Attach(mach)
-	if err != nil {
-		return err
-	}
-	defer eng.Release()
-	met := metrics.New(eng)
 
 	l, err := net.Listen("tcp", o.addr)
 	if err != nil {
@@ -186,7 +177,6 @@ func (o *serveOpts) run(ctx context.Context) error {
 	}
 	started := time.Now()
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", met.Handler())
 	mux.Handle("GET /", web.Handler())
 	srv, err := bridge.NewServer(machCtx, l, def.id, mach, &bridge.ServerOpts{
 		Service: bridge.ServiceOpts{
@@ -195,14 +185,12 @@ func (o *serveOpts) run(ctx context.Context) error {
 			PushInterval: o.pushInterval,
 			Logger:       log,
 		},
-		HTTP:          mux,
-		TLSConfig:     o.sec.tlsConfig(),
-		Tokens:        o.sec.tokens,
-		Policy:        o.sec.policy,
-		GRPCOptions:   []grpc.ServerOption{grpc.StatsHandler(met.GRPCStatsHandler())},
-		ConfigureARPC: met.ConfigureARPC,
-		Logger:        log,
-		Store:         st,
+		HTTP:      mux,
+		TLSConfig: o.sec.tlsConfig(),
+		Tokens:    o.sec.tokens,
+		Policy:    o.sec.policy,
+		Logger:    log,
+		Store:     st,
 	})
 	if err != nil {
 		_ = l.Close()
