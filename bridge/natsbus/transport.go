@@ -83,7 +83,7 @@ func (t transport) Mutate(ctx context.Context, m *arpc.ArgsMut, noSync bool) (
 		for k, v := range m.Args {
 			args[k] = v
 		}
-		args[bridge.ErrArgKey] = m.ErrMsg
+		args[bridge.ErrName] = m.ErrMsg
 	}
 	st, err := bridge.ToStruct(args)
 	if err != nil {

@@ -302,7 +302,7 @@ func (o *clientOpts) connectARPC(ctx context.Context, addr string,
 	return &remote{
 		addr: addr, door: "aRPC", worker: c.Worker, names: names, schema: schema,
 		get: func(ctx context.Context, name string) (any, error) {
-			if name == bridge.ErrGetName {
+			if name == bridge.ErrName {
 				// as the gRPC door answers it: the message, or null
 				if err := c.Worker.Err(); err != nil {
 					return err.Error(), nil

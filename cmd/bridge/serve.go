@@ -278,10 +278,10 @@ func (o *serveOpts) run(ctx context.Context) error {
 }
 
 // getterNames are the names bridge get answers for serve: its getter's,
-// and the machine's last error (ErrGetName, answered by both doors
+// and the machine's last error (ErrName, answered by both doors
 // themselves).
 var getterNames = []string{"id", "source", "active", "uptime", "names",
-	bridge.ErrGetName}
+	bridge.ErrName}
 
 // getter answers bridge get (Client.Get) for both doors, with values both
 // gob and JSON can carry.
