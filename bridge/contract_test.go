@@ -1,6 +1,7 @@
 package bridge_test
 
 import (
+	"os"
 	"testing"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
@@ -84,4 +85,46 @@ func TestSameClientIdCoexists(t *testing.T) {
 	}
 	assert.True(t, a1.Mach.Is1(ss.ClientStates.Ready), "arpc 1 still ready")
 	assert.True(t, a2.Mach.Is1(ss.ClientStates.Ready), "arpc 2 still ready")
+}
+
+// MUTATION_TYPE_TOGGLE is asyncmachine's all-or-nothing toggle, on both
+// doors, as bridge.proto says (it used to say "deactivate the listed states
+// that are active, activate the others", which the server never did).
+func TestToggleAllOrNothing(t *testing.T) {
+	proto, err := os.ReadFile("../proto/arpc/bridge/v1/bridge.proto")
+	require.NoError(t, err)
+	require.Contains(t, string(proto), "all or nothing",
+		"bridge.proto documents the toggle the server does")
+	require.NotContains(t, string(proto), "that are active, activate the others")
+
+	w := newWorker(t)
+	s := startServer(t, w, nil)
+	addr := s.Addr().String()
+	rpc := rawClient(t, addr)
+	a := newARPCClient(t, addr, "a")
+	toggles := map[string]func(t *testing.T, states am.S) am.Result{
+		"grpc": func(t *testing.T, states am.S) am.Result {
+			resp, err := rpc.Mutate(tctx(t), &bridgev1.MutateRequest{ClientId: "t",
+				Type: bridgev1.MutationType_MUTATION_TYPE_TOGGLE, States: states})
+			require.NoError(t, err)
+			require.Equal(t, bridgev1.MutationResult_MUTATION_RESULT_EXECUTED,
+				resp.Result)
+			return am.Executed
+		},
+		"arpc": func(t *testing.T, states am.S) am.Result {
+			waitCh(t, a.Worker.WhenQuery(func(c am.Clock) bool {
+				return c["B"] == w.Tick("B") && c["C"] == w.Tick("C")
+			}, nil), "the replica")
+			return a.Worker.Toggle(states, nil)
+		},
+	}
+	for door, toggle := range toggles {
+		t.Run(door, func(t *testing.T) {
+			w.Set(am.S{"B"}, nil) // B active, C not
+			require.Equal(t, am.Executed, toggle(t, am.S{"B", "C"}))
+			assert.True(t, w.Is(am.S{"B", "C"}), "some inactive: all added")
+			require.Equal(t, am.Executed, toggle(t, am.S{"B", "C"}))
+			assert.True(t, w.Not(am.S{"B", "C"}), "all active: all removed")
+		})
+	}
 }
