@@ -17,6 +17,8 @@ import (
 	"github.com/arpcbridge/arpcbridge/arpc/clock"
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 	"github.com/arpcbridge/arpcbridge/internal/backoff"
+
+	"github.com/arpcbridge/arpcbridge/arpc/internal/wire"
 )
 
 // Client defaults, applied by NewClient to the matching fields.
@@ -48,6 +50,16 @@ type ClientOpts struct {
 	TLSConfig *tls.Config
 	// Token is a bearer token sent in the Hello (Client.Token).
 	Token string
+	// Encoding encodes values of the user's types on the connection
+	// (Client.Encoding): EncodingGob (the default) or EncodingMsgpack.
+	Encoding Encoding
+	// Compression is the compression the client asks for
+	// (Client.Compression): CompressionNone (the default), CompressionS2 or
+	// CompressionZstd.
+	Compression Compression
+	// CompressThreshold is the smallest body the client compresses
+	// (Client.CompressThreshold).
+	CompressThreshold int
 }
 
 // Client connects to a Server and exposes its worker as Client.Worker. Set
@@ -134,6 +146,20 @@ type Client struct {
 	// to identities (Server.Tokens). It is never logged. Default: none
 	// (ClientOpts.Token).
 	Token string
+	// Encoding encodes values of the user's types (args other than
+	// scalars, payloads, Get values, WhenArgs args) on every connection:
+	// EncodingGob (the default, also "") or EncodingMsgpack; the server
+	// answers in the same one. See Encoding for what each carries.
+	Encoding Encoding
+	// Compression asks the server to compress large bodies (payloads, Get
+	// values, full snapshots) in both directions: CompressionNone (the
+	// default, also ""), CompressionS2 or CompressionZstd. The server may
+	// refuse it or pick the other codec (Server.Compression);
+	// Stats().Compression says what was negotiated.
+	Compression Compression
+	// CompressThreshold is the smallest body the client compresses once
+	// compression is negotiated. Default DefaultCompressThreshold (1 KiB).
+	CompressThreshold int
 
 	schema am.Schema
 	names  am.S
@@ -171,8 +197,11 @@ type Client struct {
 type clientConn struct {
 	net net.Conn
 	cod *codec
-	rc  *rpc2.Client
-	bye atomic.Bool
+	// encoding and compression were negotiated in the handshake
+	encoding    Encoding
+	compression Compression
+	rc          *rpc2.Client
+	bye         atomic.Bool
 	// dead is set once the connection was dropped (or found dead by a
 	// ping): late pushes from it are ignored, as the replica resumes on
 	// another connection
@@ -216,33 +245,36 @@ func NewClient(
 	logMachFromEnv(mach, EnvAmRpcLogClient, opts.Logger)
 	cctx, cancel := context.WithCancel(mach.Context())
 	c := &Client{
-		Mach:             mach,
-		Name:             name,
-		Addr:             addr,
-		Consumer:         opts.Consumer,
-		TLSConfig:        opts.TLSConfig,
-		Token:            opts.Token,
-		idScope:          newIdScope(),
-		ConnTimeout:      DefaultConnTimeout,
-		ConnRetries:      DefaultConnRetries,
-		ConnRetryTimeout: DefaultConnRetryTimeout,
-		ConnRetryDelay:   DefaultConnRetryDelay,
-		ConnRetryBackoff: DefaultConnRetryBackoff,
-		CallTimeout:      DefaultCallTimeout,
-		CallRetries:      DefaultCallRetries,
-		CallRetryTimeout: DefaultCallRetryTimeout,
-		CallRetryDelay:   DefaultCallRetryDelay,
-		CallRetryBackoff: DefaultCallRetryBackoff,
-		PingTimeout:      DefaultPingTimeout,
-		connCh:           make(chan struct{}),
-		schema:           norm,
-		names:            names,
-		hash:             SchemaHash(norm, names),
-		log:              log.With("client", name),
-		ctx:              cctx,
-		cancel:           cancel,
-		runDone:          make(chan struct{}),
-		whenArgs:         map[uint64]*whenArgsWait{},
+		Mach:              mach,
+		Name:              name,
+		Addr:              addr,
+		Consumer:          opts.Consumer,
+		TLSConfig:         opts.TLSConfig,
+		Token:             opts.Token,
+		Encoding:          opts.Encoding,
+		Compression:       opts.Compression,
+		CompressThreshold: opts.CompressThreshold,
+		idScope:           newIdScope(),
+		ConnTimeout:       DefaultConnTimeout,
+		ConnRetries:       DefaultConnRetries,
+		ConnRetryTimeout:  DefaultConnRetryTimeout,
+		ConnRetryDelay:    DefaultConnRetryDelay,
+		ConnRetryBackoff:  DefaultConnRetryBackoff,
+		CallTimeout:       DefaultCallTimeout,
+		CallRetries:       DefaultCallRetries,
+		CallRetryTimeout:  DefaultCallRetryTimeout,
+		CallRetryDelay:    DefaultCallRetryDelay,
+		CallRetryBackoff:  DefaultCallRetryBackoff,
+		PingTimeout:       DefaultPingTimeout,
+		connCh:            make(chan struct{}),
+		schema:            norm,
+		names:             names,
+		hash:              SchemaHash(norm, names),
+		log:               log.With("client", name),
+		ctx:               cctx,
+		cancel:            cancel,
+		runDone:           make(chan struct{}),
+		whenArgs:          map[uint64]*whenArgsWait{},
 	}
 	return c, nil
 }
@@ -275,7 +307,7 @@ func (c *Client) Stop(waitTillExit context.Context, dispose bool) am.Result {
 	if first {
 		if cc != nil {
 			c.Mach.Add1(ss.ClientStates.Disconnecting, nil)
-			_ = cc.rc.Notify(mBye, &Empty{})
+			_ = cc.rc.Notify(wire.MBye, &wire.Empty{})
 		}
 		// cancel before closing, so that run does not take the closed
 		// connection for a lost one and reconnect
@@ -438,7 +470,7 @@ func (c *Client) connectOnce() error {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetWriteDeadline(dl)
 	}
-	if _, err := conn.Write([]byte(preface)); err != nil {
+	if _, err := conn.Write([]byte(wire.Preface)); err != nil {
 		_ = conn.Close()
 		return fmt.Errorf("%w: %w", ErrNetwork, err)
 	}
@@ -468,15 +500,24 @@ func (c *Client) connectOnce() error {
 	defer stop()
 
 	c.Mach.Add(am.S{ss.ClientStates.Connected, ss.SharedStates.Handshaking}, nil)
-	hello := &ArgsHello{Version: ProtocolVersion, ClientId: c.Mach.Id(),
+	enc, err := encodingCode(c.Encoding)
+	if err != nil {
+		return err
+	}
+	comp, err := compressionCode(c.Compression)
+	if err != nil {
+		return err
+	}
+	hello := &wire.ArgsHello{Version: ProtocolVersion, ClientId: c.Mach.Id(),
 		SchemaHash: c.hash, IdScope: c.idScope,
-		Heartbeat: int64(c.pingTimeout() / 2), Token: c.Token}
+		Heartbeat: int64(c.pingTimeout() / 2), Token: c.Token, Encoding: enc,
+		Compression: comp}
 	if c.Worker != nil {
 		hello.KnownTime, hello.KnownSeq = c.Worker.knownClock()
 	}
-	var resp RespHello
+	var resp wire.RespHello
 	c.calls.Add(1)
-	if err := callRaw(ctx, cc.rc, mHello, hello, &resp); err != nil {
+	if err := callRaw(ctx, cc.rc, wire.MHello, hello, &resp); err != nil {
 		if c.TLSConfig != nil {
 			// with TLS 1.3, a server refuses a client certificate after the
 			// handshake: its alert is what the read loop ends with
@@ -496,9 +537,23 @@ func (c *Client) connectOnce() error {
 		}
 		return err
 	}
-	if err := resp.Err.toErr(); err != nil {
+	if err := fromWireErr(resp.Err); err != nil {
+		if !resp.Negotiated && resp.Err.Code == uint8(codeRpc) {
+			// a version 4 server refuses another version with
+			// codeProtocolVersion: plain ErrRpc on a first Hello is an older
+			// server refusing this one (its message names both versions)
+			return fmt.Errorf("%w: the server speaks an older protocol than "+
+				"%d: %w", ErrProtocolVersion, ProtocolVersion, err)
+		}
 		return err
 	}
+	if resp.Negotiated && resp.Encoding != enc {
+		return fmt.Errorf("%w: asked for encoding %s, the server answered %s",
+			ErrInvalidResp, encodingOf(enc), encodingOf(resp.Encoding))
+	}
+	cc.cod.negotiated(resp.Encoding, resp.Compression, c.CompressThreshold)
+	cc.encoding, cc.compression = encodingOf(resp.Encoding),
+		compressionOf(resp.Compression)
 	// without names and schema the server found the client's hash equal
 	if resp.Schema != nil || resp.Names != nil {
 		if err := compareSchemas(c.schema, c.names, resp.Schema,
@@ -506,12 +561,12 @@ func (c *Client) connectOnce() error {
 			return err
 		}
 	}
-	u, err := decodeUpdate(resp.Clock, len(c.names))
+	u, err := resp.Clock.Engine(len(c.names), ErrInvalidResp)
 	if err != nil {
 		return err
 	}
 	if c.Worker == nil {
-		w := NewWorker(c.ctx, resp.WorkerId, c.schema, c.names, transport{c},
+		w := newWorker(c.ctx, resp.WorkerId, c.schema, c.names, transport{c},
 			c.log)
 		w.parentId = c.Mach.Id()
 		w.idScope = c.idScope
@@ -535,7 +590,7 @@ func (c *Client) connectOnce() error {
 	c.Worker.ApplyUpdate(u)
 
 	c.calls.Add(1)
-	if err := callRaw(ctx, cc.rc, mReady, &Empty{}, &Empty{}); err != nil {
+	if err := callRaw(ctx, cc.rc, wire.MReady, &wire.Empty{}, &wire.Empty{}); err != nil {
 		return err
 	}
 	c.mx.Lock()
@@ -602,13 +657,13 @@ func (c *Client) dropConn(cc *clientConn) {
 }
 
 func (c *Client) register(cc *clientConn) {
-	cc.rc.Handle(mClock, func(_ *rpc2.Client, u *WireUpdate, _ *Empty) error {
+	cc.rc.Handle(wire.MClock, func(_ *rpc2.Client, u *wire.Update, _ *wire.Empty) error {
 		if !cc.dead.Load() {
 			c.applyWire(u)
 		}
 		return nil
 	})
-	cc.rc.Handle(mPayload, func(_ *rpc2.Client, p *ArgsPayload, _ *Empty) error {
+	cc.rc.Handle(wire.MPayload, func(_ *rpc2.Client, p *ArgsPayload, _ *wire.Empty) error {
 		cons := c.Consumer
 		switch {
 		case cons == nil:
@@ -623,30 +678,30 @@ func (c *Client) register(cc *clientConn) {
 		}
 		return nil
 	})
-	cc.rc.Handle(mWhenArgsDone, func(_ *rpc2.Client, a *ArgsWhenArgsDone,
-		_ *Empty,
+	cc.rc.Handle(wire.MWhenArgsDone, func(_ *rpc2.Client, a *wire.ArgsWhenArgsDone,
+		_ *wire.Empty,
 	) error {
 		c.whenArgsEnd(a.Id)
 		return nil
 	})
-	cc.rc.Handle(mServerBye, func(_ *rpc2.Client, _ *Empty, _ *Empty) error {
+	cc.rc.Handle(wire.MServerBye, func(_ *rpc2.Client, _ *wire.Empty, _ *wire.Empty) error {
 		cc.bye.Store(true)
 		return nil
 	})
 	// a heartbeat only proves the link alive (the codec notes the time)
-	cc.rc.Handle(mHeartbeat, func(_ *rpc2.Client, _ *Empty, _ *Empty) error {
+	cc.rc.Handle(wire.MHeartbeat, func(_ *rpc2.Client, _ *wire.Empty, _ *wire.Empty) error {
 		return nil
 	})
 }
 
 // applyWire decodes and applies a clock update; a malformed one triggers a
 // resync.
-func (c *Client) applyWire(wu *WireUpdate) {
+func (c *Client) applyWire(wu *wire.Update) {
 	w := c.Worker
 	if w == nil || wu == nil {
 		return
 	}
-	u, err := decodeUpdate(wu, len(c.names))
+	u, err := wu.Engine(len(c.names), ErrInvalidResp)
 	if err != nil {
 		w.reportErr(err)
 		w.resync()
@@ -671,6 +726,10 @@ type ClientStats struct {
 	// reply: handshakes, mutations, Sync, Can, Err, WhenArgs, Get, Ping),
 	// retries included; not notifications (no-sync mutations, goodbyes).
 	Calls uint64
+	// Encoding and Compression are what the current connection negotiated;
+	// empty without one.
+	Encoding    Encoding
+	Compression Compression
 }
 
 // Done is closed once a started client is done connecting: it was stopped,
@@ -681,24 +740,32 @@ func (c *Client) Done() <-chan struct{} { return c.runDone }
 
 // Stats returns the client's counters.
 func (c *Client) Stats() ClientStats {
-	return ClientStats{BytesIn: c.traffic.in.Load(),
+	st := ClientStats{BytesIn: c.traffic.in.Load(),
 		BytesOut: c.traffic.out.Load(), Reconnects: c.reconnects.Load(),
 		FullSyncs: c.fullSyncs.Load(), Pings: c.pings.Load(),
 		DeadConns: c.deadConns.Load(), Calls: c.calls.Load()}
+	if cc := c.current(); cc != nil {
+		st.Encoding, st.Compression = cc.encoding, cc.compression
+	}
+	return st
 }
 
 // Get asks the server's getter for the value named name. Each attempt is
 // bounded by CallTimeout (and ctx); a broken connection is retried like a
 // mutation (CallRetries, CallRetryTimeout).
-func (c *Client) Get(ctx context.Context, name string) (*RespGet, error) {
-	resp, err := callRetried[RespGet](ctx, c, mGet, &ArgsGet{Name: name})
+//
+// It returns the getter's value, nil when the getter has none by that name.
+// With EncodingMsgpack, the value arrives by its shape (see Encoding).
+func (c *Client) Get(ctx context.Context, name string) (any, error) {
+	resp, err := callRetried[wire.RespGet](ctx, c, wire.MGet,
+		&wire.ArgsGet{Name: name})
 	if err != nil {
 		return nil, err
 	}
-	if err := resp.Err.toErr(); err != nil {
+	if err := fromWireErr(resp.Err); err != nil {
 		return nil, err
 	}
-	return resp, nil
+	return resp.Value, nil
 }
 
 func orDefault(d, def time.Duration) time.Duration {

@@ -9,10 +9,11 @@ import (
 	"github.com/cenkalti/rpc2"
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 
-	"github.com/arpcbridge/arpcbridge/arpc/clock"
-	"github.com/arpcbridge/arpcbridge/arpc/engine"
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 	"github.com/arpcbridge/arpcbridge/internal/backoff"
+
+	"github.com/arpcbridge/arpcbridge/arpc/internal/wire"
+	"github.com/arpcbridge/arpcbridge/internal/door"
 )
 
 // callRaw makes one call on rc, bounded by ctx.
@@ -136,32 +137,20 @@ func (c *Client) pingTimeout() time.Duration {
 func (c *Client) Ping(ctx context.Context) error {
 	cc := c.current()
 	if cc == nil {
-		return fmt.Errorf("%w: %s", ErrNoConn, mPing)
+		return fmt.Errorf("%w: %s", ErrNoConn, wire.MPing)
 	}
 	c.calls.Add(1)
-	return callRaw(ctx, cc.rc, mPing, &Empty{}, &Empty{})
+	return callRaw(ctx, cc.rc, wire.MPing, &wire.Empty{}, &wire.Empty{})
 }
 
 // applyReply applies the clock carried by a reply.
 func (c *Client) applyReply(reply any) {
 	switch r := reply.(type) {
-	case *RespMut:
+	case *wire.RespMut:
 		c.applyWire(r.Clock)
-	case *RespSync:
+	case *wire.RespSync:
 		c.applyWire(r.Clock)
 	}
-}
-
-func decodeUpdate(wu *WireUpdate, n int) (*engine.Update, error) {
-	if wu == nil {
-		return nil, fmt.Errorf("%w: missing clock", ErrInvalidResp)
-	}
-	d, err := clock.Decode(wu.Diff, n)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidResp, err)
-	}
-	return &engine.Update{FromSeq: wu.From, ToSeq: wu.to(), Diff: d, Sum: wu.Sum,
-		QueueTick: wu.QT, Full: wu.Full}, nil
 }
 
 // retryable reports failures a retry on a new connection can fix: the
@@ -175,7 +164,20 @@ func retryable(err error) bool {
 // transport adapts a Client to the Transport a Worker needs.
 type transport struct{ c *Client }
 
-var _ Transport = transport{}
+var _ door.Transport = transport{}
+
+// checkArgs implements argsChecker: args are checked for the encoding of
+// the current connection (the client's own before it has one).
+func (t transport) checkArgs(args am.A) error {
+	enc, err := encodingCode(t.c.Encoding)
+	if err != nil {
+		return err
+	}
+	if cc := t.c.current(); cc != nil && cc.encoding != "" {
+		enc, _ = encodingCode(cc.encoding)
+	}
+	return checkArgs(enc, args)
+}
 
 // Timeout implements Transport: the budget of one am.Api method, retries
 // included (CallRetryTimeout; CallTimeout when retries are off). Each
@@ -192,26 +194,27 @@ func (t transport) Timeout() time.Duration {
 // Mutate implements Transport: one mutation, retried exactly-once when the
 // connection breaks and the client gets Ready again within the retry
 // limits.
-func (t transport) Mutate(ctx context.Context, m *ArgsMut, noSync bool) (
+func (t transport) Mutate(ctx context.Context, dm *door.Mut, noSync bool) (
 	am.Result, error,
 ) {
 	c := t.c
+	m := (*wire.ArgsMut)(dm)
 	if noSync {
 		cc := c.current()
 		if cc == nil {
-			return am.Canceled, fmt.Errorf("%w: %s", ErrNoConn, mMutateNS)
+			return am.Canceled, fmt.Errorf("%w: %s", ErrNoConn, wire.MMutateNS)
 		}
-		if err := cc.rc.Notify(mMutateNS, m); err != nil {
-			return am.Canceled, wrapCallErr(mMutateNS, err)
+		if err := cc.rc.Notify(wire.MMutateNS, m); err != nil {
+			return am.Canceled, wrapCallErr(wire.MMutateNS, err)
 		}
 		return am.Executed, nil
 	}
 	// a fresh reply per attempt: a timed-out attempt's late reply may still
 	// be decoded into its own
-	resp := &RespMut{}
+	resp := &wire.RespMut{}
 	err := c.withRetries(ctx, func(ctx context.Context) error {
-		r := &RespMut{}
-		err := c.call(ctx, mMutate, m, r)
+		r := &wire.RespMut{}
+		err := c.call(ctx, wire.MMutate, m, r)
 		if err == nil {
 			resp = r
 		}
@@ -222,7 +225,7 @@ func (t transport) Mutate(ctx context.Context, m *ArgsMut, noSync bool) (
 	}
 	c.applyWire(resp.Clock)
 	c.awaitSeq(ctx, resp.Seq)
-	if err := resp.Err.toErr(); err != nil {
+	if err := fromWireErr(resp.Err); err != nil {
 		return am.Canceled, err
 	}
 	return resp.Result, nil
@@ -306,11 +309,11 @@ func callRetried[R any](ctx context.Context, c *Client, method string,
 // Sync implements Transport.
 func (t transport) Sync(ctx context.Context, full bool) error {
 	c := t.c
-	resp, err := callRetried[RespSync](ctx, c, mSync, &ArgsSync{Full: full})
+	resp, err := callRetried[wire.RespSync](ctx, c, wire.MSync, &wire.ArgsSync{Full: full})
 	if err != nil {
 		return err
 	}
-	if err := resp.Err.toErr(); err != nil {
+	if err := fromWireErr(resp.Err); err != nil {
 		return err
 	}
 	if resp.Clock != nil {
@@ -321,12 +324,13 @@ func (t transport) Sync(ctx context.Context, full bool) error {
 }
 
 // Can implements Transport.
-func (t transport) Can(ctx context.Context, m *ArgsMut) (am.Result, error) {
-	resp, err := callRetried[RespMut](ctx, t.c, mCan, m)
+func (t transport) Can(ctx context.Context, m *door.Mut) (am.Result, error) {
+	resp, err := callRetried[wire.RespMut](ctx, t.c, wire.MCan,
+		(*wire.ArgsMut)(m))
 	if err != nil {
 		return am.Canceled, err
 	}
-	if err := resp.Err.toErr(); err != nil {
+	if err := fromWireErr(resp.Err); err != nil {
 		return am.Canceled, err
 	}
 	return resp.Result, nil
@@ -334,9 +338,9 @@ func (t transport) Can(ctx context.Context, m *ArgsMut) (am.Result, error) {
 
 // Err implements Transport.
 func (t transport) Err(ctx context.Context) (string, error) {
-	resp, err := callRetried[RespErr](ctx, t.c, mErr, &Empty{})
+	resp, err := callRetried[wire.RespErr](ctx, t.c, wire.MErr, &wire.Empty{})
 	if err != nil {
 		return "", err
 	}
-	return resp.Msg, resp.Err.toErr()
+	return resp.Msg, fromWireErr(resp.Err)
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+
+	"github.com/arpcbridge/arpcbridge/arpc/internal/wire"
 )
 
 // SendPayload sends payload to this server's client, whose Consumer gets it
@@ -39,7 +41,7 @@ func (s *Server) SendPayload(ctx context.Context, payload *ArgsPayload) error {
 	if err != nil {
 		return err
 	}
-	if err := checkEncodable(payload.Data); err != nil {
+	if err := checkValue(s.bodyEncoding(), payload.Data); err != nil {
 		return fmt.Errorf("payload %q: %w", payload.Name, err)
 	}
 	if payload.Source == "" {
@@ -92,4 +94,16 @@ func (s *Server) payloadClient() (string, error) {
 			ErrInvalidParams, s.name)
 	}
 	return id, nil
+}
+
+// bodyEncoding is the encoding of the client's connection (gob without
+// one).
+func (s *Server) bodyEncoding() wire.Encoding {
+	s.mx.Lock()
+	ses := s.sess
+	s.mx.Unlock()
+	if ses == nil || ses.cod == nil {
+		return wire.EncodeGob
+	}
+	return ses.cod.bodyEncoding()
 }

@@ -14,9 +14,11 @@ import (
 	"github.com/cenkalti/rpc2"
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 
-	"github.com/arpcbridge/arpcbridge/arpc/clock"
 	"github.com/arpcbridge/arpcbridge/arpc/engine"
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
+
+	"github.com/arpcbridge/arpcbridge/arpc/internal/wire"
+	"github.com/arpcbridge/arpcbridge/internal/door"
 )
 
 // session is one client connection of a Server.
@@ -59,8 +61,8 @@ func (s *Server) serveConn(conn net.Conn) {
 
 	// the preface comes first, within the handshake timeout
 	_ = conn.SetReadDeadline(time.Now().Add(s.handshakeTimeout()))
-	var pre [len(preface)]byte
-	if _, err := io.ReadFull(conn, pre[:]); err != nil || string(pre[:]) != preface {
+	var pre [len(wire.Preface)]byte
+	if _, err := io.ReadFull(conn, pre[:]); err != nil || string(pre[:]) != wire.Preface {
 		s.log.Warn("dropping non-aRPC connection", "remote", conn.RemoteAddr(),
 			"err", err)
 		return
@@ -77,7 +79,7 @@ func (s *Server) serveConn(conn net.Conn) {
 	// a client's requests are handled in arrival order, in the read loop:
 	// no goroutine (and no stack to grow) per call, and no-sync mutations
 	// apply in order and before a later call. Liveness does not need the read
-	// loop: the push loop heartbeats (ArgsHello.Heartbeat).
+	// loop: the push loop heartbeats (the Hello's Heartbeat).
 	sess.rc.SetBlocking(true)
 	sess.register()
 
@@ -162,28 +164,28 @@ func (ses *session) claim(clientId string) error {
 // the disconnection as a failure.
 func (ses *session) sayBye() {
 	if ses.rc != nil {
-		_ = ses.rc.Notify(mServerBye, &Empty{})
+		_ = ses.rc.Notify(wire.MServerBye, &wire.Empty{})
 	}
 }
 
 func (ses *session) register() {
 	h := ses.rc.Handle
-	h(mHello, ses.hello)
-	h(mReady, ses.handleReady)
-	h(mMutate, ses.mutate)
-	h(mMutateNS, ses.mutateNS)
-	h(mSync, loggedCall(ses, "Sync", ses.sync))
-	h(mGet, loggedCall(ses, "Get", ses.get))
-	h(mCan, loggedCall(ses, "Can", ses.can))
-	h(mErr, loggedCall(ses, "Err", ses.err))
-	h(mWhenArgs, loggedCall(ses, "WhenArgs", ses.whenArgsAdd))
-	h(mWhenArgsX, loggedCall(ses, "WhenArgsCancel", ses.whenArgsCancel))
-	h(mBye, ses.handleBye)
-	h(mPing, ses.ping)
+	h(wire.MHello, ses.hello)
+	h(wire.MReady, ses.handleReady)
+	h(wire.MMutate, ses.mutate)
+	h(wire.MMutateNS, ses.mutateNS)
+	h(wire.MSync, loggedCall(ses, "Sync", ses.sync))
+	h(wire.MGet, loggedCall(ses, "Get", ses.get))
+	h(wire.MCan, loggedCall(ses, "Can", ses.can))
+	h(wire.MErr, loggedCall(ses, "Err", ses.err))
+	h(wire.MWhenArgs, loggedCall(ses, "WhenArgs", ses.whenArgsAdd))
+	h(wire.MWhenArgsX, loggedCall(ses, "WhenArgsCancel", ses.whenArgsCancel))
+	h(wire.MBye, ses.handleBye)
+	h(wire.MPing, ses.ping)
 }
 
 // ping answers a liveness check; it needs no handshake and touches nothing.
-func (ses *session) ping(_ *rpc2.Client, _ *Empty, _ *Empty) error {
+func (ses *session) ping(_ *rpc2.Client, _ *wire.Empty, _ *wire.Empty) error {
 	return nil
 }
 
@@ -217,13 +219,18 @@ func (ses *session) takeOver(old *session) error {
 	return nil
 }
 
-func (ses *session) hello(_ *rpc2.Client, args *ArgsHello, resp *RespHello) error {
+func (ses *session) hello(_ *rpc2.Client, args *wire.ArgsHello, resp *wire.RespHello) error {
 	s := ses.s
 	resp.ServerId = s.Mach.Id()
 	switch {
 	case args.Version != ProtocolVersion:
 		resp.Err = toWireErr(fmt.Errorf("%w: client speaks protocol %d, server %d",
-			ErrRpc, args.Version, ProtocolVersion))
+			ErrProtocolVersion, args.Version, ProtocolVersion))
+		return nil
+	}
+	comp, err := negotiateCompression(args.Compression, s.Compression)
+	if err != nil {
+		resp.Err = toWireErr(fmt.Errorf("server: %w", err))
 		return nil
 	}
 	identity, err := ses.admit(args)
@@ -252,10 +259,14 @@ func (ses *session) hello(_ *rpc2.Client, args *ArgsHello, resp *RespHello) erro
 	s.Mach.Add1(ss.SharedStates.Handshaking, nil)
 	ses.clientId = args.ClientId
 	ses.identity = identity
-	ses.dedupKey = dedupKey(args.ClientId, args.IdScope)
+	ses.dedupKey = door.DedupKey(args.ClientId, args.IdScope)
 	if args.Heartbeat > 0 {
 		ses.heartbeat = max(time.Duration(args.Heartbeat), minHeartbeat)
 	}
+	// both directions send with the client's encoding and the negotiated
+	// compression from the reply on (its snapshot included)
+	resp.Negotiated, resp.Encoding, resp.Compression = true, args.Encoding, comp
+	ses.cod.negotiated(args.Encoding, comp, s.CompressThreshold)
 	sub, err := e.SubscribePayloads(s.payloadState)
 	if err != nil {
 		// the worker lacks SendPayload: no payloads, the clock still flows
@@ -281,7 +292,7 @@ func (ses *session) hello(_ *rpc2.Client, args *ArgsHello, resp *RespHello) erro
 	} else {
 		u = ses.sub.Full(true)
 	}
-	resp.Clock = toWire(&u)
+	resp.Clock = wire.FromEngine(&u)
 	if h := s.Hooks.Handshake; h != nil {
 		h(args.ClientId, resp.Resumed)
 	}
@@ -291,7 +302,7 @@ func (ses *session) hello(_ *rpc2.Client, args *ArgsHello, resp *RespHello) erro
 	return nil
 }
 
-func (ses *session) handleReady(_ *rpc2.Client, _ *Empty, _ *Empty) error {
+func (ses *session) handleReady(_ *rpc2.Client, _ *wire.Empty, _ *wire.Empty) error {
 	ses.mx.Lock()
 	if ses.sub == nil || ses.ready {
 		ses.mx.Unlock()
@@ -319,7 +330,7 @@ func (ses *session) readySub() (*engine.Sub, error) {
 	return ses.sub, nil
 }
 
-func (ses *session) mutate(_ *rpc2.Client, args *ArgsMut, resp *RespMut) error {
+func (ses *session) mutate(_ *rpc2.Client, args *wire.ArgsMut, resp *wire.RespMut) error {
 	ses.calls.Add(1)
 	sub, err := ses.readySub()
 	if err != nil {
@@ -342,11 +353,11 @@ func (ses *session) mutate(_ *rpc2.Client, args *ArgsMut, resp *RespMut) error {
 // replyClock returns the clock update for a reply, and the sequence the
 // client must wait for when that update stops short of it (0 when it does
 // not).
-func replyClock(sub *engine.Sub) (*WireUpdate, uint64) {
+func replyClock(sub *engine.Sub) (*wire.Update, uint64) {
 	seq := sub.Engine().Snapshot().Seq
-	var wu *WireUpdate
+	var wu *wire.Update
 	if u, ok := sub.Next(); ok {
-		wu = toWire(&u)
+		wu = wire.FromEngine(&u)
 		if u.ToSeq >= seq {
 			return wu, 0
 		}
@@ -354,7 +365,7 @@ func replyClock(sub *engine.Sub) (*WireUpdate, uint64) {
 	return wu, seq
 }
 
-func (ses *session) mutateNS(_ *rpc2.Client, args *ArgsMut, _ *Empty) error {
+func (ses *session) mutateNS(_ *rpc2.Client, args *wire.ArgsMut, _ *wire.Empty) error {
 	ses.calls.Add(1)
 	if _, err := ses.readySub(); err != nil {
 		return err
@@ -366,7 +377,7 @@ func (ses *session) mutateNS(_ *rpc2.Client, args *ArgsMut, _ *Empty) error {
 // apply runs a mutation through the worker's mutation path (Mutator),
 // once per mutation ID; a retry waiting for the first attempt gives up when
 // the connection closes.
-func (ses *session) apply(args *ArgsMut) (am.Result, error) {
+func (ses *session) apply(args *wire.ArgsMut) (am.Result, error) {
 	m := ses.s.mutator
 	names, err := m.Names(args.States)
 	if err != nil {
@@ -375,14 +386,14 @@ func (ses *session) apply(args *ArgsMut) (am.Result, error) {
 	ses.mx.Lock()
 	key, identity, id := ses.dedupKey, ses.identity, ses.clientId
 	ses.mx.Unlock()
-	res, _, err := m.Run(ses.ctx, &Mutation{Client: key, Id: args.Id,
+	res, _, err := m.Run(ses.ctx, &door.Mutation{Client: key, Id: args.Id,
 		Type: args.Type, States: names, Args: args.Args, ErrMsg: args.ErrMsg,
 		Policy: ses.s.Policy, Identity: identity, Ran: ses.s.Hooks.Mutated,
 		ClientId: id, Door: "arpc", Log: ses.s.log})
 	return res, err
 }
 
-func (ses *session) sync(_ *rpc2.Client, args *ArgsSync, resp *RespSync) error {
+func (ses *session) sync(_ *rpc2.Client, args *wire.ArgsSync, resp *wire.RespSync) error {
 	ses.calls.Add(1)
 	sub, err := ses.readySub()
 	if err != nil {
@@ -391,14 +402,14 @@ func (ses *session) sync(_ *rpc2.Client, args *ArgsSync, resp *RespSync) error {
 	}
 	if args.Full {
 		u := sub.Full(false)
-		resp.Clock = toWire(&u)
+		resp.Clock = wire.FromEngine(&u)
 	} else {
 		resp.Clock, resp.Seq = replyClock(sub)
 	}
 	return nil
 }
 
-func (ses *session) get(_ *rpc2.Client, args *ArgsGet, resp *RespGet) error {
+func (ses *session) get(_ *rpc2.Client, args *wire.ArgsGet, resp *wire.RespGet) error {
 	ses.calls.Add(1)
 	if _, err := ses.readySub(); err != nil {
 		resp.Err = toWireErr(err)
@@ -409,7 +420,7 @@ func (ses *session) get(_ *rpc2.Client, args *ArgsGet, resp *RespGet) error {
 		return nil
 	}
 	v := ses.s.Getter(args.Name)
-	if err := checkEncodable(v); err != nil {
+	if err := checkValue(ses.cod.bodyEncoding(), v); err != nil {
 		resp.Err = toWireErr(fmt.Errorf("getter %q: %w", args.Name, err))
 		return nil
 	}
@@ -417,7 +428,7 @@ func (ses *session) get(_ *rpc2.Client, args *ArgsGet, resp *RespGet) error {
 	return nil
 }
 
-func (ses *session) can(_ *rpc2.Client, args *ArgsMut, resp *RespMut) error {
+func (ses *session) can(_ *rpc2.Client, args *wire.ArgsMut, resp *wire.RespMut) error {
 	ses.calls.Add(1)
 	if _, err := ses.readySub(); err != nil {
 		resp.Err = toWireErr(err)
@@ -429,7 +440,7 @@ func (ses *session) can(_ *rpc2.Client, args *ArgsMut, resp *RespMut) error {
 		err = ses.checkObserve(names)
 	}
 	if err == nil {
-		resp.Result, err = m.Can(&Mutation{Type: args.Type, States: names,
+		resp.Result, err = m.Can(&door.Mutation{Type: args.Type, States: names,
 			Args: args.Args})
 	}
 	if err != nil {
@@ -438,7 +449,7 @@ func (ses *session) can(_ *rpc2.Client, args *ArgsMut, resp *RespMut) error {
 	return nil
 }
 
-func (ses *session) err(_ *rpc2.Client, _ *Empty, resp *RespErr) error {
+func (ses *session) err(_ *rpc2.Client, _ *wire.Empty, resp *wire.RespErr) error {
 	if _, err := ses.readySub(); err != nil {
 		resp.Err = toWireErr(err)
 		return nil
@@ -454,8 +465,8 @@ const maxWhenArgs = 1024
 
 // whenArgsAdd registers a WhenArgs wait; refusals travel in resp.Err, so
 // their sentinels survive the wire.
-func (ses *session) whenArgsAdd(_ *rpc2.Client, args *ArgsWhenArgs,
-	resp *RespErr,
+func (ses *session) whenArgsAdd(_ *rpc2.Client, args *wire.ArgsWhenArgs,
+	resp *wire.RespErr,
 ) error {
 	if _, err := ses.readySub(); err != nil {
 		resp.Err = toWireErr(err)
@@ -497,7 +508,7 @@ func (ses *session) whenArgsAdd(_ *rpc2.Client, args *ArgsWhenArgs,
 		select {
 		case <-ch:
 			if ctx.Err() == nil {
-				_ = ses.rc.Notify(mWhenArgsDone, &ArgsWhenArgsDone{Id: args.Id})
+				_ = ses.rc.Notify(wire.MWhenArgsDone, &wire.ArgsWhenArgsDone{Id: args.Id})
 			}
 		case <-ctx.Done():
 		}
@@ -508,8 +519,8 @@ func (ses *session) whenArgsAdd(_ *rpc2.Client, args *ArgsWhenArgs,
 	return nil
 }
 
-func (ses *session) whenArgsCancel(_ *rpc2.Client, args *ArgsWhenArgsDone,
-	_ *Empty,
+func (ses *session) whenArgsCancel(_ *rpc2.Client, args *wire.ArgsWhenArgsDone,
+	_ *wire.Empty,
 ) error {
 	ses.mx.Lock()
 	cancel := ses.whenArgs[args.Id]
@@ -522,7 +533,7 @@ func (ses *session) whenArgsCancel(_ *rpc2.Client, args *ArgsWhenArgsDone,
 
 // handleBye ends the session at once: the client is leaving, so its slot
 // and subscription are released without waiting for the connection to close.
-func (ses *session) handleBye(_ *rpc2.Client, _ *Empty, _ *Empty) error {
+func (ses *session) handleBye(_ *rpc2.Client, _ *wire.Empty, _ *wire.Empty) error {
 	ses.mx.Lock()
 	ses.bye = true
 	ses.mx.Unlock()
@@ -546,7 +557,7 @@ func (ses *session) pushLoop(sub *engine.Sub) {
 type pusher struct{ ses *session }
 
 func (p pusher) SendUpdate(u *engine.Update) error {
-	if err := p.ses.rc.Notify(mClock, toWire(u)); err != nil {
+	if err := p.ses.rc.Notify(wire.MClock, wire.FromEngine(u)); err != nil {
 		return err
 	}
 	if h := p.ses.s.Hooks.Pushed; h != nil {
@@ -572,7 +583,7 @@ func (p pusher) SendHeartbeat() error {
 	if idle < hb/2 {
 		return nil
 	}
-	return p.ses.rc.Notify(mHeartbeat, &Empty{})
+	return p.ses.rc.Notify(wire.MHeartbeat, &wire.Empty{})
 }
 
 // sendPayload forwards one of the worker's SendPayload args to the client;
@@ -589,35 +600,15 @@ func (ses *session) sendPayload(args am.A) bool {
 	if p.Token == "" {
 		p.Token = randToken()
 	}
-	if err := checkEncodable(p.Data); err != nil {
+	if err := checkValue(ses.cod.bodyEncoding(), p.Data); err != nil {
 		ses.s.log.Error("payload dropped", "name", p.Name, "err", err)
 		return true
 	}
-	if err := ses.rc.Notify(mPayload, &p); err != nil {
+	if err := ses.rc.Notify(wire.MPayload, &p); err != nil {
 		ses.cancel()
 		return false
 	}
 	return true
-}
-
-func toWire(u *engine.Update) *WireUpdate {
-	return &WireUpdate{
-		From: u.FromSeq,
-		Span: u.ToSeq - u.FromSeq - 1,
-		Diff: diffBinary(u),
-		Sum:  u.Sum,
-		QT:   u.QueueTick,
-		Full: u.Full,
-	}
-}
-
-// diffBinary is the wire form of u's diff: the engine's shared encoding
-// when it has one.
-func diffBinary(u *engine.Update) []byte {
-	if u.Binary != nil {
-		return u.Binary
-	}
-	return clock.AppendBinary(nil, u.Diff)
 }
 
 func randToken() string {

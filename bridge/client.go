@@ -24,6 +24,7 @@ import (
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
 	"github.com/arpcbridge/arpcbridge/internal/backoff"
+	"github.com/arpcbridge/arpcbridge/internal/door"
 )
 
 // Client defaults, besides the arpc.Default* ones it shares with the aRPC
@@ -231,8 +232,8 @@ func (c *Client) connect(schema am.Schema) error {
 		return fmt.Errorf("%w: handshake time has %d ticks for %d states",
 			arpc.ErrInvalidResp, len(hs.Time), len(c.names))
 	}
-	c.Worker = arpc.NewWorker(c.ctx, hs.MachineId, schema, c.names,
-		transport{c}, c.log)
+	c.Worker = door.NewWorker(c.ctx, hs.MachineId, schema, c.names,
+		transport{c}, c.log).(*arpc.Worker)
 	c.Worker.ApplyUpdate(fullFromTime(hs.Time, hs.Seq, hs.QueueTick))
 
 	stream, scancel, err := c.openStream(ctx)

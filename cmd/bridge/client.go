@@ -309,7 +309,7 @@ func (o *clientOpts) connectARPC(ctx context.Context, addr string,
 				}
 				return nil, nil
 			}
-			resp, err := c.Get(ctx, name)
+			v, err := c.Get(ctx, name)
 			if errors.Is(err, arpc.ErrUnsupported) {
 				// a server without a getter exposes nothing, as the gRPC
 				// door answers NOT_FOUND for it
@@ -319,10 +319,10 @@ func (o *clientOpts) connectARPC(ctx context.Context, addr string,
 			if err != nil {
 				return nil, err
 			}
-			if resp.Value == nil {
+			if v == nil {
 				return nil, fmt.Errorf("%w: %q is not exposed", bridge.ErrNotFound, name)
 			}
-			return resp.Value, nil
+			return v, nil
 		},
 		lost: c.Done(),
 		lostErr: func() error {

@@ -1,4 +1,4 @@
-package arpc
+package wire
 
 import (
 	"encoding/binary"
@@ -18,6 +18,9 @@ const (
 	rhClock
 	rhResumed
 	rhGroups
+	// rhNeg: the negotiated encoding and compression follow the flags (an
+	// accepted v4 Hello; never in a refusal, which older clients decode)
+	rhNeg
 )
 
 // State flags in a schema
@@ -26,7 +29,7 @@ const (
 	stMulti
 )
 
-func (a *ArgsHello) appendRaw(b []byte) []byte {
+func (a *ArgsHello) appendRaw(b []byte, _ zipper) []byte {
 	b = binary.AppendVarint(b, int64(a.Version))
 	b = appendString(b, a.ClientId)
 	b = appendString(b, a.SchemaHash)
@@ -42,15 +45,23 @@ func (a *ArgsHello) appendRaw(b []byte) []byte {
 	b = binary.AppendUvarint(b, a.KnownSeq)
 	b = binary.AppendUvarint(b, a.IdScope)
 	b = binary.AppendVarint(b, a.Heartbeat)
-	if a.Token != "" {
-		b = appendString(b, a.Token)
-	}
-	return b
+	// the rest is one length-prefixed block where version 3 had its optional
+	// token, so that a version 3 server decodes the Hello and refuses it by
+	// its version (see docs/protocol.md)
+	ext := appendString(nil, a.Token)
+	ext = append(ext, byte(a.Encoding), byte(a.Compression))
+	b = binary.AppendUvarint(b, uint64(len(ext)))
+	return append(b, ext...)
 }
 
-func (a *ArgsHello) decodeRaw(r *wireReader) {
+func (a *ArgsHello) decodeRaw(r *reader) {
 	*a = ArgsHello{}
 	a.Version = int(r.varint())
+	if a.Version != ProtocolVersion {
+		// another version's layout: the server refuses it by its version
+		r.b = nil
+		return
+	}
 	a.ClientId = r.string()
 	a.SchemaHash = r.string()
 	if n := r.count(); n > 0 {
@@ -62,12 +73,19 @@ func (a *ArgsHello) decodeRaw(r *wireReader) {
 	a.KnownSeq = r.uvarint()
 	a.IdScope = r.uvarint()
 	a.Heartbeat = r.varint()
-	if len(r.b) > 0 {
-		a.Token = r.string()
+	ext := reader{b: r.bytes()}
+	a.Token = ext.string()
+	a.Encoding = Encoding(ext.byte())
+	a.Compression = Compression(ext.byte())
+	if err := ext.end(); err != nil {
+		r.fail("hello extension: %v", err)
+	}
+	if a.Encoding >= numEncode || a.Compression >= numCompress {
+		r.fail("hello: encoding %d, compression %d", a.Encoding, a.Compression)
 	}
 }
 
-func (h *RespHello) appendRaw(b []byte) []byte {
+func (h *RespHello) appendRaw(b []byte, z zipper) []byte {
 	flags := byte(0)
 	if h.Err != nil {
 		flags |= rhErr
@@ -87,7 +105,13 @@ func (h *RespHello) appendRaw(b []byte) []byte {
 	if len(h.GroupsOrder) > 0 {
 		flags |= rhGroups
 	}
+	if h.Negotiated {
+		flags |= rhNeg
+	}
 	b = append(b, flags)
+	if h.Negotiated {
+		b = append(b, byte(h.Encoding), byte(h.Compression))
+	}
 	if h.Err != nil {
 		b = appendString(append(b, h.Err.Code), h.Err.Msg)
 	}
@@ -119,12 +143,21 @@ func (h *RespHello) appendRaw(b []byte) []byte {
 		if u.Full {
 			full = 1
 		}
-		b = append(b, full)
+		diff, zip := u.Diff, CompressNone
+		if u.Full {
+			diff, zip = z.snapshot(u.Diff)
+		}
+		if zip != CompressNone {
+			// bit 1: the diff is compressed, its codec follows
+			b = append(b, full|2, byte(zip))
+		} else {
+			b = append(b, full)
+		}
 		for _, v := range []uint64{u.From, u.Span, u.Sum, u.QT} {
 			b = binary.AppendUvarint(b, v)
 		}
-		b = binary.AppendUvarint(b, uint64(len(u.Diff)))
-		b = append(b, u.Diff...)
+		b = binary.AppendUvarint(b, uint64(len(diff)))
+		b = append(b, diff...)
 	}
 	b = binary.AppendUvarint(b, uint64(h.MachineTick))
 	if len(h.GroupsOrder) > 0 {
@@ -142,11 +175,20 @@ func (h *RespHello) appendRaw(b []byte) []byte {
 	return b
 }
 
-func (h *RespHello) decodeRaw(r *wireReader) {
+func (h *RespHello) decodeRaw(r *reader) {
 	*h = RespHello{}
 	flags := r.byte()
+	if flags&rhNeg != 0 {
+		h.Negotiated = true
+		h.Encoding = Encoding(r.byte())
+		h.Compression = Compression(r.byte())
+		if h.Encoding >= numEncode || h.Compression >= numCompress {
+			r.fail("hello: encoding %d, compression %d", h.Encoding,
+				h.Compression)
+		}
+	}
 	if flags&rhErr != 0 {
-		h.Err = &WireErr{Code: r.byte()}
+		h.Err = &Error{Code: r.byte()}
 		h.Err.Msg = r.string()
 	}
 	h.WorkerId = r.string()
@@ -170,12 +212,27 @@ func (h *RespHello) decodeRaw(r *wireReader) {
 	}
 	h.Epoch = r.uvarint()
 	if flags&rhClock != 0 {
-		u := &WireUpdate{Full: r.byte() == 1}
+		full := r.byte()
+		u := &Update{Full: full&1 != 0}
+		zip := CompressNone
+		if full&2 != 0 {
+			zip = Compression(r.byte())
+			if zip == CompressNone || zip >= numCompress {
+				r.fail("compression codec %d", zip)
+			}
+		}
 		u.From = r.uvarint()
 		u.Span = r.uvarint()
 		u.Sum = r.uvarint()
 		u.QT = r.uvarint()
 		u.Diff = r.bytes()
+		if zip != CompressNone && r.err == nil {
+			d, err := decompress(zip, u.Diff, r.max)
+			if err != nil {
+				r.err, r.b = err, nil
+			}
+			u.Diff = d
+		}
 		h.Clock = u
 	}
 	tick := r.uvarint()
@@ -214,28 +271,28 @@ func (h *RespHello) decodeRaw(r *wireReader) {
 	}
 }
 
-func (a *ArgsSync) appendRaw(b []byte) []byte {
+func (a *ArgsSync) appendRaw(b []byte, _ zipper) []byte {
 	if a.Full {
 		return append(b, 1)
 	}
 	return append(b, 0)
 }
 
-func (a *ArgsSync) decodeRaw(r *wireReader) { *a = ArgsSync{Full: r.byte() == 1} }
+func (a *ArgsSync) decodeRaw(r *reader) { *a = ArgsSync{Full: r.byte() == 1} }
 
-func (a *ArgsGet) appendRaw(b []byte) []byte { return appendString(b, a.Name) }
+func (a *ArgsGet) appendRaw(b []byte, _ zipper) []byte { return appendString(b, a.Name) }
 
-func (a *ArgsGet) decodeRaw(r *wireReader) { *a = ArgsGet{Name: r.string()} }
+func (a *ArgsGet) decodeRaw(r *reader) { *a = ArgsGet{Name: r.string()} }
 
-func (a *ArgsWhenArgsDone) appendRaw(b []byte) []byte {
+func (a *ArgsWhenArgsDone) appendRaw(b []byte, _ zipper) []byte {
 	return binary.AppendUvarint(b, a.Id)
 }
 
-func (a *ArgsWhenArgsDone) decodeRaw(r *wireReader) {
+func (a *ArgsWhenArgsDone) decodeRaw(r *reader) {
 	*a = ArgsWhenArgsDone{Id: r.uvarint()}
 }
 
-func (e *RespErr) appendRaw(b []byte) []byte {
+func (e *RespErr) appendRaw(b []byte, _ zipper) []byte {
 	if e.Err == nil {
 		b = append(b, 0)
 	} else {
@@ -244,10 +301,10 @@ func (e *RespErr) appendRaw(b []byte) []byte {
 	return appendString(b, e.Msg)
 }
 
-func (e *RespErr) decodeRaw(r *wireReader) {
+func (e *RespErr) decodeRaw(r *reader) {
 	*e = RespErr{}
 	if r.byte() == 1 {
-		e.Err = &WireErr{Code: r.byte()}
+		e.Err = &Error{Code: r.byte()}
 		e.Err.Msg = r.string()
 	}
 	e.Msg = r.string()
@@ -260,36 +317,4 @@ func appendStrings(b []byte, ss []string) []byte {
 		b = appendString(b, s)
 	}
 	return b
-}
-
-// count reads a count of items that take at least a byte each: one past
-// the remaining bytes fails.
-func (r *wireReader) count() int {
-	n := r.uvarint()
-	if n > uint64(len(r.b)) {
-		r.fail("count %d past the end", n)
-		return 0
-	}
-	return int(n)
-}
-
-// strings reads appendStrings' list; nil when empty.
-func (r *wireReader) strings() []string {
-	n := r.count()
-	if n == 0 {
-		return nil
-	}
-	out := make([]string, n)
-	for i := range out {
-		out[i] = r.string()
-	}
-	return out
-}
-
-// end fails on trailing bytes and returns the first error.
-func (r *wireReader) end() error {
-	if r.err == nil && len(r.b) > 0 {
-		r.fail("%d trailing bytes", len(r.b))
-	}
-	return r.err
 }
