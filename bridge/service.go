@@ -443,7 +443,7 @@ func (s *Service) Mutate(ctx context.Context, req *bridgev1.MutateRequest) (
 // moved on meanwhile keeps its update, and the reply is the usual diff.
 func (s *Service) replyUpdate(cl caller, knownSeq uint64) engine.Update {
 	if knownSeq != 0 && cl.key != "" {
-		if sub := s.watching(cl.key, knownSeq); sub != nil {
+		if sub := s.watching(cl.key, cl.conn, knownSeq); sub != nil {
 			u, ok := sub.Next()
 			if ok && u.FromSeq == knownSeq {
 				return u

@@ -25,19 +25,23 @@ type watcher struct {
 	// end ends the stream with a cause
 	end context.CancelCauseFunc
 	sub *engine.Sub
+	// conn is the stream's connection (caller.conn)
+	conn string
 }
 
-// watching returns the engine subscription of the client's open stream at
-// knownSeq, the newest first, nil when it has none. A client ID may have
-// several streams (several processes of one name, or a reconnected client
-// whose old stream is not closed yet): they coexist, as aRPC connections
-// of one client ID do.
-func (s *Service) watching(clientId string, knownSeq uint64) *engine.Sub {
+// watching returns the engine subscription of the client's open stream on
+// connection conn at knownSeq, the newest first, nil when it has none. A
+// client ID may have several streams (several processes of one name, or a
+// reconnected client whose old stream is not closed yet): they coexist, as
+// aRPC connections of one client ID do, and a reply continues only the
+// stream on the caller's own connection.
+func (s *Service) watching(clientId, conn string, knownSeq uint64,
+) *engine.Sub {
 	s.mx.RLock()
 	defer s.mx.RUnlock()
 	ws := s.watchers[clientId]
 	for i := len(ws) - 1; i >= 0; i-- {
-		if ws[i].sub.KnownSeq() == knownSeq {
+		if ws[i].conn == conn && ws[i].sub.KnownSeq() == knownSeq {
 			return ws[i].sub
 		}
 	}
@@ -94,7 +98,7 @@ func (s *Service) WatchClock(req *bridgev1.WatchClockRequest,
 	sub := s.eng.Subscribe()
 	defer sub.Close()
 	sub.SetMask(cl.mask)
-	w := &watcher{end: end, sub: sub}
+	w := &watcher{end: end, sub: sub, conn: cl.conn}
 	s.register(cl.key, w)
 	defer s.unregister(cl.key, w)
 
