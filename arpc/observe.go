@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/rpc2"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/arpcbridge/arpcbridge/arpc/internal/wire"
 	"github.com/arpcbridge/arpcbridge/internal/door"
@@ -69,4 +71,33 @@ func respErr(resp any) string {
 		return ""
 	}
 	return we.Msg
+}
+
+// traceProp is the W3C trace context propagator: aRPC carries it whatever
+// the global propagator (otel.SetTextMapPropagator) is.
+var traceProp = propagation.TraceContext{}
+
+// injectTrace adds the W3C trace context of ctx's span (traceparent,
+// tracestate) to headers; headers stay as they are (nil: nothing on the
+// wire) when ctx has no valid span.
+func injectTrace(ctx context.Context, headers map[string]string,
+) map[string]string {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return headers
+	}
+	if headers == nil {
+		headers = make(map[string]string, 2)
+	}
+	traceProp.Inject(ctx, propagation.MapCarrier(headers))
+	return headers
+}
+
+// extractTrace returns ctx with the remote span context of headers (a
+// mutation's), for the server's span to continue the client's.
+func extractTrace(ctx context.Context, headers map[string]string,
+) context.Context {
+	if len(headers) == 0 {
+		return ctx
+	}
+	return traceProp.Extract(ctx, propagation.MapCarrier(headers))
 }

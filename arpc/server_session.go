@@ -386,7 +386,9 @@ func (ses *session) apply(args *wire.ArgsMut) (am.Result, error) {
 	ses.mx.Lock()
 	key, identity, id := ses.dedupKey, ses.identity, ses.clientId
 	ses.mx.Unlock()
-	res, _, err := m.Run(ses.ctx, &door.Mutation{Client: key, Id: args.Id,
+	// the client's span (the mutation's W3C trace context) continues here
+	ctx := extractTrace(ses.ctx, args.Headers)
+	res, _, err := m.Run(ctx, &door.Mutation{Client: key, Id: args.Id,
 		Type: args.Type, States: names, Args: args.Args, ErrMsg: args.ErrMsg,
 		Policy: ses.s.Policy, Identity: identity, Ran: ses.s.Hooks.Mutated,
 		ClientId: id, Door: "arpc", Log: ses.s.log})

@@ -168,7 +168,8 @@ func Dial(ctx context.Context, addr string, name string, schema am.Schema,
 			c.tls = newWatchedTLS(opts.TLSConfig)
 			creds = c.tls
 		}
-		dopts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+		dopts := []grpc.DialOption{grpc.WithTransportCredentials(creds),
+			otelDialOption()}
 		if opts.Token != "" {
 			dopts = append(dopts, grpc.WithPerRPCCredentials(bearerCreds{opts.Token}))
 		}

@@ -219,6 +219,7 @@ func NewServer(ctx context.Context, l net.Listener, name string,
 	if workers := streamWorkers(opts.StreamWorkers); workers > 0 {
 		gopts = append(gopts, grpc.NumStreamWorkers(uint32(workers)))
 	}
+	gopts = append(gopts, otelServerOption())
 	gopts = append(gopts, debugLogOptions(log.With("server", name))...)
 	if met != nil {
 		gopts = append(gopts, met.GRPCServerOptions()...)

@@ -28,7 +28,11 @@ const DefaultAddr = "localhost:7420"
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root := newRootCmd(stdout, stderr)
 	root.SetArgs(defaultToServe(root, args))
-	err := root.ExecuteContext(ctx)
+	shutdown, err := setupTracing(ctx, stderr)
+	if err == nil {
+		err = root.ExecuteContext(ctx)
+		stopTracing(shutdown, stderr)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "bridge: %v\n", err)
 	}
@@ -105,6 +109,8 @@ on the same port) unless given --schema FILE; see "bridge help watch".
 Environment: every flag can be set with BRIDGE_<FLAG>, upper case with
 dashes as underscores (--push-interval: BRIDGE_PUSH_INTERVAL). Flags win
 over the environment.
+
+` + otelHelp + `
 
 ` + exitCodesHelp,
 		SilenceUsage:  true,
