@@ -96,4 +96,3 @@ func logMutation(ctx context.Context, mut *Mutation, res am.Result,
 	}
 	mut.Log.LogAttrs(ctx, slog.LevelDebug, "mutation", attrs...)
 }
-
