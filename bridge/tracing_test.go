@@ -148,3 +148,26 @@ func TestTracingAdd1UsesTheClientContext(t *testing.T) {
 		})
 	}
 }
+
+// NoTracing leaves otelgrpc out on both ends: no call spans, and the
+// worker's mutation span starts a trace of its own.
+func TestNoTracing(t *testing.T) {
+	exp, tr := inMemoryTracing(t)
+	w := newWorker(t)
+	s := startServer(t, w, &bridge.ServerOpts{NoTracing: true})
+	g := dial(t, s.Addr().String(), "g", &bridge.ClientOpts{NoTracing: true})
+	ctx, span := tr.Start(tctx(t), "client")
+	res, err := g.Worker.Mutate(ctx, am.MutationAdd, am.S{"A"}, nil)
+	span.End()
+	require.NoError(t, err)
+	require.Equal(t, am.Executed, res)
+	var mutations int
+	for _, s := range exp.GetSpans() {
+		assert.NotContains(t, s.Name, "BridgeService", "no otelgrpc spans")
+		if s.Name == arpc.MutationSpanName {
+			mutations++
+			assert.NotEqual(t, span.SpanContext().TraceID(), s.SpanContext.TraceID())
+		}
+	}
+	assert.Equal(t, 1, mutations)
+}
