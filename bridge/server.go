@@ -281,7 +281,7 @@ func NewServer(ctx context.Context, l net.Listener, name string,
 	s.http.Protocols.SetHTTP1(true)
 	s.http.Protocols.SetUnencryptedHTTP2(true)
 	if !opts.NoARPC {
-		door, err := newARPCDoor(ctx, name, worker, s.arpcL, opts, met, s.log)
+		door, err := newARPCDoor(ctx, name, worker, s.arpcL, opts, met, log)
 		if err != nil {
 			svc.Close()
 			if met != nil {

@@ -15,7 +15,6 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 
@@ -339,6 +338,9 @@ func TestDebugLog(t *testing.T) {
 		var m map[string]any
 		if json.Unmarshal([]byte(l), &m) == nil {
 			lines = append(lines, m)
+			if strings.Count(l, `"server":`) > 1 {
+				t.Errorf("a key twice: %s", l)
+			}
 		}
 	}
 	for _, w := range want {
@@ -366,5 +368,4 @@ func TestDebugLog(t *testing.T) {
 	if t.Failed() {
 		t.Log(s.stderr)
 	}
-	_ = time.Second
 }
