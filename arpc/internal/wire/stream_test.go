@@ -230,3 +230,32 @@ func TestMutHeadersBounded(t *testing.T) {
 	_, err := r.ReadHeader()
 	require.Error(t, err)
 }
+
+// Headers travel with a mutation whose args go as a body too, in gob and in
+// msgpack, and more than MaxHeaders are refused there as well.
+func TestMutHeadersInBodies(t *testing.T) {
+	hs := map[string]string{"traceparent": "00-a-b-01", "tracestate": "k=v"}
+	many := map[string]string{}
+	for i := range MaxHeaders + 1 {
+		many[string(rune('a'+i))] = "v"
+	}
+	for _, enc := range []Encoding{EncodeGob, EncodeMsgpack} {
+		w, r := codecPair(t)
+		w.enc.SetEncoding(enc)
+		in := &ArgsMut{Type: MutAdd, States: []int{1}, Id: 1, Headers: hs,
+			Args: am.A{"l": []string{"x"}}}
+		go func() {
+			_ = w.write(MMutate, 1, "", in)
+			_ = w.write(MMutate, 2, "", &ArgsMut{States: []int{1}, Headers: many,
+				Args: am.A{"l": []string{"x"}}})
+		}()
+		_, err := r.ReadHeader()
+		require.NoError(t, err, enc)
+		var got ArgsMut
+		require.NoError(t, r.ReadBody(&got), enc)
+		assert.Equal(t, hs, got.Headers, enc)
+		_, err = r.ReadHeader()
+		require.NoError(t, err, enc)
+		require.Error(t, r.ReadBody(&ArgsMut{}), enc)
+	}
+}
