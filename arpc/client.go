@@ -249,7 +249,11 @@ func NewClient(
 		return nil, err
 	}
 	logMachFromEnv(mach, EnvAmRpcLogClient, opts.Logger)
-	cctx, cancel := context.WithCancel(mach.Context())
+	// the client lives as long as its machine, and keeps ctx's values (the
+	// worker's context carries them, e.g. a span for Add's traces); the
+	// machine's own context has none
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	context.AfterFunc(mach.Context(), cancel)
 	c := &Client{
 		Mach:              mach,
 		Name:              name,

@@ -199,6 +199,8 @@ func (t transport) Mutate(ctx context.Context, dm *door.Mut, noSync bool) (
 ) {
 	c := t.c
 	m := (*wire.ArgsMut)(dm)
+	// the client's span continues on the server (see MutationSpanName)
+	m.Headers = injectTrace(ctx, m.Headers)
 	if noSync {
 		cc := c.current()
 		if cc == nil {

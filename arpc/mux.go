@@ -45,7 +45,8 @@ func MuxMatcher() func(r io.Reader) bool {
 // the connections of a Mux from 1; conn is the connection, which the Mux
 // sets as Server.Conn when the callback left it empty. The callback must not
 // start the server: the Mux starts it, and stops and disposes it when its
-// client leaves. Servers of one worker share its engine (one diff
+// client leaves; a server the callback started (as upstream's callbacks
+// may) is refused, see Mux.NewServerErr. Servers of one worker share its engine (one diff
 // computation per push for all of them) and its exactly-once memory.
 type MuxNewServer func(num int, conn net.Conn) (*Server, error)
 
@@ -319,28 +320,64 @@ func (m *Mux) admit(conn net.Conn) {
 	m.Mach.Add(am.S{ss.MuxStates.ClientConnected, ss.MuxStates.HasClients}, nil)
 
 	s, err := m.callNewServer(num, mc)
-	if err == nil && s.Conn != nil && s.Conn != net.Conn(mc) {
-		s.Stop(true)
-		err = fmt.Errorf("%w: MuxNewServer set Server.Conn to another "+
-			"connection", ErrInvalidParams)
+	if err == nil {
+		err = m.checkNewServer(s, mc)
 	}
 	if err != nil {
+		err = fmt.Errorf("mux %s: no server for connection %d: %w", m.Name, num,
+			err)
 		m.mx.Lock()
 		m.failed++
 		m.lastErr = err
 		m.mx.Unlock()
 		m.log.Error("new server failed", "num", num, "err", err)
 		m.Mach.EvAddErrState(nil, ss.MuxStates.NewServerErr, err, nil)
-		_ = conn.Close()
-		mc.release()
+		// the client gets the error as its Hello's answer, not a reset
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.refuse(conn, err)
+			mc.release()
+		}()
 		return
 	}
 	mc.s = s
 	s.Conn = mc
 	if s.Start() == am.Canceled {
 		// the server could not start (e.g. its worker is gone)
+		err := fmt.Errorf("mux %s: server of connection %d did not start: %w",
+			m.Name, num, s.Mach.Err())
+		m.mx.Lock()
+		m.failed++
+		m.lastErr = err
+		m.mx.Unlock()
+		m.log.Error("new server failed", "num", num, "err", err)
+		m.Mach.EvAddErrState(nil, ss.MuxStates.NewServerErr, err, nil)
 		_ = mc.Close()
 	}
+}
+
+// checkNewServer refuses a server the callback set up in a way the Mux
+// cannot serve: with another connection, or started already (upstream's
+// callbacks may start theirs; here the Mux starts it, on the connection,
+// and a server started by the callback would listen on its own address).
+// A refused server is stopped.
+func (m *Mux) checkNewServer(s *Server, mc *muxClient) error {
+	if s.Conn != nil && s.Conn != net.Conn(mc) {
+		s.Stop(true)
+		return fmt.Errorf("%w: MuxNewServer set Server.Conn to another "+
+			"connection", ErrInvalidParams)
+	}
+	s.mx.Lock()
+	started := s.started || s.stopped
+	s.mx.Unlock()
+	if started {
+		s.Stop(true)
+		return fmt.Errorf("%w: MuxNewServer returned a started or stopped "+
+			"server; return it unstarted, the Mux starts it on the connection",
+			ErrInvalidParams)
+	}
+	return nil
 }
 
 // callNewServer calls the callback, turning a panic or a nil server into an
@@ -432,7 +469,13 @@ func (m *Mux) Stats() MuxStats {
 		Refused: m.refused, NewServerErrs: m.failed}
 }
 
-// NewServerErr returns the last error of MuxNewServer, nil for none.
+// NewServerErr returns the last error of giving a connection its server, nil
+// for none: MuxNewServer failed, panicked, returned no server, or one the
+// Mux cannot serve (started already, or with another Server.Conn). The same
+// error makes the mux's NewServerErr state active, counts in
+// Stats().NewServerErrs, and is the answer the connection's client gets to
+// its Hello (its Mach.Err, wrapping the callback's error's sentinel), instead
+// of a reset connection.
 func (m *Mux) NewServerErr() error {
 	m.mx.Lock()
 	defer m.mx.Unlock()

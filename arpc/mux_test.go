@@ -236,8 +236,49 @@ func TestMuxNewServerErr(t *testing.T) {
 	c.ConnTimeout = time.Second
 	c.Start()
 	waitState(t, c.Mach, am.StateException)
+	// the client learns why, not "connection reset"
+	assert.ErrorIs(t, c.Mach.Err(), arpc.ErrInvalidParams)
+	assert.Contains(t, c.Mach.Err().Error(), "nope")
 	waitState(t, m.Mach, ss.MuxStates.NewServerErr)
 	assert.ErrorIs(t, m.NewServerErr(), errNope)
+	assert.EqualValues(t, 1, m.Stats().NewServerErrs)
+	waitMuxEmpty(t, m)
+}
+
+// A callback written as upstream's examples are (it starts its server
+// itself) is refused clearly: the Mux reports it (NewServerErr, the state,
+// the count), and the client's handshake fails with that error instead of a
+// reset connection.
+func TestMuxCallbackStartingItsServer(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := newWorker(t, ctx)
+	m, err := arpc.NewMux(ctx, t.Name(), func(num int, _ net.Conn) (*arpc.Server, error) {
+		s, err := arpc.NewServer(ctx, "127.0.0.1:0", fmt.Sprintf("own-%d", num),
+			w, nil)
+		if err != nil {
+			return nil, err
+		}
+		s.Start()
+		return s, nil
+	}, nil)
+	require.NoError(t, err)
+	m.Addr = "127.0.0.1:0"
+	m.Start()
+	defer m.Stop(true)
+	waitState(t, m.Mach, ss.MuxStates.Ready)
+
+	c := newClient(t, ctx, m.Addr, "c", nil)
+	c.ConnRetries = -1
+	c.Start()
+	waitState(t, c.Mach, am.StateException)
+	cerr := c.Mach.Err()
+	require.ErrorIs(t, cerr, arpc.ErrInvalidParams)
+	assert.Contains(t, cerr.Error(), "return it unstarted")
+	assert.NotContains(t, cerr.Error(), "reset")
+	waitState(t, m.Mach, ss.MuxStates.NewServerErr)
+	require.ErrorIs(t, m.NewServerErr(), arpc.ErrInvalidParams)
+	assert.Contains(t, m.NewServerErr().Error(), "started")
 	assert.EqualValues(t, 1, m.Stats().NewServerErrs)
 	waitMuxEmpty(t, m)
 }

@@ -98,7 +98,8 @@ func (s *Server) serveConn(conn net.Conn) {
 		s.log.Warn("client connection closed on a protocol error",
 			"client", id, "err", err)
 	} else if bye {
-		s.log.Debug("client said goodbye", "client", id)
+		s.log.Debug("client disconnected", "door", "arpc", "client", id,
+			"reason", "goodbye")
 	} else if id != "" {
 		s.log.Info("client connection lost", "client", id)
 	}
@@ -178,12 +179,12 @@ func (ses *session) register() {
 	h(wire.MReady, ses.handleReady)
 	h(wire.MMutate, ses.mutate)
 	h(wire.MMutateNS, ses.mutateNS)
-	h(wire.MSync, ses.sync)
-	h(wire.MGet, ses.get)
-	h(wire.MCan, ses.can)
-	h(wire.MErr, ses.err)
-	h(wire.MWhenArgs, ses.whenArgsAdd)
-	h(wire.MWhenArgsX, ses.whenArgsCancel)
+	h(wire.MSync, loggedCall(ses, "Sync", ses.sync))
+	h(wire.MGet, loggedCall(ses, "Get", ses.get))
+	h(wire.MCan, loggedCall(ses, "Can", ses.can))
+	h(wire.MErr, loggedCall(ses, "Err", ses.err))
+	h(wire.MWhenArgs, loggedCall(ses, "WhenArgs", ses.whenArgsAdd))
+	h(wire.MWhenArgsX, loggedCall(ses, "WhenArgsCancel", ses.whenArgsCancel))
 	h(wire.MBye, ses.handleBye)
 	h(wire.MPing, ses.ping)
 }
@@ -301,6 +302,9 @@ func (ses *session) hello(_ *rpc2.Client, args *wire.ArgsHello, resp *wire.RespH
 	if h := s.Hooks.Handshake; h != nil {
 		h(args.ClientId, resp.Resumed)
 	}
+	s.log.Debug("client connected", "door", "arpc", "client", args.ClientId,
+		"identity", identity, "resumed", resp.Resumed,
+		"remote", ses.conn.RemoteAddr().String())
 	return nil
 }
 
@@ -386,11 +390,14 @@ func (ses *session) apply(args *wire.ArgsMut) (am.Result, error) {
 		return am.Canceled, err
 	}
 	ses.mx.Lock()
-	key, identity := ses.dedupKey, ses.identity
+	key, identity, id := ses.dedupKey, ses.identity, ses.clientId
 	ses.mx.Unlock()
-	res, _, err := m.Run(ses.ctx, &door.Mutation{Client: key, Id: args.Id,
+	// the client's span (the mutation's W3C trace context) continues here
+	ctx := extractTrace(ses.ctx, args.Headers)
+	res, _, err := m.Run(ctx, &door.Mutation{Client: key, Id: args.Id,
 		Type: args.Type, States: names, Args: args.Args, ErrMsg: args.ErrMsg,
-		Policy: ses.s.Policy, Identity: identity, Ran: ses.s.Hooks.Mutated})
+		Policy: ses.s.Policy, Identity: identity, Ran: ses.s.Hooks.Mutated,
+		ClientId: id, Door: "arpc", Log: ses.s.log})
 	return res, err
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/arpcbridge/arpcbridge/arpc"
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
+	"github.com/arpcbridge/arpcbridge/bridge/metrics"
 )
 
 // arpcDoor serves the aRPC connections cmux hands over with an arpc.Mux:
@@ -20,7 +21,7 @@ type arpcDoor struct {
 }
 
 func newARPCDoor(ctx context.Context, name string, worker am.Api,
-	l net.Listener, opts *ServerOpts, log *slog.Logger,
+	l net.Listener, opts *ServerOpts, met *metrics.Metrics, log *slog.Logger,
 ) (*arpcDoor, error) {
 	so := opts.Service
 	configure := opts.ConfigureARPC
@@ -36,6 +37,9 @@ func newARPCDoor(ctx context.Context, name string, worker am.Api,
 		s.Tokens, s.Policy = so.Tokens, so.Policy
 		s.PushInterval = so.PushInterval
 		s.ChunkSize, s.PayloadBytes = so.ChunkSize, so.PayloadBytes
+		if met != nil {
+			met.ConfigureARPC(s)
+		}
 		if configure != nil {
 			configure(s)
 		}

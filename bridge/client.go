@@ -55,6 +55,12 @@ type ClientOpts struct {
 	// the credentials and the window sizes; for gRPC's adaptive windows,
 	// pass a connection of your own as Conn.
 	DialOptions []grpc.DialOption
+	// NoTracing leaves out the OpenTelemetry instrumentation (otelgrpc) of
+	// the connection Dial dials: no client spans and no W3C trace context
+	// in the calls' metadata, and about 2 KiB and 30 allocations less per
+	// call. Default: traced with the global TracerProvider (a no-op until
+	// one is set).
+	NoTracing bool
 	// ConnTimeout bounds Dial: the handshake and the initial sync. Default
 	// arpc.DefaultConnTimeout.
 	ConnTimeout time.Duration
@@ -186,6 +192,9 @@ func Dial(ctx context.Context, addr string, name string, schema am.Schema,
 			creds = c.tls
 		}
 		dopts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+		if !opts.NoTracing {
+			dopts = append(dopts, otelDialOption())
+		}
 		if opts.Token != "" {
 			dopts = append(dopts, grpc.WithPerRPCCredentials(bearerCreds{opts.Token}))
 		}

@@ -17,15 +17,15 @@ import (
 // ProtocolVersion is the version of arpc.bridge.v1 this package speaks.
 const ProtocolVersion = 1
 
-// ErrArgKey is the reserved args key of an AddErrState over gRPC: a Mutate
-// of type ADD naming exactly one state, whose args hold this key with a
-// string, runs AddErrState(state, error(message)) on the worker. The key is
-// removed from the args the handlers see.
-const ErrArgKey = "arpc.err"
-
-// ErrGetName is the reserved Get name answered by the service itself: the
-// worker's last error message (a string), or null when it has none.
-const ErrGetName = "arpc.err"
+// ErrName is the one reserved name of the worker's error, "arpc.err", in
+// two places of arpc.bridge.v1:
+//
+//   - Mutate args: a Mutate of type ADD naming exactly one state, whose args
+//     hold this key with a string, runs AddErrState(state, error(message))
+//     on the worker; the key is removed from the args the handlers see.
+//   - Get: the name answered by the service itself, the worker's last error
+//     message (a string), or null when it has none.
+const ErrName = "arpc.err"
 
 // smallDiff is how many changed states a ClockUpdate holds without
 // allocating its lists separately: most transitions change one to three.

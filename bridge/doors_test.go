@@ -77,14 +77,14 @@ func TestBothDoorsOnePort(t *testing.T) {
 // /healthz and /metrics share the port.
 func TestHealthReflectionHTTP(t *testing.T) {
 	w := newWorker(t)
-	metrics := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/metrics" {
+	mine := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/mine" {
 			http.NotFound(rw, r)
 			return
 		}
 		_, _ = io.WriteString(rw, "bridge_up 1\n")
 	})
-	s := startServer(t, w, &bridge.ServerOpts{HTTP: metrics})
+	s := startServer(t, w, &bridge.ServerOpts{HTTP: mine})
 	addr := s.Addr().String()
 	ctx := tctx(t)
 
@@ -126,9 +126,13 @@ func TestHealthReflectionHTTP(t *testing.T) {
 	code, body := get("/healthz")
 	assert.Equal(t, http.StatusOK, code)
 	assert.Equal(t, "ok\n", body)
-	code, body = get("/metrics")
+	code, body = get("/mine")
 	assert.Equal(t, http.StatusOK, code)
 	assert.Contains(t, body, "bridge_up 1")
+	// the server answers /metrics itself, as /healthz
+	code, body = get("/metrics")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, `arpcbridge_clients{door="grpc"}`)
 	code, _ = get("/nope")
 	assert.Equal(t, http.StatusNotFound, code)
 	http.DefaultClient.CloseIdleConnections()

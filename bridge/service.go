@@ -98,7 +98,7 @@ type Service struct {
 	lifeStop context.CancelCauseFunc
 
 	mx       sync.RWMutex
-	watchers map[string]*watcher
+	watchers map[string][]*watcher
 }
 
 var _ bridgev1.BridgeServiceServer = (*Service)(nil)
@@ -137,7 +137,7 @@ func NewService(worker am.Api, opts *ServiceOpts) (*Service, error) {
 		opts:     *opts,
 		log:      log.With("service", "bridge", "worker", worker.Id()),
 		closed:   make(chan struct{}),
-		watchers: map[string]*watcher{},
+		watchers: map[string][]*watcher{},
 	}
 	s.life, s.lifeStop = context.WithCancelCause(context.Background())
 	for i, n := range names {
@@ -302,7 +302,7 @@ func (s *Service) Get(ctx context.Context, req *bridgev1.GetRequest) (
 	}
 	var v any
 	switch {
-	case req.Name == ErrGetName:
+	case req.Name == ErrName:
 		// the error is the Exception state's: hidden with it
 		if err := s.worker.Err(); err != nil &&
 			s.checkObserve(cl, am.S{am.StateException}) == nil {
@@ -390,20 +390,20 @@ func ResolveMutation(m *door.Mutator, typ bridgev1.MutationType,
 func errArg(typ bridgev1.MutationType, states am.S, args am.A) (
 	msg string, isErr bool, err error,
 ) {
-	raw, ok := args[ErrArgKey]
+	raw, ok := args[ErrName]
 	if !ok {
 		return "", false, nil
 	}
 	msg, isStr := raw.(string)
 	switch {
 	case !isStr:
-		return "", false, onField("args."+ErrArgKey, arpc.ErrInvalidParams,
+		return "", false, onField("args."+ErrName, arpc.ErrInvalidParams,
 			"must be a string, got %T", raw)
 	case typ != bridgev1.MutationType_MUTATION_TYPE_ADD || len(states) != 1:
-		return "", false, onField("args."+ErrArgKey, arpc.ErrInvalidParams,
+		return "", false, onField("args."+ErrName, arpc.ErrInvalidParams,
 			"needs type ADD and exactly one state")
 	}
-	delete(args, ErrArgKey)
+	delete(args, ErrName)
 	return msg, true, nil
 }
 
@@ -432,7 +432,8 @@ func (s *Service) Mutate(ctx context.Context, req *bridgev1.MutateRequest) (
 	}
 	res, replayed, err := s.mut.Run(ctx, &door.Mutation{Client: cl.key,
 		Id: mutationKey(req.MutationId), Type: kind, States: states, Args: args,
-		ErrMsg: errMsg, Policy: s.opts.Policy, Identity: cl.identity})
+		ErrMsg: errMsg, Policy: s.opts.Policy, Identity: cl.identity,
+		ClientId: req.ClientId, Door: "grpc", Log: s.log})
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -453,8 +454,7 @@ func (s *Service) Mutate(ctx context.Context, req *bridgev1.MutateRequest) (
 // moved on meanwhile keeps its update, and the reply is the usual diff.
 func (s *Service) replyUpdate(cl caller, knownSeq uint64) engine.Update {
 	if knownSeq != 0 && cl.key != "" {
-		if sub := s.watching(cl.key); sub != nil &&
-			sub.KnownSeq() == knownSeq {
+		if sub := s.watching(cl.key, cl.conn, knownSeq); sub != nil {
 			u, ok := sub.Next()
 			if ok && u.FromSeq == knownSeq {
 				return u

@@ -29,6 +29,9 @@ type caller struct {
 	key string
 	// mask hides the states the identity may not observe; nil for none
 	mask *engine.Mask
+	// conn tells the caller's connection (its peer address): of the streams
+	// of one client ID, a Mutate reply continues the one on its connection
+	conn string
 }
 
 // admit checks a call (see check), authenticates it and applies AllowId /
@@ -50,6 +53,9 @@ func (s *Service) admit(ctx context.Context, clientId string) (caller, error) {
 		return caller{}, err
 	}
 	cl := caller{identity: identity, key: clientId}
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		cl.conn = p.Addr.String()
+	}
 	if identity != "" && clientId != "" {
 		cl.key = identity + "\x00" + clientId
 	}

@@ -24,8 +24,11 @@ var (
 	ErrProtocolVersion = errors.New("bridge: unsupported protocol version")
 	// ErrClosed means the service or client was closed.
 	ErrClosed = errors.New("bridge: closed")
-	// ErrReplaced ends a WatchClock stream when a newer stream of the same
-	// client_id opens (ABORTED, reason REPLACED).
+	// ErrReplaced is how a client of an older server sees a WatchClock
+	// stream ended by a newer stream of the same client_id (ABORTED,
+	// reason REPLACED). This server never sends it: streams of one
+	// client_id coexist, as aRPC connections of one client ID do (see
+	// docs/grpc.md, "Client IDs").
 	ErrReplaced = errors.New("bridge: replaced by a newer WatchClock stream " +
 		"of the same client_id")
 )

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 	"google.golang.org/grpc"
@@ -18,45 +19,55 @@ import (
 	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
 )
 
-// watcher is one open WatchClock stream, so that a newer stream of the same
-// client ID can end it, and that the client's Mutate replies can continue
-// the stream's chain (see Service.replyUpdate).
+// watcher is one open WatchClock stream, so that the client's Mutate
+// replies can continue the stream's chain (see Service.replyUpdate).
 type watcher struct {
-	// end ends the stream with a cause (errReplaced)
+	// end ends the stream with a cause
 	end context.CancelCauseFunc
 	sub *engine.Sub
+	// conn is the stream's connection (caller.conn)
+	conn string
 }
 
-// watching returns the engine subscription of the client's open stream, nil
-// when it has none.
-func (s *Service) watching(clientId string) *engine.Sub {
+// watching returns the engine subscription of the client's open stream on
+// connection conn at knownSeq, the newest first, nil when it has none. A
+// client ID may have several streams (several processes of one name, or a
+// reconnected client whose old stream is not closed yet): they coexist, as
+// aRPC connections of one client ID do, and a reply continues only the
+// stream on the caller's own connection.
+func (s *Service) watching(clientId, conn string, knownSeq uint64,
+) *engine.Sub {
 	s.mx.RLock()
 	defer s.mx.RUnlock()
-	if w := s.watchers[clientId]; w != nil {
-		return w.sub
+	ws := s.watchers[clientId]
+	for i := len(ws) - 1; i >= 0; i-- {
+		if ws[i].conn == conn && ws[i].sub.KnownSeq() == knownSeq {
+			return ws[i].sub
+		}
 	}
 	return nil
 }
 
-// register makes w the client's current stream, ending an older one.
+// register adds w to the client's open streams.
 func (s *Service) register(clientId string, w *watcher) {
 	if clientId == "" {
 		return
 	}
 	s.mx.Lock()
 	defer s.mx.Unlock()
-	if old := s.watchers[clientId]; old != nil {
-		old.end(ErrReplaced)
-	}
-	s.watchers[clientId] = w
+	s.watchers[clientId] = append(s.watchers[clientId], w)
 }
 
 func (s *Service) unregister(clientId string, w *watcher) {
 	s.mx.Lock()
 	defer s.mx.Unlock()
-	if s.watchers[clientId] == w {
+	ws := slices.DeleteFunc(s.watchers[clientId],
+		func(x *watcher) bool { return x == w })
+	if len(ws) == 0 {
 		delete(s.watchers, clientId)
+		return
 	}
+	s.watchers[clientId] = ws
 }
 
 // WatchClock implements BridgeServiceServer. Each stream owns one engine
@@ -80,8 +91,7 @@ func (s *Service) WatchClock(req *bridgev1.WatchClockRequest,
 	if hb := req.HeartbeatInterval; hb != nil && hb.AsDuration() > 0 {
 		heartbeat = min(max(hb.AsDuration(), MinHeartbeat), MaxHeartbeat)
 	}
-	// the stream's life: the client's, the service's, and until a newer
-	// stream of the same client replaces it
+	// the stream's life: the client's and the service's
 	ctx, end := context.WithCancelCause(stream.Context())
 	defer end(nil)
 	defer context.AfterFunc(s.life, func() { end(context.Cause(s.life)) })()
@@ -89,7 +99,7 @@ func (s *Service) WatchClock(req *bridgev1.WatchClockRequest,
 	defer sub.Close()
 	sub.SetMask(cl.mask)
 	sub.LimitPayloads(s.opts.PayloadBytes, arpc.PayloadSize)
-	w := &watcher{end: end, sub: sub}
+	w := &watcher{end: end, sub: sub, conn: cl.conn}
 	s.register(cl.key, w)
 	defer s.unregister(cl.key, w)
 

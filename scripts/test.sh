@@ -23,7 +23,7 @@ go mod verify >/dev/null
 
 if [[ $QUICK == 0 ]]; then
   step "tools (buf, protoc-gen-go, protoc-gen-go-grpc, grpcurl)"
-  scripts/tools.sh --grpcurl --health-probe
+  scripts/tools.sh --core --grpcurl --health-probe
   step "polyglot client dependencies (node, python)"
   scripts/polyglot-deps.sh
   step "web inspector dependencies (npm, chromium)"

@@ -4,10 +4,11 @@
 # is skipped, so a second run takes well under a second.
 #
 # Usage:
-#   scripts/tools.sh             buf, protoc-gen-go, protoc-gen-go-grpc
-#   scripts/tools.sh --grpcurl   the above plus grpcurl (slower: a Go build)
-#   scripts/tools.sh --only-grpcurl
-#   scripts/tools.sh --health-probe   also grpc-health-probe (TLS checks)
+#   scripts/tools.sh             buf, protoc-gen-go, protoc-gen-go-grpc (--core)
+#   scripts/tools.sh --grpcurl   grpcurl only (a Go build)
+#   scripts/tools.sh --health-probe   grpc-health-probe only (TLS checks)
+#   scripts/tools.sh --core --grpcurl --health-probe   all of them
+# (--only-grpcurl is --grpcurl.)
 #
 # Afterwards the binaries are in .tools/bin (buf is linked there from the npm
 # package, which ships the real prebuilt binary).
@@ -90,16 +91,25 @@ install_health_probe() {
 }
 
 main() {
-  local core=1 grpcurl=0 probe=0
+  # no arguments: the core tools; otherwise only the ones named
+  local core=0 grpcurl=0 probe=0
+  (( $# )) || core=1
   for arg in "$@"; do
     case "$arg" in
-      --grpcurl) grpcurl=1 ;;
-      --only-grpcurl) core=0; grpcurl=1 ;;
+      --core) core=1 ;;
+      --grpcurl|--only-grpcurl) grpcurl=1 ;;
       --health-probe) probe=1 ;;
-      -h|--help) sed -n '2,13p' "${BASH_SOURCE[0]}"; return 0 ;;
+      -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}"; return 0 ;;
       *) log "unknown argument: $arg"; return 2 ;;
     esac
   done
+  if [[ -n "${TOOLS_DRY_RUN:-}" ]]; then
+    # list what would be installed, one name a line (for tests)
+    if (( core )); then printf '%s\n' buf protoc-gen-go protoc-gen-go-grpc; fi
+    if (( grpcurl )); then echo grpcurl; fi
+    if (( probe )); then echo grpc-health-probe; fi
+    return 0
+  fi
   mkdir -p "$BIN"
   if (( core )); then install_core; fi
   if (( grpcurl )); then install_grpcurl; fi

@@ -90,7 +90,7 @@ func (p *Publisher) handleMutate(req micro.Request) {
 	defer cancel()
 	res, replayed, err := p.mut.Run(ctx, &door.Mutation{Client: mr.ClientId,
 		Id: bridge.MutationKey(mr.MutationId), Type: kind, States: states,
-		Args: args, ErrMsg: errMsg})
+		Args: args, ErrMsg: errMsg, ClientId: mr.ClientId, Door: "nats"})
 	if err != nil {
 		respondErr(req, err)
 		return

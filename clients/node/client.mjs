@@ -190,8 +190,9 @@ function unary(client, method, req, deadline) {
 }
 
 // Replica is the client's copy of the worker's time, updated only by the
-// rule in bridge.proto: ignore stale, full replaces, apply on matching seq.
-class Replica {
+// rule in bridge.proto: full replaces (whatever its seq), ignore stale,
+// apply on matching seq.
+export class Replica {
   constructor(stateCount) {
     this.n = stateCount;
     this.have = false;
@@ -224,13 +225,14 @@ class Replica {
     for (const i of idx) {
       if (i < 0 || i >= this.n) throw new ClientError('fail', `protocol: ClockUpdate index ${i} out of range 0..${this.n - 1}`);
     }
-    if (this.have && to <= this.seq) {
-      this.stats.ignored++;
-      return 'ignored';
-    }
     let next;
     if (u.full) {
+      // full first: a repair at or below our seq (drift, a restarted
+      // server) applies too
       next = new Array(this.n).fill(0n);
+    } else if (this.have && to <= this.seq) {
+      this.stats.ignored++;
+      return 'ignored';
     } else if (this.have && from === this.seq) {
       next = this.time.slice();
     } else {
@@ -502,4 +504,5 @@ async function main() {
   process.exit(code);
 }
 
-main();
+// run as a program, not when imported (replica.test.mjs)
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) main();

@@ -105,7 +105,8 @@ def rpc_error(what, err):
 
 class Replica:
     """The client's copy of the worker's time, updated by the rule in
-    bridge.proto: ignore stale, full replaces, apply on matching seq."""
+    bridge.proto: full replaces (whatever its seq), ignore stale, apply on
+    matching seq."""
 
     def __init__(self, n):
         self.n = n
@@ -132,11 +133,13 @@ class Replica:
             if i >= self.n:
                 raise ClientError("fail", "protocol: ClockUpdate index %d out of range 0..%d"
                                   % (i, self.n - 1))
-        if self.have and u.to_seq <= self.seq:
+        if u.full:
+            # full first: a repair at or below our seq (drift, a restarted
+            # server) applies too
+            nxt = [0] * self.n
+        elif self.have and u.to_seq <= self.seq:
             self.stats["ignored"] += 1
             return "ignored"
-        if u.full:
-            nxt = [0] * self.n
         elif self.have and u.from_seq == self.seq:
             nxt = list(self.time)
         else:

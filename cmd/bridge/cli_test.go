@@ -360,6 +360,34 @@ func TestAllowId(t *testing.T) {
 		"demo")
 }
 
+// scripts/tools.sh --grpcurl installs grpcurl alone (it used to install
+// buf and the protoc plugins too).
+func TestToolsGrpcurlOnly(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ args, want string }{
+		{"--grpcurl", "grpcurl"},
+		{"", "buf protoc-gen-go protoc-gen-go-grpc"},
+		{"--core --grpcurl --health-probe",
+			"buf protoc-gen-go protoc-gen-go-grpc grpcurl grpc-health-probe"},
+	} {
+		cmd := exec.Command(filepath.Join(root, "scripts", "tools.sh"),
+			strings.Fields(tt.args)...)
+		cmd.Env = append(os.Environ(), "TOOLS_DRY_RUN=1")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("tools.sh %s: %v", tt.args, err)
+		}
+		if got := strings.Join(strings.Fields(string(out)), " "); got != tt.want {
+			t.Errorf("tools.sh %s installs %q, want %q", tt.args, got, tt.want)
+		}
+	}
+}
+
+// TestGrpcurl runs the README's grpcurl lines (server reflection, no proto
+// files) from a directory outside the repository.
 func TestGrpcurl(t *testing.T) {
 	root, err := filepath.Abs("../..")
 	if err != nil {
@@ -375,9 +403,10 @@ func TestGrpcurl(t *testing.T) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, grpcurl, append([]string{"-plaintext",
-			"-import-path", filepath.Join(root, "proto"), "-proto",
-			"arpc/bridge/v1/bridge.proto"}, args...)...)
+		// as the README's lines: server reflection, from any directory
+		cmd := exec.CommandContext(ctx, grpcurl, append([]string{"-plaintext"},
+			args...)...)
+		cmd.Dir = t.TempDir()
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("grpcurl %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -401,7 +430,10 @@ func TestGrpcurl(t *testing.T) {
 	if !strings.Contains(out, "MUTATION_RESULT_EXECUTED") {
 		t.Fatalf("Mutate: %s", out)
 	}
-	// reflection works too (no proto files)
+	out = run(s.addr, "describe", "arpc.bridge.v1.BridgeService")
+	if !strings.Contains(out, "rpc WatchClock") {
+		t.Fatalf("describe: %s", out)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	b, err := exec.CommandContext(ctx, grpcurl, "-plaintext", s.addr,

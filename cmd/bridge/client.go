@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
@@ -25,9 +28,19 @@ import (
 // DefaultTimeout bounds connecting and each call of the client commands.
 const DefaultTimeout = 5 * time.Second
 
-// DefaultClientName names the client commands' connections; the server sees
-// the client ID arpc.GetClientId(name), "rc-bridge-cli".
+// DefaultClientName prefixes the default name of the client commands'
+// connections: bridge-cli-PID-RANDOM, unique per process, so that two
+// commands never share a client ID (the server sees arpc.GetClientId(name),
+// "rc-bridge-cli-..."). Servers with --allow-id need --name.
 const DefaultClientName = "bridge-cli"
+
+// defaultClientName is this process's default --name.
+var defaultClientName = sync.OnceValue(func() string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", DefaultClientName, os.Getpid(),
+		hex.EncodeToString(b[:]))
+})
 
 const clientHelp = `
 How the client learns the schema: an aRPC client must know the worker's
@@ -65,7 +78,7 @@ func addClientFlags(cmd *cobra.Command, g *globalOpts) *clientOpts {
 	f.BoolVar(&o.grpc, "grpc", false, "connect over gRPC instead of aRPC")
 	f.StringVar(&o.grpcCompression, "grpc-compression", "", "with --grpc: ask for compressed messages, gzip or zstd (grpc-encoding)")
 	f.StringVar(&o.schema, "schema", "", "the machine's schema file, instead of asking the server (gRPC Handshake)")
-	f.StringVar(&o.name, "name", DefaultClientName, "client name; the server sees the client ID rc-NAME")
+	f.StringVar(&o.name, "name", "", "client name; the server sees the client ID rc-NAME (default bridge-cli-PID-RANDOM, unique per process)")
 	f.DurationVar(&o.timeout, "timeout", DefaultTimeout, "bound on connecting and on each call")
 	f.BoolVar(&o.json, "json", false, "print JSON (one object per line) instead of text")
 	o.sec.addFlags(cmd)
@@ -90,8 +103,51 @@ type remote struct {
 }
 
 // connect connects to the server at addr: learns the schema, then connects
-// over aRPC or gRPC and returns once the worker replica is in sync.
+// over aRPC or gRPC and returns once the worker replica is in sync. With
+// reconnect (watch), an unreachable server is retried until --timeout, as a
+// lost connection is: watch may start before the server.
 func (o *clientOpts) connect(ctx context.Context, cmd *cobra.Command,
+	addr string,
+) (*remote, error) {
+	deadline := time.Now().Add(o.timeout)
+	for {
+		r, err := o.connectOnce(ctx, cmd, addr)
+		if err == nil {
+			return r, nil
+		}
+		if o.sec.cfg == nil && o.nats == "" &&
+			exitCode(err) == exitUnreachable && probeHTTP1(ctx, addr) {
+			return nil, notBridgeHTTP1(addr)
+		}
+		if errors.Is(err, arpc.ErrNoAccess) {
+			var ce *codeError
+			if !errors.As(err, &ce) {
+				err = &codeError{exitDenied, fmt.Errorf(
+					"%s refused the client: %w (try --name)", addr, err)}
+			}
+		}
+		left := time.Until(deadline)
+		if !o.reconnect || exitCode(err) != exitUnreachable || left <= 0 {
+			return nil, err
+		}
+		if log, lerr := o.clientLogger(cmd); lerr == nil {
+			log.Debug("server not reachable yet, retrying", "addr", addr,
+				"left", left.Round(time.Millisecond), "err", err)
+		}
+		t := time.NewTimer(min(left, connectRetryDelay))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		}
+	}
+}
+
+// connectRetryDelay spaces watch's attempts to reach a server not up yet.
+const connectRetryDelay = 200 * time.Millisecond
+
+func (o *clientOpts) connectOnce(ctx context.Context, cmd *cobra.Command,
 	addr string,
 ) (*remote, error) {
 	if o.timeout <= 0 {
@@ -106,19 +162,18 @@ func (o *clientOpts) connect(ctx context.Context, cmd *cobra.Command,
 				strings.Join(bridge.Compressions, ", "))
 		}
 	}
+	if o.name == "" {
+		o.name = defaultClientName()
+	}
 	if err := o.checkAddr(addr); err != nil {
 		return nil, err
 	}
 	if err := o.sec.load(); err != nil {
 		return nil, err
 	}
-	log := slog.New(slog.DiscardHandler)
-	if cmd.Flags().Changed("log-level") || envSet("log-level") {
-		l, err := o.logger()
-		if err != nil {
-			return nil, err
-		}
-		log = l
+	log, err := o.clientLogger(cmd)
+	if err != nil {
+		return nil, err
 	}
 	var schema am.Schema
 	var names am.S
@@ -141,6 +196,15 @@ func (o *clientOpts) connect(ctx context.Context, cmd *cobra.Command,
 		return o.connectGRPC(ctx, addr, schema, names, log)
 	}
 	return o.connectARPC(ctx, addr, schema, names, log)
+}
+
+// clientLogger is the logger of the client libraries: the --log-level one
+// when it was given, else none (their retries and warnings stay quiet).
+func (o *clientOpts) clientLogger(cmd *cobra.Command) (*slog.Logger, error) {
+	if cmd.Flags().Changed("log-level") || envSet("log-level") {
+		return o.logger()
+	}
+	return slog.New(slog.DiscardHandler), nil
 }
 
 func envSet(flag string) bool {
@@ -236,9 +300,10 @@ func (o *clientOpts) connectARPC(ctx context.Context, addr string,
 		err := c.Mach.Err()
 		stop()
 		if err == nil {
-			err = fmt.Errorf("%w: %s: disconnected", arpc.ErrNoConn, addr)
+			return nil, fmt.Errorf("%w: %s: disconnected", arpc.ErrNoConn, addr)
 		}
-		return nil, err
+		// the client's errors say what failed, not where
+		return nil, fmt.Errorf("connecting to %s: %w", addr, err)
 	case <-t.C:
 		stop()
 		return nil, fmt.Errorf("%w: %s: not ready after %s", arpc.ErrNetworkTimeout,
@@ -250,7 +315,20 @@ func (o *clientOpts) connectARPC(ctx context.Context, addr string,
 	return &remote{
 		addr: addr, door: "aRPC", worker: c.Worker, names: names, schema: schema,
 		get: func(ctx context.Context, name string) (any, error) {
+			if name == bridge.ErrName {
+				// as the gRPC door answers it: the message, or null
+				if err := c.Worker.Err(); err != nil {
+					return err.Error(), nil
+				}
+				return nil, nil
+			}
 			v, err := c.Get(ctx, name)
+			if errors.Is(err, arpc.ErrUnsupported) {
+				// a server without a getter exposes nothing, as the gRPC
+				// door answers NOT_FOUND for it
+				return nil, fmt.Errorf("%w: %q: the server has no getter",
+					bridge.ErrNotFound, name)
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -287,7 +365,7 @@ func (o *clientOpts) connectGRPC(ctx context.Context, addr string,
 		return nil, notBridge(addr)
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("connecting to %s: %w", addr, err)
 	}
 	return &remote{
 		addr: addr, door: "gRPC", worker: c.Worker, names: names, schema: schema,

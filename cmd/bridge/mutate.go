@@ -9,6 +9,8 @@ import (
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 )
 
 // mutation is one of the mutating commands.
@@ -117,7 +119,16 @@ func (o *clientOpts) mutate(cmd *cobra.Command, m mutation, addr string,
 	}
 	cctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
+	// the server's span of the mutation continues this one
+	cctx, span := startSpan(cctx, "bridge "+m.name)
+	span.SetAttributes(attribute.String("arpc.door", r.door),
+		attribute.StringSlice("arpc.mutation.states", states))
 	res, err := r.worker.Mutate(cctx, m.typ, states, args)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -27,7 +28,11 @@ const DefaultAddr = "localhost:7420"
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root := newRootCmd(stdout, stderr)
 	root.SetArgs(defaultToServe(root, args))
-	err := root.ExecuteContext(ctx)
+	shutdown, err := setupTracing(ctx, stderr)
+	if err == nil {
+		err = root.ExecuteContext(ctx)
+		stopTracing(shutdown, stderr)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "bridge: %v\n", err)
 	}
@@ -35,20 +40,44 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // defaultToServe makes serve the default command: "bridge" alone and
-// "bridge --schema x.yaml" run "bridge serve ...".
+// "bridge --schema x.yaml" run "bridge serve ...". Global flags (see
+// globalFlags) may come before a command: "bridge --log-level debug inspect
+// ADDR" runs inspect, "bridge --log-level debug" runs serve.
 func defaultToServe(root *cobra.Command, args []string) []string {
-	if len(args) == 0 {
-		return []string{"serve"}
+	i := 0
+	for i < len(args) {
+		a := args[i]
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		takes, global := globalFlags[name]
+		if !strings.HasPrefix(a, "--") || !global {
+			break
+		}
+		i++
+		if takes && !hasValue {
+			i++ // the flag's value
+		}
 	}
-	first := args[0]
+	if i >= len(args) {
+		if slices.Contains(args, "--version") {
+			return args
+		}
+		return append([]string{"serve"}, args...)
+	}
+	first := args[i]
 	switch {
 	case first == "-h", first == "--help", first == "help",
-		first == "completion", first == "__complete":
+		first == "completion", first == "__complete", first == "__completeNoDesc":
 		return args
 	case strings.HasPrefix(first, "-"):
 		return append([]string{"serve"}, args...)
 	}
 	return args
+}
+
+// globalFlags are the root's flags, which may precede the command: whether
+// each takes a value.
+var globalFlags = map[string]bool{
+	"log-level": true, "log-format": true, "version": false,
 }
 
 // globalOpts are the flags every command takes.
@@ -81,6 +110,8 @@ Environment: every flag can be set with BRIDGE_<FLAG>, upper case with
 dashes as underscores (--push-interval: BRIDGE_PUSH_INTERVAL). Flags win
 over the environment.
 
+` + otelHelp + `
+
 ` + exitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -108,8 +139,13 @@ over the environment.
 	pf.StringVar(&g.logFormat, "log-format", "text",
 		"log format: text or json (logs go to stderr)")
 
+	v := readVersion()
+	root.Version = v.Version
+	// the template is plain text: no {{ }} in what the build recorded
+	root.SetVersionTemplate(strings.ReplaceAll(v.text(), "{{", "{ {"))
+	root.Flags().Bool("version", false, "print the version (as \"bridge version\") and exit")
 	root.AddCommand(newServeCmd(g), newWatchCmd(g), newInspectCmd(g),
-		newGetCmd(g))
+		newGetCmd(g), newVersionCmd(g))
 	for _, m := range mutationCmds {
 		root.AddCommand(newMutateCmd(g, m))
 	}
@@ -155,7 +191,17 @@ func (g *globalOpts) logger() (*slog.Logger, error) {
 	case "text":
 		return slog.New(slog.NewTextHandler(g.stderr, hopts)), nil
 	case "json":
+		hopts.ReplaceAttr = durationString
 		return slog.New(slog.NewJSONHandler(g.stderr, hopts)), nil
 	}
 	return nil, badInput("--log-format %q: want text or json", g.logFormat)
+}
+
+// durationString writes durations in JSON logs as text logs write them,
+// Go's duration strings ("1.5ms", "2m3s"), not as integer nanoseconds.
+func durationString(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
 }

@@ -9,15 +9,13 @@ import (
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
 
 	"github.com/arpcbridge/arpcbridge/arpc"
-	"github.com/arpcbridge/arpcbridge/arpc/engine"
+	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 	"github.com/arpcbridge/arpcbridge/bridge"
 	"github.com/arpcbridge/arpcbridge/bridge/store"
 	"github.com/arpcbridge/arpcbridge/bridge/web"
 	"github.com/arpcbridge/arpcbridge/internal/demo"
-	"github.com/arpcbridge/arpcbridge/internal/metrics"
 )
 
 // DefaultShutdownTimeout bounds the graceful part of serve's shutdown.
@@ -88,7 +86,7 @@ identity; --auth-tokens maps bearer tokens to identities; --auth-policy
 allows identities to mutate and observe states by name globs. The files are
 reloaded when they change, and on SIGHUP, without dropping connections.
 
-Getter names (bridge get): id, source, active, uptime, names.`,
+Getter names (bridge get): id, source, active, uptime, names, arpc.err.`,
 		Example: `  bridge serve
   bridge serve --addr 127.0.0.1:0 --push-interval 50ms
   bridge serve --schema jobs.yaml --allow-id rc-ops
@@ -172,12 +170,6 @@ func (o *serveOpts) run(ctx context.Context) error {
 			}
 		}()
 	}
-	eng, err := engine.Attach(mach)
-	if err != nil {
-		return err
-	}
-	defer eng.Release()
-	met := metrics.New(eng)
 
 	l, err := net.Listen("tcp", o.addr)
 	if err != nil {
@@ -185,7 +177,6 @@ func (o *serveOpts) run(ctx context.Context) error {
 	}
 	started := time.Now()
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", met.Handler())
 	mux.Handle("GET /", web.Handler())
 	srv, err := bridge.NewServer(machCtx, l, def.id, mach, &bridge.ServerOpts{
 		Service: bridge.ServiceOpts{
@@ -194,14 +185,12 @@ func (o *serveOpts) run(ctx context.Context) error {
 			PushInterval: o.pushInterval,
 			Logger:       log,
 		},
-		HTTP:          mux,
-		TLSConfig:     o.sec.tlsConfig(),
-		Tokens:        o.sec.tokens,
-		Policy:        o.sec.policy,
-		GRPCOptions:   []grpc.ServerOption{grpc.StatsHandler(met.GRPCStatsHandler())},
-		ConfigureARPC: met.ConfigureARPC,
-		Logger:        log,
-		Store:         st,
+		HTTP:      mux,
+		TLSConfig: o.sec.tlsConfig(),
+		Tokens:    o.sec.tokens,
+		Policy:    o.sec.policy,
+		Logger:    log,
+		Store:     st,
 	})
 	if err != nil {
 		_ = l.Close()
@@ -288,8 +277,11 @@ func (o *serveOpts) run(ctx context.Context) error {
 	return serveErr
 }
 
-// getterNames are the names serve's getter answers (see getter).
-var getterNames = []string{"id", "source", "active", "uptime", "names"}
+// getterNames are the names bridge get answers for serve: its getter's,
+// and the machine's last error (ErrName, answered by both doors
+// themselves).
+var getterNames = []string{"id", "source", "active", "uptime", "names",
+	bridge.ErrName}
 
 // getter answers bridge get (Client.Get) for both doors, with values both
 // gob and JSON can carry.
@@ -305,11 +297,19 @@ func getter(def *machineDef, mach *am.Machine, started time.Time,
 			}
 			return def.source
 		case "active":
-			return []string(mach.ActiveStates(nil))
+			// schema order, as inspect and watch list them
+			active := []string{}
+			for _, n := range def.names {
+				if n != ss.WorkerStates.SendPayload && mach.Is1(n) {
+					active = append(active, n)
+				}
+			}
+			return active
 		case "uptime":
 			return time.Since(started).Round(time.Second).String()
 		case "names":
 			return getterNames
+
 		}
 		return nil
 	}

@@ -30,7 +30,8 @@ JSON object per update:
 
 Pushed updates are throttled by the server's --push-interval, so changes
 between two pushes arrive merged. A lost connection (a server restart) is
-re-established within --timeout and the view goes on from where it was.
+re-established within --timeout and the view goes on from where it was; a
+server that is not up yet is waited for as long.
 watch ends on Ctrl-C (exit code 0), after --count updates (exit code 0),
 when the connection is lost for longer than --timeout (exit code 4), or,
 with --idle-timeout, when no update arrives for that long (exit code 6): on
@@ -147,7 +148,8 @@ func (v *watchView) show(before, now am.Time, seq uint64) error {
 	ts := time.Now()
 	if v.json {
 		o := watchOut{Time: ts, Seq: seq, Initial: before == nil,
-			Changed: map[string]uint64{}, Ticks: map[string]uint64{}}
+			Changed: map[string]uint64{}, Active: []string{},
+			Ticks: map[string]uint64{}}
 		for i, n := range names {
 			o.Ticks[n] = now[i]
 			if before != nil && before[i] != now[i] {
@@ -169,7 +171,9 @@ func (v *watchView) show(before, now am.Time, seq uint64) error {
 	for i, n := range userStates(names) {
 		i = indexOf(names, n, i)
 		if before != nil && before[i] != now[i] {
-			changes = append(changes, changeMark(before[i], now[i])+n)
+			if mark := changeMark(before[i], now[i]); mark != "" {
+				changes = append(changes, mark+n)
+			}
 		}
 		if am.IsActiveTick(now[i]) {
 			active = append(active, n)
@@ -210,13 +214,18 @@ func (v *watchView) redraw(before, now am.Time, seq uint64, ts time.Time,
 }
 
 // changeMark is "+" for activated, "-" for deactivated, "~" for a state
-// that ended where it was (a multi state re-activated, or a blink).
+// that ended where it was after ticking on (a multi state re-activated, or a
+// blink), and "" for a tick that went back without changing the state: the
+// server restarted and its clock started over, nothing happened to the
+// state.
 func changeMark(before, now uint64) string {
 	switch a, b := am.IsActiveTick(before), am.IsActiveTick(now); {
 	case !a && b:
 		return "+"
 	case a && !b:
 		return "-"
+	case now < before:
+		return ""
 	}
 	return "~"
 }

@@ -3,8 +3,10 @@ package door
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 
@@ -41,6 +43,14 @@ type Mutation struct {
 	// replays, nor for mutations refused before running), with its result;
 	// err is set when the worker panicked. For metrics: it must be quick.
 	Ran func(res am.Result, err error)
+	// ClientId is the caller's client ID, for logs and traces (Client may be
+	// a scope derived from it).
+	ClientId string
+	// Door names the door the mutation came through ("arpc", "grpc",
+	// "nats"), for logs and traces.
+	Door string
+	// Log, when set, gets one debug line per mutation (see logMutation).
+	Log *slog.Logger
 }
 
 // StateError is the error of a mutation that names a state the worker does
@@ -139,7 +149,22 @@ func (m *Mutator) Check(names am.S) error {
 // journal cannot persist, and Run returns once the journal committed it.
 // Invalid mutations (unknown states or type, no states where some are
 // needed) return an error wrapping ErrInvalidParams and change nothing.
+//
+// Run traces the mutation: a span "arpc.mutation" (see StartMutationSpan)
+// around it, a child of the span in ctx (the client's, carried by the door).
 func (m *Mutator) Run(ctx context.Context, mut *Mutation) (
+	res am.Result, replayed bool, err error,
+) {
+	start := time.Now()
+	ctx, span := startMutationSpan(ctx, m.worker.Id(), mut)
+	defer func() {
+		endMutationSpan(span, res, replayed, err)
+		logMutation(ctx, mut, res, replayed, err, time.Since(start))
+	}()
+	return m.run(ctx, mut)
+}
+
+func (m *Mutator) run(ctx context.Context, mut *Mutation) (
 	res am.Result, replayed bool, err error,
 ) {
 	if err := m.validate(mut); err != nil {

@@ -41,6 +41,9 @@ type Mut struct {
 	Event string
 	// ErrMsg is the error of a MutAddErr.
 	ErrMsg string
+	// Headers are the mutation's metadata (the aRPC wire's ArgsMut.Headers),
+	// set by a transport that carries them, e.g. the trace context.
+	Headers map[string]string
 }
 
 // Transport is what a remote Worker needs of its connection to the worker:

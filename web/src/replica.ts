@@ -37,10 +37,13 @@ export class Replica {
 
   /** apply applies u by the rule, or says why not. */
   apply(u: ClockUpdate): ApplyResult {
-    if (u.toSeq <= this.seq) return { kind: "old" };
     let next: bigint[];
     if (u.full) {
+      // full first: a repair at or below our seq (drift, a restarted
+      // server) applies too
       next = new Array<bigint>(this.time.length).fill(0n);
+    } else if (u.toSeq <= this.seq) {
+      return { kind: "old" };
     } else if (u.fromSeq === this.seq) {
       next = this.time.slice();
     } else {

@@ -43,6 +43,20 @@ test("a diff from our seq adds deltas", () => {
   assert.deepEqual(res.changes, [{ index: 1, before: 2n, after: 3n }, { index: 2, before: 0n, after: 1n }]);
 });
 
+test("a full update at or below our seq is a repair: applied", () => {
+  // a resync after drift: the server is still at our seq
+  const r = replica([1n, 2n], 7n);
+  let res = r.apply(upd({ fromSeq: 0n, toSeq: 7n, full: true, indexes: [0, 1], deltas: [1n, 3n], sum: 4n }));
+  assert.equal(res.kind, "applied");
+  assert.deepEqual(r.time, [1n, 3n]);
+  assert.equal(r.seq, 7n);
+  // a restarted server whose seqs started over
+  res = r.apply(upd({ fromSeq: 0n, toSeq: 2n, full: true, indexes: [1], deltas: [1n], sum: 1n }));
+  assert.equal(res.kind, "applied");
+  assert.deepEqual(r.time, [0n, 1n]);
+  assert.equal(r.seq, 2n);
+});
+
 test("old updates are ignored, gaps are refused", () => {
   const r = replica([1n, 2n], 7n);
   assert.equal(r.apply(upd({ fromSeq: 5n, toSeq: 7n, indexes: [0], deltas: [1n], sum: 4n })).kind, "old");

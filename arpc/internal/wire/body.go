@@ -58,7 +58,7 @@ func appendMsgpack(w io.Writer, v any) error {
 	switch b := v.(type) {
 	case *ArgsMut:
 		v = &msgpackMut{Type: b.Type, States: b.States, Args: splitArgs(b.Args),
-			Id: b.Id, Event: b.Event, ErrMsg: b.ErrMsg}
+			Id: b.Id, Event: b.Event, ErrMsg: b.ErrMsg, Headers: b.Headers}
 	case *ArgsWhenArgs:
 		v = &msgpackWhenArgs{Id: b.Id, State: b.State, Args: splitArgs(b.Args)}
 	}
@@ -99,6 +99,10 @@ func (d *Decoder) readBody(f byte, data []byte, body any) error {
 		}
 		if n := d.gobIn.Len(); n > 0 {
 			return fmt.Errorf("%w: %d bytes after a gob body", ErrRpc, n)
+		}
+		if m, ok := body.(*ArgsMut); ok && len(m.Headers) > MaxHeaders {
+			return fmt.Errorf("%w: %d mutation headers (at most %d)", ErrRpc,
+				len(m.Headers), MaxHeaders)
 		}
 		return nil
 	}
@@ -141,6 +145,8 @@ type msgpackMut struct {
 	Id     uint64      `msgpack:"i,omitempty"`
 	Event  string      `msgpack:"e,omitempty"`
 	ErrMsg string      `msgpack:"m,omitempty"`
+	// Headers are ArgsMut.Headers
+	Headers map[string]string `msgpack:"h,omitempty"`
 }
 
 // msgpackWhenArgs is ArgsWhenArgs in a msgpack body.
@@ -162,8 +168,12 @@ func decodeMsgpack(data []byte, body any) error {
 		if err != nil {
 			return err
 		}
+		if len(m.Headers) > MaxHeaders {
+			return fmt.Errorf("%w: %d mutation headers (at most %d)", ErrRpc,
+				len(m.Headers), MaxHeaders)
+		}
 		*b = ArgsMut{Type: m.Type, States: m.States, Args: args, Id: m.Id,
-			Event: m.Event, ErrMsg: m.ErrMsg}
+			Event: m.Event, ErrMsg: m.ErrMsg, Headers: m.Headers}
 		return nil
 	case *ArgsWhenArgs:
 		var m msgpackWhenArgs

@@ -52,6 +52,8 @@ func codecSeeds(t testing.TB) [][]byte {
 		{MReady, &Empty{}},
 		{MMutate, &ArgsMut{Type: MutAdd, States: []int{1, 2}, Args: sampleArgs(), Id: 1}},
 		{MMutateNS, &ArgsMut{Type: MutRemove, States: []int{0}, Id: 2}},
+		{MMutate, &ArgsMut{Type: MutAdd, States: []int{1}, Id: 3,
+			Headers: map[string]string{"traceparent": "00-a-b-01"}}},
 		{MSync, &ArgsSync{Full: true}},
 		{MGet, &ArgsGet{Name: "id"}},
 		{MCan, &ArgsMut{Type: MutSet, States: []int{3}}},

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/binary"
+	"slices"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 )
@@ -60,6 +61,8 @@ type wireMut struct {
 	NoId   bool
 	Event  string
 	ErrMsg string
+	// Headers are ArgsMut.Headers
+	Headers map[string]string
 }
 
 // wireRespMut is RespMut inside a header.
@@ -126,6 +129,10 @@ const (
 	bFull                    // a full snapshot (clocks)
 	bZip                     // Diff is compressed; its codec byte follows the flags (clocks)
 )
+
+// bHeaders says a mutation's Headers follow its ErrMsg; mutations never
+// carry Err, so it reuses that bit.
+const bHeaders = bErr
 
 // appendTo appends the encoded header to b.
 func (h *header) appendTo(b []byte) []byte {
@@ -195,6 +202,9 @@ func (m *wireMut) append(b []byte) []byte {
 	if m.ErrMsg != "" {
 		flags |= bErrMsg
 	}
+	if len(m.Headers) > 0 {
+		flags |= bHeaders
+	}
 	b = append(b, flags, m.Type)
 	b = binary.AppendUvarint(b, uint64(len(m.States)))
 	for _, i := range m.States {
@@ -208,6 +218,9 @@ func (m *wireMut) append(b []byte) []byte {
 	}
 	if m.ErrMsg != "" {
 		b = appendString(b, m.ErrMsg)
+	}
+	if len(m.Headers) > 0 {
+		b = appendHeaders(b, m.Headers)
 	}
 	b = binary.AppendUvarint(b, uint64(len(m.Vals)))
 	return append(b, m.Vals...)
@@ -307,4 +320,20 @@ func (h *header) decode(data []byte) error {
 		r.b = nil
 	}
 	return r.end()
+}
+
+// appendHeaders appends a count, then each key and value, keys sorted (the
+// same headers encode to the same bytes).
+func appendHeaders(b []byte, hs map[string]string) []byte {
+	keys := make([]string, 0, len(hs))
+	for k := range hs {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = binary.AppendUvarint(b, uint64(len(keys)))
+	for _, k := range keys {
+		b = appendString(b, k)
+		b = appendString(b, hs[k])
+	}
+	return b
 }

@@ -163,7 +163,15 @@ type ArgsMut struct {
 	Event string
 	// ErrMsg is the error of an AddErrState mutation.
 	ErrMsg string
+	// Headers are optional metadata of the mutation, such as the W3C trace
+	// context ("traceparent", "tracestate") of the client's span; nil costs
+	// nothing on the wire. At most MaxHeaders.
+	Headers map[string]string
 }
+
+// MaxHeaders bounds ArgsMut.Headers; a mutation with more is refused by the
+// decoder.
+const MaxHeaders = 16
 
 // RespMut answers ArgsMut.
 type RespMut struct {

@@ -93,6 +93,18 @@ func (r *reader) mut() *wireMut {
 	if flags&bErrMsg != 0 {
 		m.ErrMsg = r.string()
 	}
+	if flags&bHeaders != 0 {
+		n := r.uvarint()
+		if n > MaxHeaders {
+			r.fail("%d mutation headers (at most %d)", n, MaxHeaders)
+			return nil
+		}
+		m.Headers = make(map[string]string, n)
+		for range n {
+			k := r.string()
+			m.Headers[k] = r.string()
+		}
+	}
 	m.Vals = r.bytes()
 	return m
 }

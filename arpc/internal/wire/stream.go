@@ -112,7 +112,7 @@ func (st *streamState) mutOut(m *ArgsMut) *wireMut {
 		return nil
 	}
 	w := &wireMut{Type: m.Type, States: m.States, Vals: vals, Event: m.Event,
-		ErrMsg: m.ErrMsg}
+		ErrMsg: m.ErrMsg, Headers: m.Headers}
 	if m.Id == 0 {
 		w.NoId = true
 	} else {
@@ -143,7 +143,7 @@ func (st *streamState) inlineIn(h *header) (any, error) {
 	case h.Mut != nil:
 		m := h.Mut
 		out := &ArgsMut{Type: m.Type, States: m.States, Event: m.Event,
-			ErrMsg: m.ErrMsg}
+			ErrMsg: m.ErrMsg, Headers: m.Headers}
 		if !m.NoId {
 			st.mutId += m.IdGap + 1
 			out.Id = st.mutId

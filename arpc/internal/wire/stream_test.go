@@ -101,6 +101,14 @@ func TestCodecStreamRoundTrip(t *testing.T) {
 		// a retry: the same ID again
 		{method: MMutate, seq: 3, body: &ArgsMut{States: []int{0}, Id: 2}},
 		{method: MMutate, seq: 7, body: &ArgsMut{States: []int{0, 2}}},
+		// the trace context of the client's span, inline and in a gob body
+		{method: MMutate, seq: 8, body: &ArgsMut{States: []int{1}, Id: 3,
+			Headers: map[string]string{
+				"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+				"tracestate":  "k=v"}}},
+		{method: MMutate, seq: 9, body: &ArgsMut{States: []int{1}, Id: 4,
+			Args:    am.A{"t": &typedArgs{}},
+			Headers: map[string]string{"traceparent": "00-x-y-01"}}},
 		{seq: 3, errMsg: "boom", body: &Empty{}},
 		{seq: 2, body: &RespSync{Clock: &Update{From: 0, Span: 9,
 			Diff: []byte{3}, Sum: math.MaxUint64, QT: 1, Full: true}}},
@@ -207,4 +215,47 @@ func FuzzHeaderDecode(f *testing.F) {
 		require.NoError(t, h2.decode(append(h.appendTo(nil), h.BodyData...)))
 		assert.Equal(t, h, h2)
 	})
+}
+
+// More headers than MaxHeaders are refused, not allocated.
+func TestMutHeadersBounded(t *testing.T) {
+	hs := map[string]string{}
+	for i := range MaxHeaders + 1 {
+		hs[string(rune('a'+i))] = "v"
+	}
+	w, r := codecPair(t)
+	go func() {
+		_ = w.write(MMutate, 1, "", &ArgsMut{States: []int{1}, Headers: hs})
+	}()
+	_, err := r.ReadHeader()
+	require.Error(t, err)
+}
+
+// Headers travel with a mutation whose args go as a body too, in gob and in
+// msgpack, and more than MaxHeaders are refused there as well.
+func TestMutHeadersInBodies(t *testing.T) {
+	hs := map[string]string{"traceparent": "00-a-b-01", "tracestate": "k=v"}
+	many := map[string]string{}
+	for i := range MaxHeaders + 1 {
+		many[string(rune('a'+i))] = "v"
+	}
+	for _, enc := range []Encoding{EncodeGob, EncodeMsgpack} {
+		w, r := codecPair(t)
+		w.enc.SetEncoding(enc)
+		in := &ArgsMut{Type: MutAdd, States: []int{1}, Id: 1, Headers: hs,
+			Args: am.A{"l": []string{"x"}}}
+		go func() {
+			_ = w.write(MMutate, 1, "", in)
+			_ = w.write(MMutate, 2, "", &ArgsMut{States: []int{1}, Headers: many,
+				Args: am.A{"l": []string{"x"}}})
+		}()
+		_, err := r.ReadHeader()
+		require.NoError(t, err, enc)
+		var got ArgsMut
+		require.NoError(t, r.ReadBody(&got), enc)
+		assert.Equal(t, hs, got.Headers, enc)
+		_, err = r.ReadHeader()
+		require.NoError(t, err, enc)
+		require.Error(t, r.ReadBody(&ArgsMut{}), enc)
+	}
 }

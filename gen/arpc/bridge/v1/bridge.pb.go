@@ -26,8 +26,11 @@
 //
 // A client holds (seq, time). For each ClockUpdate u, in arrival order:
 //
+//   - u.full: set every tick to 0, then add u.deltas at u.indexes; seq =
+//     u.to_seq. Check full first: a full update at or below the client's
+//     seq is a repair (after drift, or from a restarted server whose seqs
+//     started over) and is applied too.
 //   - u.to_seq <= seq: already known, ignore it.
-//   - u.full: set every tick to 0, then add u.deltas at u.indexes; seq = u.to_seq.
 //   - u.from_seq == seq: add u.deltas at u.indexes; seq = u.to_seq.
 //   - otherwise (a gap): do not apply it; resync with Sync (sending known_seq
 //     and known_time) or reopen WatchClock with known_seq and known_time.
@@ -89,7 +92,10 @@ const (
 	// Activate exactly the listed states and deactivate all others. An empty
 	// list deactivates every state.
 	MutationType_MUTATION_TYPE_SET MutationType = 3
-	// Deactivate the listed states that are active, activate the others.
+	// Toggle the listed states as one, all or nothing (asyncmachine's own
+	// Toggle): when every listed state is active, remove them all; otherwise
+	// add them all (the active ones stay active). The aRPC door's clients do
+	// the same, deciding from their replica.
 	MutationType_MUTATION_TYPE_TOGGLE MutationType = 4
 )
 

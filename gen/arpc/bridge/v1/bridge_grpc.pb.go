@@ -26,8 +26,11 @@
 //
 // A client holds (seq, time). For each ClockUpdate u, in arrival order:
 //
+//   - u.full: set every tick to 0, then add u.deltas at u.indexes; seq =
+//     u.to_seq. Check full first: a full update at or below the client's
+//     seq is a repair (after drift, or from a restarted server whose seqs
+//     started over) and is applied too.
 //   - u.to_seq <= seq: already known, ignore it.
-//   - u.full: set every tick to 0, then add u.deltas at u.indexes; seq = u.to_seq.
 //   - u.from_seq == seq: add u.deltas at u.indexes; seq = u.to_seq.
 //   - otherwise (a gap): do not apply it; resync with Sync (sending known_seq
 //     and known_time) or reopen WatchClock with known_seq and known_time.

@@ -5,10 +5,29 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/stats"
 
 	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
 )
+
+// GRPCServerOptions returns the gRPC server options that feed the metrics:
+// GRPCStatsHandler and the per-method interceptors of
+// go-grpc-middleware's Prometheus provider (grpc_server_started_total,
+// grpc_server_handled_total{grpc_code}, grpc_server_msg_received_total,
+// grpc_server_msg_sent_total, grpc_server_handling_seconds). Call
+// InitializeGRPC once the services are registered.
+func (m *Metrics) GRPCServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.StatsHandler(m.GRPCStatsHandler()),
+		grpc.ChainUnaryInterceptor(m.grpc.UnaryServerInterceptor()),
+		grpc.ChainStreamInterceptor(m.grpc.StreamServerInterceptor()),
+	}
+}
+
+// InitializeGRPC creates the per-method series of every method registered on
+// gs at zero, so that they show before the first call.
+func (m *Metrics) InitializeGRPC(gs *grpc.Server) { m.grpc.InitializeMetrics(gs) }
 
 // GRPCStatsHandler returns a gRPC server stats handler (grpc.StatsHandler)
 // feeding the gRPC door's metrics: connections, bytes, Mutate results,

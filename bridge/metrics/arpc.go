@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 
@@ -64,6 +65,18 @@ func (d *doorCollector) add(s *arpc.Server) {
 	d.mx.Lock()
 	defer d.mx.Unlock()
 	d.servers[s] = struct{}{}
+	// without scrapes, disposed servers must not pile up either
+	s.Mach.OnDispose(func(string, context.Context) { d.retire(s) })
+}
+
+// retire drops a disposed server, keeping its bytes in the total.
+func (d *doorCollector) retire(s *arpc.Server) {
+	d.mx.Lock()
+	defer d.mx.Unlock()
+	if _, ok := d.servers[s]; ok {
+		d.retired += s.Stats().BytesOut
+		delete(d.servers, s)
+	}
 }
 
 // Describe implements prometheus.Collector.

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -9,7 +10,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+
 	"github.com/arpcbridge/arpcbridge/arpc/engine"
+	"github.com/arpcbridge/arpcbridge/internal/buildinfo"
 )
 
 // Door label values.
@@ -18,10 +22,16 @@ const (
 	DoorGRPC = "grpc"
 )
 
-// Metrics holds the collectors of one served worker. Create it with New.
+// Metrics holds the collectors of one served worker. Create it with New or
+// NewWithOptions; bridge.NewServer creates one itself (ServerOpts.Metrics).
 type Metrics struct {
-	reg *prometheus.Registry
-	eng *engine.Engine
+	reg      prometheus.Registerer
+	gatherer prometheus.Gatherer
+	eng      *engine.Engine
+	// grpc are the per-method gRPC server metrics (grpc_server_*)
+	grpc *grpcprom.ServerMetrics
+	// collectors are the ones registered, for Unregister
+	collectors []prometheus.Collector
 
 	mutations  *prometheus.CounterVec
 	pushes     *prometheus.CounterVec
@@ -31,15 +41,58 @@ type Metrics struct {
 	conns      *doorCollector
 }
 
+// Options are optional settings of NewWithOptions. The zero value means
+// defaults.
+type Options struct {
+	// Registerer receives the metrics, e.g. prometheus.DefaultRegisterer or
+	// a registry of the embedding program's. Default: a registry of their
+	// own, with the Go runtime and process collectors (which a given
+	// Registerer is expected to have already, or not to want).
+	Registerer prometheus.Registerer
+	// Gatherer is what Handler serves. Default: Registerer when it is a
+	// prometheus.Gatherer (a *prometheus.Registry, the default registerer),
+	// else prometheus.DefaultGatherer.
+	Gatherer prometheus.Gatherer
+}
+
 // New creates the metrics of the worker served through eng (the worker's
 // shared engine, see engine.Attach; Metrics does not release it) and
 // registers them in a registry of their own, with the Go runtime and process
 // collectors.
 func New(eng *engine.Engine) *Metrics {
+	m, err := NewWithOptions(eng, Options{})
+	if err != nil {
+		// a fresh registry has no collectors to collide with
+		panic(err)
+	}
+	return m
+}
+
+// NewWithOptions is New with options: it fails when opts.Registerer already
+// holds metrics of the same names (another server's: give each its own
+// registry, or wrap the Registerer with prometheus.WrapRegistererWith and a
+// distinguishing label).
+func NewWithOptions(eng *engine.Engine, opts Options) (*Metrics, error) {
 	door := []string{"door"}
+	reg, gatherer := opts.Registerer, opts.Gatherer
+	own := reg == nil
+	if own {
+		r := prometheus.NewRegistry()
+		reg, gatherer = r, r
+	}
+	if gatherer == nil {
+		if g, ok := reg.(prometheus.Gatherer); ok {
+			gatherer = g
+		} else {
+			gatherer = prometheus.DefaultGatherer
+		}
+	}
 	m := &Metrics{
-		reg: prometheus.NewRegistry(),
-		eng: eng,
+		reg:      reg,
+		gatherer: gatherer,
+		eng:      eng,
+		grpc: grpcprom.NewServerMetrics(
+			grpcprom.WithServerHandlingTimeHistogram()),
 		mutations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "arpcbridge_mutations_total",
 			Help: "Mutations from clients run on the worker, by door and result.",
@@ -75,9 +128,7 @@ func New(eng *engine.Engine) *Metrics {
 		m.coalesced.WithLabelValues(d)
 		m.reconnects.WithLabelValues(d)
 	}
-	m.reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	cs := []prometheus.Collector{
 		m.mutations, m.pushes, m.lag, m.coalesced, m.reconnects, m.conns,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "arpcbridge_full_resyncs_total",
@@ -92,17 +143,60 @@ func New(eng *engine.Engine) *Metrics {
 			Name: "arpcbridge_engine_subscribers",
 			Help: "Open subscriptions of the clock engine (both doors).",
 		}, func() float64 { return float64(eng.Stats().Subscribers) }),
-	)
-	return m
+		buildInfo(), m.grpc,
+	}
+	if own {
+		cs = append(cs, collectors.NewGoCollector(),
+			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			// leave nothing half-registered behind
+			for _, r := range cs {
+				reg.Unregister(r)
+			}
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	m.collectors = cs
+	return m, nil
 }
 
-// Handler serves the metrics in the Prometheus text format.
+// Handler serves the metrics (Options.Gatherer) in the Prometheus text
+// format.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return promhttp.HandlerFor(m.gatherer, promhttp.HandlerOpts{})
 }
 
-// Registry returns the registry holding the metrics, to add more.
-func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+// Unregister removes the metrics from their Registerer, so that another
+// Metrics may register there (a server restarted in the same process).
+// Idempotent.
+func (m *Metrics) Unregister() {
+	for _, c := range m.collectors {
+		m.reg.Unregister(c)
+	}
+}
+
+// Registerer returns the registerer holding the metrics, to add more.
+func (m *Metrics) Registerer() prometheus.Registerer { return m.reg }
+
+// Gatherer returns what Handler serves.
+func (m *Metrics) Gatherer() prometheus.Gatherer { return m.gatherer }
+
+// buildInfo is the arpcbridge_build_info gauge: always 1, its labels say
+// what runs.
+func buildInfo() prometheus.Collector {
+	bi := buildinfo.Read()
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "arpcbridge_build_info",
+		Help: "Build of the serving binary: module version, VCS commit and " +
+			"Go version as labels; always 1.",
+		ConstLabels: prometheus.Labels{"version": bi.Version,
+			"commit": bi.Commit, "goversion": bi.GoVersion},
+	})
+	g.Set(1)
+	return g
+}
 
 // mutated counts one mutation's result.
 func (m *Metrics) mutated(door string, res am.Result) {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/arpcbridge/arpcbridge/arpc/engine"
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
-	"github.com/arpcbridge/arpcbridge/internal/metrics"
+	"github.com/arpcbridge/arpcbridge/bridge/metrics"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
