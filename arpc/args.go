@@ -42,8 +42,10 @@ type ArgsPayload struct {
 	// Source is the ID of the machine that sent the payload. Filled by the
 	// server when empty.
 	Source string
-	// Data is the payload itself. The Consumer has to know its type, and a
-	// non-builtin type must be registered with gob.Register on both sides.
+	// Data is the payload itself. The Consumer has to know its type: with
+	// EncodingGob a non-builtin type must be registered with gob.Register on
+	// both sides; with EncodingMsgpack it arrives by its shape (see
+	// Encoding).
 	Data any
 	// Token is a unique random ID of the payload. Filled by the server.
 	Token string

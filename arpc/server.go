@@ -90,7 +90,9 @@ type Server struct {
 	// AllowFn, when set, decides which client IDs (identities, as for
 	// AllowId) are admitted (checked after AllowId).
 	AllowFn func(clientId string) bool
-	// Getter answers Client.Get. Its values must be gob-encodable. It runs in
+	// Getter answers Client.Get. Its values must be encodable in the
+	// client's Encoding (a value that is not gives the client
+	// ErrInvalidParams naming the getter). It runs in
 	// the client's request order (see docs/protocol.md): keep it quick.
 	Getter func(name string) any
 	// MaxMsgSize limits one incoming message, and what a compressed one

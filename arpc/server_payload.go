@@ -20,7 +20,8 @@ import (
 // Empty payload.Source and payload.Token are filled in (the worker's ID and
 // a random token) on the caller's payload, so the caller learns the token;
 // the worker gets a copy, and payload may be reused once SendPayload
-// returns. Data must be gob-encodable (see ArgsPayload.Data).
+// returns. Data must be encodable in the client's Encoding (see
+// ArgsPayload.Data).
 //
 // It returns an error wrapping ErrNoConn when no client has completed its
 // handshake, ErrInvalidParams for a nil or unencodable payload or a client

@@ -97,6 +97,10 @@ func TestUserValuesEveryCombo(t *testing.T) {
 			}
 			args := am.A{"n": 7, "s": "x", "list": []string{"a", "b"},
 				"arpc": typed}
+			if combo.enc == arpc.EncodingMsgpack {
+				// any error travels as its message
+				args["err"] = errors.New("an error")
+			}
 			require.Equal(t, am.Executed, p.rw.Add1("E", args))
 			waitChT(t, rec.got, "E's args")
 			a := rec.last()
@@ -111,6 +115,8 @@ func TestUserValuesEveryCombo(t *testing.T) {
 				var re *arpc.RemoteError
 				require.ErrorAs(t, at.Err, &re)
 				assert.Equal(t, "boom", re.Msg)
+				require.IsType(t, &arpc.RemoteError{}, a["err"])
+				assert.EqualError(t, a["err"].(error), "an error")
 			} else {
 				assert.Equal(t, []string{"a", "b"}, a["list"], "gob: by type")
 			}

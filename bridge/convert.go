@@ -14,7 +14,10 @@ import (
 	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
 )
 
-// ProtocolVersion is the version of arpc.bridge.v1 this package speaks.
+// ProtocolVersion is the version of the arpc.bridge.v1 service this package
+// speaks, for HandshakeRequest.protocol_version (bridge.Dial sends it; a
+// program calling the stubs itself, Client.RPC, sends it too). It is not
+// aRPC's arpc.ProtocolVersion: each door versions its own wire.
 const ProtocolVersion = 1
 
 // ErrName is the one reserved name of the worker's error, "arpc.err", in

@@ -8,6 +8,8 @@ import (
 	"reflect"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/arpcbridge/arpcbridge/internal/errs"
 )
 
 // Encoding is how a body holding user values is encoded, as its code on
@@ -52,7 +54,13 @@ func (e *Encoder) appendBody(body any) error {
 	}
 }
 
-func appendMsgpack(w io.Writer, v any) error {
+func appendMsgpack(w io.Writer, v any) (err error) {
+	// a user value's own msgpack encoder must not take the server down
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("msgpack panicked: %v", r)
+		}
+	}()
 	// args keep their scalars packed by hand, so that they arrive typed as
 	// with gob (an int as an int): only the rest goes by shape
 	switch b := v.(type) {
@@ -61,6 +69,8 @@ func appendMsgpack(w io.Writer, v any) error {
 			Id: b.Id, Event: b.Event, ErrMsg: b.ErrMsg, Headers: b.Headers}
 	case *ArgsWhenArgs:
 		v = &msgpackWhenArgs{Id: b.Id, State: b.State, Args: splitArgs(b.Args)}
+	default:
+		errorsOut(v)
 	}
 	enc := msgpack.GetEncoder()
 	defer msgpack.PutEncoder(enc)
@@ -117,7 +127,60 @@ type msgpackArgs struct {
 
 func splitArgs(args map[string]any) msgpackArgs {
 	vals, rest := packArgs(args)
+	for k, v := range rest {
+		rest[k] = errorOut(v)
+	}
 	return msgpackArgs{Vals: vals, Rest: rest}
+}
+
+// errorOut turns an error value into a *errs.RemoteError with its message,
+// which msgpack carries as an extension type: an error arrives as a
+// *RemoteError (arpc.RemoteError) whatever its own type.
+func errorOut(v any) any {
+	if err, ok := v.(error); ok {
+		if _, ok := v.(*errs.RemoteError); !ok {
+			return &errs.RemoteError{Msg: err.Error()}
+		}
+	}
+	return v
+}
+
+// errorsOut applies errorOut to the interface fields of a body struct
+// (a Get value, payload data); the body is the sender's own copy.
+func errorsOut(body any) {
+	v := reflect.ValueOf(body)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return
+	}
+	v = v.Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		if f.CanSet() && f.Kind() == reflect.Interface && !f.IsNil() {
+			if _, isErr := f.Interface().(error); isErr {
+				f.Set(reflect.ValueOf(errorOut(f.Interface())))
+			}
+		}
+	}
+}
+
+// extRemoteError is the msgpack extension type of *errs.RemoteError.
+const extRemoteError int8 = 18
+
+func init() {
+	// the payload is the message as a msgpack string
+	msgpack.RegisterExtEncoder(extRemoteError, (*errs.RemoteError)(nil),
+		func(_ *msgpack.Encoder, v reflect.Value) ([]byte, error) {
+			return msgpack.Marshal(v.Interface().(*errs.RemoteError).Msg)
+		})
+	msgpack.RegisterExtDecoder(extRemoteError, (*errs.RemoteError)(nil),
+		func(d *msgpack.Decoder, v reflect.Value, _ int) error {
+			msg, err := d.DecodeString()
+			if err != nil {
+				return err
+			}
+			v.Set(reflect.ValueOf(&errs.RemoteError{Msg: msg}))
+			return nil
+		})
 }
 
 func (a *msgpackArgs) join() (map[string]any, error) {
@@ -190,7 +253,12 @@ func decodeMsgpack(data []byte, body any) error {
 	return decodeMsgpackValue(data, body)
 }
 
-func decodeMsgpackValue(data []byte, body any) error {
+func decodeMsgpackValue(data []byte, body any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: msgpack body: decoder panicked: %v", ErrRpc, r)
+		}
+	}()
 	r := bytes.NewReader(data)
 	dec := msgpack.GetDecoder()
 	defer msgpack.PutDecoder(dec)

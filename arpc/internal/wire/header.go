@@ -43,7 +43,7 @@ type header struct {
 }
 
 // rawBody is a message that encodes itself (rawbody.go), sent in the
-// header's frame instead of as gob.
+// header's frame instead of as a body.
 type rawBody interface {
 	appendRaw(b []byte, z zipper) []byte
 	decodeRaw(r *reader)

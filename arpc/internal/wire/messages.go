@@ -153,7 +153,8 @@ type ArgsMut struct {
 	Type uint8
 	// States are state indexes.
 	States []int
-	// Args are the mutation's args (gob-encoded; custom types must be
+	// Args are the mutation's args (scalars packed, the rest in the
+	// connection's encoding; for gob, custom types must be
 	// registered).
 	Args am.A
 	// Id is the mutation's ID within the client's IdScope (see ArgsHello),

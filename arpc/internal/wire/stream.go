@@ -105,7 +105,7 @@ func (st *streamState) bodyOut(h *header, body any) bool {
 }
 
 // mutOut returns the inline form of m, nil when m has args other than
-// scalars (it then travels as a gob body, its ID as is).
+// scalars (it then travels as a body, its ID as is).
 func (st *streamState) mutOut(m *ArgsMut) *wireMut {
 	vals, rest := packArgs(m.Args)
 	if rest != nil {
