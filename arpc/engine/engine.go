@@ -81,6 +81,10 @@ type Engine struct {
 	// payloads for some subscriber (see SubscribePayloads); it only grows
 	payloadIdxs atomic.Pointer[[]int]
 	subs        map[*Sub]struct{}
+	// tickers are the PushAllTicks subscriptions (ticks.go), under mx;
+	// tickSubs spares the tracer the lock while there are none
+	tickers  map[*Sub]*tickQueue
+	tickSubs atomic.Int64
 	// argsWaits are the open WhenArgs waits; argsWaitCount spares the
 	// tracer a lock while there are none
 	argsWaits     argsWaits
@@ -242,7 +246,7 @@ var closedCh = func() chan struct{} {
 }()
 
 // observe records a new worker time. Called from the worker's transition.
-func (e *Engine) observe(after am.Time, queueTick uint64) {
+func (e *Engine) observe(after am.Time, queueTick uint64, m *am.Mutation) {
 	t := slices.Clone(after)
 	e.mx.Lock()
 	if len(t) != len(e.names) {
@@ -253,7 +257,11 @@ func (e *Engine) observe(after am.Time, queueTick uint64) {
 	if e.cur != nil {
 		seq = e.cur.Seq + 1
 	}
+	prev := e.cur
 	e.cur = newSnapshot(seq, t, queueTick)
+	if e.tickSubs.Load() > 0 {
+		e.recordTick(prev, e.cur, m)
+	}
 	e.latest.Store(e.cur)
 	e.remember(e.cur)
 	e.armSettle()
@@ -346,7 +354,7 @@ func (t *tracer) TransitionEnd(tx *am.Transition) {
 	} else {
 		qt = t.e.worker.QueueTick()
 	}
-	t.e.observe(tx.TimeAfter, qt)
+	t.e.observe(tx.TimeAfter, qt, tx.Mutation)
 	if t.e.argsWaitCount.Load() > 0 {
 		var args am.A
 		if tx.Mutation != nil {
