@@ -88,6 +88,16 @@ type Worker struct {
 	mutId   atomic.Uint64
 	idScope uint64
 	standIn standIn
+
+	// allTicks: the transport delivers every worker transition
+	// (EnablePushAllTicks); ticks counts the steps, gaps and gapped the
+	// merged ones (worker_ticks.go)
+	allTicks atomic.Bool
+	ticks    atomic.Uint64
+	gaps     atomic.Uint64
+	gapped   atomic.Uint64
+	// handlers are the bound final handlers (worker_handlers.go)
+	handlers handlerBus
 }
 
 var _ am.Api = (*Worker)(nil)
@@ -147,14 +157,23 @@ func newIdScope() uint64 {
 // an update applies only on top of the sequence it names; a later one is
 // held until the missing one arrives; an older one is dropped. A checksum
 // mismatch or a broken chain triggers a full resync (counted in Stats).
+//
+// On a PushAllTicks replica (EnablePushAllTicks), an update's worker
+// transitions (Update.Ticks) are applied one by one: waits are evaluated at
+// every step, tracers get one TransitionEnd per transition, and bound final
+// handlers run once per transition (worker_handlers.go). An update without
+// them (a gap, or a resync) is one step marked as a gap (see Gap).
 func (w *Worker) ApplyUpdate(u *engine.Update) {
 	if u == nil || w.disposed.Load() {
 		return
 	}
+	ticking := w.allTicks.Load()
 	w.mx.Lock()
 	before := slices.Clone(w.time)
 	changed := false
 	needResync := false
+	var steps []step
+	var fire []func()
 
 	switch {
 	case u.Full:
@@ -163,13 +182,18 @@ func (w *Worker) ApplyUpdate(u *engine.Update) {
 			needResync = true
 			break
 		}
+		if ticking && w.seq != 0 && !slices.Equal(w.time, next) {
+			// a resync: whatever happened in between is one merged step
+			steps = append(steps, step{before: before, after: slices.Clone(next),
+				gap: max(u.ToSeq-min(u.ToSeq, w.seq), 1)})
+		}
 		w.time, w.seq, w.queueTick = next, u.ToSeq, u.QueueTick
 		changed = true
 		if clock.Sum(w.time) != u.Sum {
 			needResync = true
 		}
 	case u.FromSeq == w.seq:
-		ok := w.applyLocked(u)
+		ok := w.applyLocked(u, ticking, &steps, &fire)
 		changed = true
 		needResync = !ok
 	case u.FromSeq > w.seq:
@@ -189,7 +213,7 @@ func (w *Worker) ApplyUpdate(u *engine.Update) {
 		}
 		delete(w.pending, w.seq)
 		changed = true
-		if !w.applyLocked(p) {
+		if !w.applyLocked(p, ticking, &steps, &fire) {
 			needResync = true
 			break
 		}
@@ -199,7 +223,6 @@ func (w *Worker) ApplyUpdate(u *engine.Update) {
 			delete(w.pending, from)
 		}
 	}
-	var fire []func()
 	var after am.Time
 	tracers := w.tracers
 	if changed {
@@ -207,7 +230,7 @@ func (w *Worker) ApplyUpdate(u *engine.Update) {
 			// only tracers need a copy of the new time
 			after = slices.Clone(w.time)
 		}
-		fire = w.collectLocked(before)
+		fire = append(fire, w.collectLocked(before)...)
 	}
 	w.mx.Unlock()
 
@@ -215,7 +238,9 @@ func (w *Worker) ApplyUpdate(u *engine.Update) {
 	for _, f := range fire {
 		f()
 	}
-	if changed && len(tracers) > 0 && !slices.Equal(before, after) {
+	if len(steps) > 0 {
+		w.deliverSteps(steps, tracers)
+	} else if changed && len(tracers) > 0 && !slices.Equal(before, after) {
 		tx := &am.Transition{TimeBefore: before, TimeAfter: after, MachApi: w}
 		tx.IsAccepted.Store(true)
 		for _, t := range tracers {
@@ -228,8 +253,16 @@ func (w *Worker) ApplyUpdate(u *engine.Update) {
 }
 
 // applyLocked applies a chained update; false means the replica drifted.
-func (w *Worker) applyLocked(u *engine.Update) bool {
-	if err := clock.Apply(w.time, u.Diff); err != nil {
+// On a ticking replica it appends the update's steps (worker_ticks.go) and
+// the waits each step settles.
+func (w *Worker) applyLocked(u *engine.Update, ticking bool, steps *[]step,
+	fire *[]func(),
+) bool {
+	if ticking && u.ToSeq > u.FromSeq {
+		if !w.applyStepsLocked(u, steps, fire) {
+			return false
+		}
+	} else if err := clock.Apply(w.time, u.Diff); err != nil {
 		return false
 	}
 	w.seq, w.queueTick = u.ToSeq, u.QueueTick
@@ -275,6 +308,15 @@ type WorkerStats struct {
 	Resyncs uint64
 	// Seq is the engine sequence the replica is at.
 	Seq uint64
+	// Transitions counts the worker transitions applied one by one
+	// (PushAllTicks).
+	Transitions uint64
+	// Gaps counts the steps that merged several worker transitions on a
+	// PushAllTicks replica (the server's MaxPendingTransitions bound, a
+	// resync, or the handlers' own queue bound); GapTransitions counts the
+	// transitions they merged.
+	Gaps           uint64
+	GapTransitions uint64
 }
 
 // Stats returns the worker's counters.
@@ -283,7 +325,8 @@ func (w *Worker) Stats() WorkerStats {
 	seq := w.seq
 	w.mx.RUnlock()
 	return WorkerStats{Updates: w.updates.Load(), Resyncs: w.resyncs.Load(),
-		Seq: seq}
+		Seq: seq, Transitions: w.ticks.Load(), Gaps: w.gaps.Load(),
+		GapTransitions: w.gapped.Load()}
 }
 
 // reportErr records an error of a method that has no error result (the

@@ -59,6 +59,12 @@ type ServiceOpts struct {
 	// absent from its Handshake time, Sync, Mutate replies and WatchClock
 	// updates. Default: none, everything allowed.
 	Policy *auth.Policy
+	// MaxPendingTransitions bounds, per WatchClock stream that asked for
+	// every transition (push_all_ticks), how many worker transitions may
+	// wait for a slow reader before its next update is one merged diff
+	// marked as a gap. Same meaning as arpc.Server.MaxPendingTransitions.
+	// Default engine.DefaultMaxPendingTransitions (16384).
+	MaxPendingTransitions int
 	// Logger receives the service's diagnostics. Default: discarded.
 	Logger *slog.Logger
 }
@@ -87,6 +93,8 @@ type Service struct {
 
 	mx       sync.RWMutex
 	watchers map[string]*watcher
+	// argsWaits counts the open WhenArgs waits per client (whenargs.go)
+	argsWaits argsWaitCounts
 }
 
 var _ bridgev1.BridgeServiceServer = (*Service)(nil)
@@ -258,6 +266,7 @@ func (s *Service) Handshake(ctx context.Context, req *bridgev1.HandshakeRequest)
 		QueueTick:       snap.QueueTick,
 		SchemaHash:      s.hash,
 		ProtocolVersion: ProtocolVersion,
+		Groups:          toProtoGroups(s.worker.Groups()),
 	}
 	if req.SchemaHash != s.hash {
 		resp.Schema = s.schema
@@ -441,6 +450,16 @@ func (s *Service) Mutate(ctx context.Context, req *bridgev1.MutateRequest) (
 // moved on meanwhile keeps its update, and the reply is the usual diff.
 func (s *Service) replyUpdate(cl caller, knownSeq uint64) engine.Update {
 	if knownSeq != 0 && cl.key != "" {
+		if sub := s.watching(cl.key); sub != nil && sub.IsPushAllTicks() {
+			// one chain for every transition: the reply takes the
+			// stream's next update whatever its base (the client holds it
+			// until the stream's one before arrives), or names the head
+			// the stream already carries
+			if u, ok := sub.Next(); ok {
+				return u
+			}
+			return sub.Head()
+		}
 		if sub := s.watching(cl.key); sub != nil &&
 			sub.KnownSeq() == knownSeq {
 			u, ok := sub.Next()

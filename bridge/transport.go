@@ -85,6 +85,11 @@ func (t transport) Mutate(ctx context.Context, m *arpc.ArgsMut, noSync bool) (
 		if rawErr == nil {
 			if resp.Update != nil {
 				c.applyUpdate(resp.Update, false)
+				if c.opts.PushAllTicks {
+					// the reply may only name the snapshot the stream
+					// brings (with the transitions before it)
+					<-c.Worker.WhenSeq(resp.Update.ToSeq, ctx)
+				}
 			}
 			return resultFromProto(resp.Result, resp.QueueTick)
 		}
@@ -171,10 +176,3 @@ func (t transport) Err(ctx context.Context) (string, error) {
 	return msg, nil
 }
 
-// WhenArgs implements arpc.Transport: not available over gRPC, whose
-// contract has no args subscriptions.
-func (t transport) WhenArgs(context.Context, int, am.A) (<-chan struct{},
-	error,
-) {
-	return nil, fmt.Errorf("%w: WhenArgs over gRPC", arpc.ErrUnsupported)
-}

@@ -88,6 +88,9 @@ func (s *Service) WatchClock(req *bridgev1.WatchClockRequest,
 	sub := s.eng.Subscribe()
 	defer sub.Close()
 	sub.SetMask(cl.mask)
+	if req.PushAllTicks {
+		sub.PushAllTicks(s.opts.MaxPendingTransitions)
+	}
 	w := &watcher{end: end, sub: sub}
 	s.register(cl.key, w)
 	defer s.unregister(cl.key, w)

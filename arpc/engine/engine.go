@@ -39,6 +39,13 @@ type Stats struct {
 	Subscribers int64
 	// PayloadsDropped counts payloads a subscriber's full queue refused.
 	PayloadsDropped uint64
+	// TransitionsPending is how many worker transitions the open
+	// PushAllTicks subscriptions hold for their peers (each at most its
+	// MaxPendingTransitions).
+	TransitionsPending int
+	// TransitionGaps counts the gaps of the open PushAllTicks
+	// subscriptions (updates that merged transitions past their bound).
+	TransitionGaps uint64
 }
 
 // Engine watches one worker. Safe for concurrent use.
@@ -229,7 +236,20 @@ func (e *Engine) Err() error {
 
 // Stats returns the engine's counters.
 func (e *Engine) Stats() Stats {
+	var pending int
+	var gaps uint64
+	if e.tickSubs.Load() > 0 {
+		e.mx.Lock()
+		for s := range e.tickers {
+			st := s.TickStats()
+			pending += st.Pending
+			gaps += st.Gaps
+		}
+		e.mx.Unlock()
+	}
 	return Stats{
+		TransitionsPending: pending,
+		TransitionGaps:     gaps,
 		Transitions:     e.transitions.Load(),
 		DiffsComputed:   e.diffsComputed.Load(),
 		DiffsShared:     e.diffsShared.Load(),

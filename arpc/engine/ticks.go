@@ -3,6 +3,7 @@ package engine
 import (
 	"maps"
 	"sync"
+	"sync/atomic"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 
@@ -37,6 +38,8 @@ type Tick struct {
 	// Args are the mutation's args (a shallow copy), nil for none. Which of
 	// them travel is the door's choice (the ones its encoding can carry).
 	Args am.A
+
+	cache *tickCache
 }
 
 // TickStats are the counters of a PushAllTicks subscription.
@@ -129,7 +132,7 @@ func (e *Engine) untick(s *Sub) {
 // with e.mx held, before `to` is published, so that a subscriber that sees
 // `to` also finds its record.
 func (e *Engine) recordTick(prev, to *Snapshot, m *am.Mutation) {
-	t := &Tick{Seq: to.Seq}
+	t := &Tick{Seq: to.Seq, cache: &tickCache{}}
 	if prev != nil {
 		t.Diff = clock.Compute(prev.Time, to.Time)
 	} else {
@@ -160,6 +163,7 @@ func (e *Engine) recordTick(prev, to *Snapshot, m *am.Mutation) {
 // handlers then see an empty transition.
 func (m *Mask) tick(t *Tick) *Tick {
 	out := *t
+	out.cache = &tickCache{}
 	out.Diff = nil
 	for _, p := range t.Diff {
 		if m.Visible(int(p[0])) {
@@ -243,4 +247,77 @@ func (q *tickQueue) forget(seq uint64) {
 	}
 	q.recs = append([]*Tick(nil), q.recs[n:]...)
 	q.overflow = false
+}
+
+// TickSlots is how many door encodings a Tick caches (see Tick.Encoded).
+const TickSlots = 2
+
+// Door slots of Tick.Encoded.
+const (
+	// TickSlotGRPC caches the gRPC door's encoding.
+	TickSlotGRPC = iota
+	// TickSlotARPC caches the aRPC door's encoding.
+	TickSlotARPC
+)
+
+// tickCache holds a Tick's door encodings, each made once and shared by
+// every subscriber the record goes to.
+type tickCache struct {
+	enc [TickSlots]atomic.Pointer[any]
+}
+
+// Encoded returns the door's encoding of t (slot: TickSlotGRPC or
+// TickSlotARPC), made by enc on first use and shared afterwards: a record
+// sent to a hundred subscribers is encoded once per door. The result must
+// be treated as immutable.
+func (t *Tick) Encoded(slot int, enc func(*Tick) any) any {
+	if slot < 0 || slot >= TickSlots {
+		return enc(t)
+	}
+	if t.cache == nil {
+		return enc(t)
+	}
+	if p := t.cache.enc[slot].Load(); p != nil {
+		return *p
+	}
+	v := enc(t)
+	t.cache.enc[slot].CompareAndSwap(nil, &v)
+	return *t.cache.enc[slot].Load()
+}
+
+// Head returns an update that moves the peer nowhere: from and to the
+// snapshot it last received, with its sum. A door's mutation reply carries
+// it when a PushAllTicks subscription already sent everything (the reply
+// must not take the transitions' place with a merged diff); its ToSeq tells
+// the client which snapshot to wait for.
+func (s *Sub) Head() Update {
+	s.mx.Lock()
+	defer s.mx.Unlock()
+	k := s.known
+	if k == nil {
+		k = s.e.Snapshot()
+	}
+	return s.masked(k, Update{FromSeq: k.Seq, ToSeq: k.Seq, Sum: k.Sum,
+		QueueTick: k.QueueTick})
+}
+
+// TrimTicks returns u without the transitions up to seq, for a replica
+// already at seq (FromSeq < seq < ToSeq): it applies on top of seq, and its
+// diff is the remaining transitions' merged. ok is false when u has no
+// transitions covering seq.
+func (u *Update) TrimTicks(seq uint64) (Update, bool) {
+	if u.Full || seq <= u.FromSeq || seq >= u.ToSeq ||
+		uint64(len(u.Ticks)) != u.ToSeq-u.FromSeq {
+		return Update{}, false
+	}
+	out := *u
+	out.Ticks = u.Ticks[seq-u.FromSeq:]
+	out.FromSeq = seq
+	out.Binary = nil
+	out.Diff = nil
+	for _, t := range out.Ticks {
+		out.Diff = clock.Merge(out.Diff, t.Diff)
+	}
+	out.Coalesced = out.ToSeq - seq
+	return out, true
 }
