@@ -175,4 +175,3 @@ func (t transport) Err(ctx context.Context) (string, error) {
 	msg, _ := v.(string)
 	return msg, nil
 }
-

@@ -250,12 +250,12 @@ func (e *Engine) Stats() Stats {
 	return Stats{
 		TransitionsPending: pending,
 		TransitionGaps:     gaps,
-		Transitions:     e.transitions.Load(),
-		DiffsComputed:   e.diffsComputed.Load(),
-		DiffsShared:     e.diffsShared.Load(),
-		FullSyncs:       e.fullSyncs.Load(),
-		Subscribers:     e.subscribers.Load(),
-		PayloadsDropped: e.dropped.Load(),
+		Transitions:        e.transitions.Load(),
+		DiffsComputed:      e.diffsComputed.Load(),
+		DiffsShared:        e.diffsShared.Load(),
+		FullSyncs:          e.fullSyncs.Load(),
+		Subscribers:        e.subscribers.Load(),
+		PayloadsDropped:    e.dropped.Load(),
 	}
 }
 
