@@ -8,6 +8,8 @@ import (
 
 	"github.com/cenkalti/rpc2"
 	"github.com/stretchr/testify/require"
+
+	"github.com/arpcbridge/arpcbridge/arpc/internal/wire"
 )
 
 // BenchmarkRpc2Floor measures a no-op call through rpc2 and this package's
@@ -25,7 +27,7 @@ func BenchmarkRpc2Floor(b *testing.B) {
 			return
 		}
 		rc := rpc2.NewClientWithCodec(newCodec(conn, 0, time.Second, nil))
-		rc.Handle("noop", func(_ *rpc2.Client, a *ArgsMut, r *RespMut) error {
+		rc.Handle("noop", func(_ *rpc2.Client, a *ArgsMut, r *wire.RespMut) error {
 			r.Result = 0
 			return nil
 		})
@@ -40,7 +42,7 @@ func BenchmarkRpc2Floor(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		var resp RespMut
+		var resp wire.RespMut
 		require.NoError(b, rc.Call("noop", args, &resp))
 		samples = append(samples, time.Since(start))
 	}

@@ -17,6 +17,8 @@ import (
 	"github.com/arpcbridge/arpcbridge/arpc/clock"
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 	"github.com/arpcbridge/arpcbridge/internal/backoff"
+
+	"github.com/arpcbridge/arpcbridge/arpc/internal/wire"
 )
 
 // Client defaults, applied by NewClient to the matching fields.
@@ -275,7 +277,7 @@ func (c *Client) Stop(waitTillExit context.Context, dispose bool) am.Result {
 	if first {
 		if cc != nil {
 			c.Mach.Add1(ss.ClientStates.Disconnecting, nil)
-			_ = cc.rc.Notify(mBye, &Empty{})
+			_ = cc.rc.Notify(wire.MBye, &wire.Empty{})
 		}
 		// cancel before closing, so that run does not take the closed
 		// connection for a lost one and reconnect
@@ -438,7 +440,7 @@ func (c *Client) connectOnce() error {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetWriteDeadline(dl)
 	}
-	if _, err := conn.Write([]byte(preface)); err != nil {
+	if _, err := conn.Write([]byte(wire.Preface)); err != nil {
 		_ = conn.Close()
 		return fmt.Errorf("%w: %w", ErrNetwork, err)
 	}
@@ -468,15 +470,15 @@ func (c *Client) connectOnce() error {
 	defer stop()
 
 	c.Mach.Add(am.S{ss.ClientStates.Connected, ss.SharedStates.Handshaking}, nil)
-	hello := &ArgsHello{Version: ProtocolVersion, ClientId: c.Mach.Id(),
+	hello := &wire.ArgsHello{Version: ProtocolVersion, ClientId: c.Mach.Id(),
 		SchemaHash: c.hash, IdScope: c.idScope,
 		Heartbeat: int64(c.pingTimeout() / 2), Token: c.Token}
 	if c.Worker != nil {
 		hello.KnownTime, hello.KnownSeq = c.Worker.knownClock()
 	}
-	var resp RespHello
+	var resp wire.RespHello
 	c.calls.Add(1)
-	if err := callRaw(ctx, cc.rc, mHello, hello, &resp); err != nil {
+	if err := callRaw(ctx, cc.rc, wire.MHello, hello, &resp); err != nil {
 		if c.TLSConfig != nil {
 			// with TLS 1.3, a server refuses a client certificate after the
 			// handshake: its alert is what the read loop ends with
@@ -496,7 +498,7 @@ func (c *Client) connectOnce() error {
 		}
 		return err
 	}
-	if err := resp.Err.toErr(); err != nil {
+	if err := fromWireErr(resp.Err); err != nil {
 		return err
 	}
 	// without names and schema the server found the client's hash equal
@@ -506,7 +508,7 @@ func (c *Client) connectOnce() error {
 			return err
 		}
 	}
-	u, err := decodeUpdate(resp.Clock, len(c.names))
+	u, err := resp.Clock.Engine(len(c.names), ErrInvalidResp)
 	if err != nil {
 		return err
 	}
@@ -535,7 +537,7 @@ func (c *Client) connectOnce() error {
 	c.Worker.ApplyUpdate(u)
 
 	c.calls.Add(1)
-	if err := callRaw(ctx, cc.rc, mReady, &Empty{}, &Empty{}); err != nil {
+	if err := callRaw(ctx, cc.rc, wire.MReady, &wire.Empty{}, &wire.Empty{}); err != nil {
 		return err
 	}
 	c.mx.Lock()
@@ -602,13 +604,13 @@ func (c *Client) dropConn(cc *clientConn) {
 }
 
 func (c *Client) register(cc *clientConn) {
-	cc.rc.Handle(mClock, func(_ *rpc2.Client, u *WireUpdate, _ *Empty) error {
+	cc.rc.Handle(wire.MClock, func(_ *rpc2.Client, u *wire.Update, _ *wire.Empty) error {
 		if !cc.dead.Load() {
 			c.applyWire(u)
 		}
 		return nil
 	})
-	cc.rc.Handle(mPayload, func(_ *rpc2.Client, p *ArgsPayload, _ *Empty) error {
+	cc.rc.Handle(wire.MPayload, func(_ *rpc2.Client, p *ArgsPayload, _ *wire.Empty) error {
 		cons := c.Consumer
 		switch {
 		case cons == nil:
@@ -623,30 +625,30 @@ func (c *Client) register(cc *clientConn) {
 		}
 		return nil
 	})
-	cc.rc.Handle(mWhenArgsDone, func(_ *rpc2.Client, a *ArgsWhenArgsDone,
-		_ *Empty,
+	cc.rc.Handle(wire.MWhenArgsDone, func(_ *rpc2.Client, a *wire.ArgsWhenArgsDone,
+		_ *wire.Empty,
 	) error {
 		c.whenArgsEnd(a.Id)
 		return nil
 	})
-	cc.rc.Handle(mServerBye, func(_ *rpc2.Client, _ *Empty, _ *Empty) error {
+	cc.rc.Handle(wire.MServerBye, func(_ *rpc2.Client, _ *wire.Empty, _ *wire.Empty) error {
 		cc.bye.Store(true)
 		return nil
 	})
 	// a heartbeat only proves the link alive (the codec notes the time)
-	cc.rc.Handle(mHeartbeat, func(_ *rpc2.Client, _ *Empty, _ *Empty) error {
+	cc.rc.Handle(wire.MHeartbeat, func(_ *rpc2.Client, _ *wire.Empty, _ *wire.Empty) error {
 		return nil
 	})
 }
 
 // applyWire decodes and applies a clock update; a malformed one triggers a
 // resync.
-func (c *Client) applyWire(wu *WireUpdate) {
+func (c *Client) applyWire(wu *wire.Update) {
 	w := c.Worker
 	if w == nil || wu == nil {
 		return
 	}
-	u, err := decodeUpdate(wu, len(c.names))
+	u, err := wu.Engine(len(c.names), ErrInvalidResp)
 	if err != nil {
 		w.reportErr(err)
 		w.resync()
@@ -690,12 +692,12 @@ func (c *Client) Stats() ClientStats {
 // Get asks the server's getter for the value named name. Each attempt is
 // bounded by CallTimeout (and ctx); a broken connection is retried like a
 // mutation (CallRetries, CallRetryTimeout).
-func (c *Client) Get(ctx context.Context, name string) (*RespGet, error) {
-	resp, err := callRetried[RespGet](ctx, c, mGet, &ArgsGet{Name: name})
+func (c *Client) Get(ctx context.Context, name string) (*wire.RespGet, error) {
+	resp, err := callRetried[wire.RespGet](ctx, c, wire.MGet, &wire.ArgsGet{Name: name})
 	if err != nil {
 		return nil, err
 	}
-	if err := resp.Err.toErr(); err != nil {
+	if err := fromWireErr(resp.Err); err != nil {
 		return nil, err
 	}
 	return resp, nil

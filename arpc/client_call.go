@@ -9,10 +9,10 @@ import (
 	"github.com/cenkalti/rpc2"
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 
-	"github.com/arpcbridge/arpcbridge/arpc/clock"
-	"github.com/arpcbridge/arpcbridge/arpc/engine"
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 	"github.com/arpcbridge/arpcbridge/internal/backoff"
+
+	"github.com/arpcbridge/arpcbridge/arpc/internal/wire"
 )
 
 // callRaw makes one call on rc, bounded by ctx.
@@ -136,32 +136,20 @@ func (c *Client) pingTimeout() time.Duration {
 func (c *Client) Ping(ctx context.Context) error {
 	cc := c.current()
 	if cc == nil {
-		return fmt.Errorf("%w: %s", ErrNoConn, mPing)
+		return fmt.Errorf("%w: %s", ErrNoConn, wire.MPing)
 	}
 	c.calls.Add(1)
-	return callRaw(ctx, cc.rc, mPing, &Empty{}, &Empty{})
+	return callRaw(ctx, cc.rc, wire.MPing, &wire.Empty{}, &wire.Empty{})
 }
 
 // applyReply applies the clock carried by a reply.
 func (c *Client) applyReply(reply any) {
 	switch r := reply.(type) {
-	case *RespMut:
+	case *wire.RespMut:
 		c.applyWire(r.Clock)
-	case *RespSync:
+	case *wire.RespSync:
 		c.applyWire(r.Clock)
 	}
-}
-
-func decodeUpdate(wu *WireUpdate, n int) (*engine.Update, error) {
-	if wu == nil {
-		return nil, fmt.Errorf("%w: missing clock", ErrInvalidResp)
-	}
-	d, err := clock.Decode(wu.Diff, n)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidResp, err)
-	}
-	return &engine.Update{FromSeq: wu.From, ToSeq: wu.to(), Diff: d, Sum: wu.Sum,
-		QueueTick: wu.QT, Full: wu.Full}, nil
 }
 
 // retryable reports failures a retry on a new connection can fix: the
@@ -199,19 +187,19 @@ func (t transport) Mutate(ctx context.Context, m *ArgsMut, noSync bool) (
 	if noSync {
 		cc := c.current()
 		if cc == nil {
-			return am.Canceled, fmt.Errorf("%w: %s", ErrNoConn, mMutateNS)
+			return am.Canceled, fmt.Errorf("%w: %s", ErrNoConn, wire.MMutateNS)
 		}
-		if err := cc.rc.Notify(mMutateNS, m); err != nil {
-			return am.Canceled, wrapCallErr(mMutateNS, err)
+		if err := cc.rc.Notify(wire.MMutateNS, m); err != nil {
+			return am.Canceled, wrapCallErr(wire.MMutateNS, err)
 		}
 		return am.Executed, nil
 	}
 	// a fresh reply per attempt: a timed-out attempt's late reply may still
 	// be decoded into its own
-	resp := &RespMut{}
+	resp := &wire.RespMut{}
 	err := c.withRetries(ctx, func(ctx context.Context) error {
-		r := &RespMut{}
-		err := c.call(ctx, mMutate, m, r)
+		r := &wire.RespMut{}
+		err := c.call(ctx, wire.MMutate, m, r)
 		if err == nil {
 			resp = r
 		}
@@ -222,7 +210,7 @@ func (t transport) Mutate(ctx context.Context, m *ArgsMut, noSync bool) (
 	}
 	c.applyWire(resp.Clock)
 	c.awaitSeq(ctx, resp.Seq)
-	if err := resp.Err.toErr(); err != nil {
+	if err := fromWireErr(resp.Err); err != nil {
 		return am.Canceled, err
 	}
 	return resp.Result, nil
@@ -306,11 +294,11 @@ func callRetried[R any](ctx context.Context, c *Client, method string,
 // Sync implements Transport.
 func (t transport) Sync(ctx context.Context, full bool) error {
 	c := t.c
-	resp, err := callRetried[RespSync](ctx, c, mSync, &ArgsSync{Full: full})
+	resp, err := callRetried[wire.RespSync](ctx, c, wire.MSync, &wire.ArgsSync{Full: full})
 	if err != nil {
 		return err
 	}
-	if err := resp.Err.toErr(); err != nil {
+	if err := fromWireErr(resp.Err); err != nil {
 		return err
 	}
 	if resp.Clock != nil {
@@ -322,11 +310,11 @@ func (t transport) Sync(ctx context.Context, full bool) error {
 
 // Can implements Transport.
 func (t transport) Can(ctx context.Context, m *ArgsMut) (am.Result, error) {
-	resp, err := callRetried[RespMut](ctx, t.c, mCan, m)
+	resp, err := callRetried[wire.RespMut](ctx, t.c, wire.MCan, m)
 	if err != nil {
 		return am.Canceled, err
 	}
-	if err := resp.Err.toErr(); err != nil {
+	if err := fromWireErr(resp.Err); err != nil {
 		return am.Canceled, err
 	}
 	return resp.Result, nil
@@ -334,9 +322,9 @@ func (t transport) Can(ctx context.Context, m *ArgsMut) (am.Result, error) {
 
 // Err implements Transport.
 func (t transport) Err(ctx context.Context) (string, error) {
-	resp, err := callRetried[RespErr](ctx, t.c, mErr, &Empty{})
+	resp, err := callRetried[wire.RespErr](ctx, t.c, wire.MErr, &wire.Empty{})
 	if err != nil {
 		return "", err
 	}
-	return resp.Msg, resp.Err.toErr()
+	return resp.Msg, fromWireErr(resp.Err)
 }

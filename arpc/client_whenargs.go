@@ -8,6 +8,8 @@ import (
 	"github.com/cenkalti/rpc2"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+
+	"github.com/arpcbridge/arpcbridge/arpc/internal/wire"
 )
 
 // whenArgsWait is one open WhenArgs wait of a Client: registered on the
@@ -37,11 +39,11 @@ func (t transport) WhenArgs(ctx context.Context, state int, args am.A) (
 	c.whenArgsMx.Unlock()
 	cctx, cancel := context.WithTimeout(ctx, t.Timeout())
 	defer cancel()
-	resp := &RespErr{}
-	err := c.call(cctx, mWhenArgs, &ArgsWhenArgs{Id: id, State: state,
+	resp := &wire.RespErr{}
+	err := c.call(cctx, wire.MWhenArgs, &wire.ArgsWhenArgs{Id: id, State: state,
 		Args: args}, resp)
 	if err == nil {
-		err = resp.Err.toErr()
+		err = fromWireErr(resp.Err)
 	}
 	if err != nil {
 		c.whenArgsMx.Lock()
@@ -54,7 +56,7 @@ func (t transport) WhenArgs(ctx context.Context, state int, args am.A) (
 			return
 		}
 		if cc := c.current(); cc != nil {
-			_ = cc.rc.Notify(mWhenArgsX, &ArgsWhenArgsDone{Id: id})
+			_ = cc.rc.Notify(wire.MWhenArgsX, &wire.ArgsWhenArgsDone{Id: id})
 		}
 	})
 	return wait.ch, nil
@@ -80,19 +82,19 @@ func (c *Client) whenArgsEnd(id uint64) bool {
 // remote worker and stays open until its context ends.
 func (c *Client) reregisterWhenArgs(cc *clientConn) {
 	c.whenArgsMx.Lock()
-	regs := make([]*ArgsWhenArgs, 0, len(c.whenArgs))
+	regs := make([]*wire.ArgsWhenArgs, 0, len(c.whenArgs))
 	for id, w := range c.whenArgs {
-		regs = append(regs, &ArgsWhenArgs{Id: id, State: w.state, Args: w.args})
+		regs = append(regs, &wire.ArgsWhenArgs{Id: id, State: w.state, Args: w.args})
 	}
 	c.whenArgsMx.Unlock()
 	if len(regs) == 0 {
 		return
 	}
 	calls := make([]*rpc2.Call, len(regs))
-	resps := make([]RespErr, len(regs))
+	resps := make([]wire.RespErr, len(regs))
 	done := make(chan *rpc2.Call, len(regs))
 	for i, a := range regs {
-		calls[i] = cc.rc.Go(mWhenArgs, a, &resps[i], done)
+		calls[i] = cc.rc.Go(wire.MWhenArgs, a, &resps[i], done)
 	}
 	timeout := time.NewTimer(orDefault(c.CallTimeout, DefaultCallTimeout))
 	defer timeout.Stop()
@@ -109,9 +111,9 @@ func (c *Client) reregisterWhenArgs(cc *clientConn) {
 	}
 	for i, call := range calls {
 		a := regs[i]
-		err := wrapCallErr(mWhenArgs, call.Error)
+		err := wrapCallErr(wire.MWhenArgs, call.Error)
 		if err == nil {
-			err = resps[i].Err.toErr()
+			err = fromWireErr(resps[i].Err)
 		}
 		if err != nil {
 			c.reportWhenArgsErr(fmt.Errorf("WhenArgs %d on a new connection: %w",
@@ -123,7 +125,7 @@ func (c *Client) reregisterWhenArgs(cc *clientConn) {
 		c.whenArgsMx.Unlock()
 		if !open {
 			// it ended meanwhile: the new server must forget it too
-			_ = cc.rc.Notify(mWhenArgsX, &ArgsWhenArgsDone{Id: a.Id})
+			_ = cc.rc.Notify(wire.MWhenArgsX, &wire.ArgsWhenArgsDone{Id: a.Id})
 		}
 	}
 }

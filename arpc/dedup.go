@@ -129,7 +129,7 @@ func (d *dedupStore) begin(client string, id uint64) (e *dedupEntry, first bool)
 }
 
 // dedupKey is the dedup store key of a client's mutations: its ID and the
-// scope of its mutation IDs (ArgsHello.IdScope; 0 for none).
+// scope of its mutation IDs (the Hello's IdScope; 0 for none).
 func dedupKey(clientId string, scope uint64) string {
 	if scope == 0 {
 		return clientId

@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+
+	"github.com/arpcbridge/arpcbridge/arpc/internal/wire"
 )
 
 // This file exports what another door to the same worker (the gRPC bridge)
@@ -14,14 +16,14 @@ import (
 // Mutation types of ArgsMut.Type, for Transport implementations.
 const (
 	// MutAdd adds ArgsMut.States.
-	MutAdd = mutAdd
+	MutAdd = wire.MutAdd
 	// MutRemove removes ArgsMut.States.
-	MutRemove = mutRemove
+	MutRemove = wire.MutRemove
 	// MutSet sets exactly ArgsMut.States.
-	MutSet = mutSet
+	MutSet = wire.MutSet
 	// MutAddErr is AddErrState: States[0] is the error state, ErrMsg the
 	// error's message.
-	MutAddErr = mutAddErr
+	MutAddErr = wire.MutAddErr
 )
 
 // Dedup is the exactly-once memory of one worker's mutations, shared by

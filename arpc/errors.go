@@ -2,9 +2,9 @@ package arpc
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/arpcbridge/arpcbridge/arpc/auth"
+	"github.com/arpcbridge/arpcbridge/arpc/internal/wire"
 )
 
 // Errors returned by servers, clients and remote workers. Test them with
@@ -12,12 +12,12 @@ import (
 var (
 	// ErrInvalidParams means a request named unknown states, had args that
 	// cannot be encoded, or was otherwise malformed.
-	ErrInvalidParams = errors.New("invalid params")
+	ErrInvalidParams = wire.ErrInvalidParams
 	// ErrInvalidResp means the peer answered with something malformed.
 	ErrInvalidResp = errors.New("invalid response")
 	// ErrRpc means a protocol-level failure: an unknown method, a version
 	// mismatch, a frame over the size limit.
-	ErrRpc = errors.New("rpc")
+	ErrRpc = wire.ErrRpc
 	// ErrNoAccess means the server refused the client (AllowId).
 	ErrNoAccess = errors.New("no access")
 	// ErrNoConn means there is no connection to call over.
@@ -49,7 +49,7 @@ var (
 	// the state. The same value as auth.ErrPermissionDenied.
 	ErrPermissionDenied = auth.ErrPermissionDenied
 	// ErrFrameTooLarge means a message exceeded the configured size limit.
-	ErrFrameTooLarge = fmt.Errorf("%w: frame too large", ErrRpc)
+	ErrFrameTooLarge = wire.ErrFrameTooLarge
 	// ErrNotDurable means the worker's journal (a state file) could not
 	// persist: the mutation was refused before it ran, or it ran but its
 	// reply could not be made durable (see Journal).
@@ -96,13 +96,7 @@ var codeErrs = [...]error{
 	codePermissionDenied: ErrPermissionDenied,
 }
 
-// WireErr is an error as sent over the wire.
-type WireErr struct {
-	Code uint8
-	Msg  string
-}
-
-func toWireErr(err error) *WireErr {
+func toWireErr(err error) *wire.Error {
 	if err == nil {
 		return nil
 	}
@@ -113,10 +107,10 @@ func toWireErr(err error) *WireErr {
 			break
 		}
 	}
-	return &WireErr{Code: uint8(code), Msg: err.Error()}
+	return &wire.Error{Code: uint8(code), Msg: err.Error()}
 }
 
-func (w *WireErr) toErr() error {
+func fromWireErr(w *wire.Error) error {
 	if w == nil {
 		return nil
 	}

@@ -15,6 +15,8 @@ import (
 	"github.com/soheilhy/cmux"
 
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
+
+	"github.com/arpcbridge/arpcbridge/arpc/internal/wire"
 )
 
 // DefaultMuxMaxClients is the default limit of concurrent clients of a Mux.
@@ -32,7 +34,7 @@ const DefaultMuxReadTimeout = 5 * time.Second
 //	m := cmux.New(lis)
 //	m.SetReadTimeout(arpc.DefaultMuxReadTimeout)
 //	mux.Listener = m.Match(arpc.MuxMatcher())
-func MuxMatcher() cmux.Matcher { return cmux.PrefixMatcher(preface) }
+func MuxMatcher() cmux.Matcher { return cmux.PrefixMatcher(wire.Preface) }
 
 // MuxNewServer creates the Server of one incoming connection. num numbers
 // the connections of a Mux from 1; conn is the connection, which the Mux

@@ -8,6 +8,8 @@ import (
 
 	"github.com/arpcbridge/arpcbridge/arpc/auth"
 	"github.com/arpcbridge/arpcbridge/arpc/engine"
+
+	"github.com/arpcbridge/arpcbridge/arpc/internal/wire"
 )
 
 // The aRPC door's use of package auth: the decisions are auth's (shared
@@ -28,7 +30,7 @@ func (s *Server) guard() auth.Guard {
 
 // admit authenticates a Hello and applies AllowId / AllowFn to the
 // identity (or, without one, to the client ID). It returns the identity.
-func (ses *session) admit(args *ArgsHello) (string, error) {
+func (ses *session) admit(args *wire.ArgsHello) (string, error) {
 	s := ses.s
 	identity, err := s.guard().Authenticate(auth.ConnState(ses.conn), args.Token)
 	if err != nil {

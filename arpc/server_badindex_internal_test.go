@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/arpcbridge/arpcbridge/internal/apitest"
+
+	"github.com/arpcbridge/arpcbridge/arpc/internal/wire"
 )
 
 // The server checks state indexes itself: a client that skips the
@@ -21,14 +23,14 @@ func TestServerRefusesUnknownStateIndex(t *testing.T) {
 	before := w.Time(nil)
 
 	for _, idx := range []int{len(apitest.Names), 999} {
-		res, err := transport{c}.Mutate(ctx, &ArgsMut{Type: mutAdd,
+		res, err := transport{c}.Mutate(ctx, &ArgsMut{Type: wire.MutAdd,
 			States: []int{idx}}, false)
 		require.Equal(t, am.Canceled, res, "index %d", idx)
 		require.ErrorIs(t, err, ErrInvalidParams, "index %d", idx)
 	}
 	require.Equal(t, before, w.Time(nil), "nothing mutated")
 
-	res, err := transport{c}.Mutate(ctx, &ArgsMut{Type: mutAdd,
+	res, err := transport{c}.Mutate(ctx, &ArgsMut{Type: wire.MutAdd,
 		States: []int{w.Index1("A")}}, false)
 	require.NoError(t, err)
 	require.Equal(t, am.Executed, res, "the session keeps serving")
@@ -43,7 +45,7 @@ func TestByeReleasesSessionAtOnce(t *testing.T) {
 	_, c := internalPair(t, ctx, "bye", 0)
 	cc := c.current()
 	require.NotNil(t, cc)
-	require.NoError(t, cc.rc.Notify(mBye, &Empty{}))
+	require.NoError(t, cc.rc.Notify(wire.MBye, &wire.Empty{}))
 	select {
 	case <-cc.done:
 		// the server closed the connection; the client did not

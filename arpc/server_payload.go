@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+
+	"github.com/arpcbridge/arpcbridge/arpc/internal/wire"
 )
 
 // SendPayload sends payload to this server's client, whose Consumer gets it
@@ -39,7 +41,7 @@ func (s *Server) SendPayload(ctx context.Context, payload *ArgsPayload) error {
 	if err != nil {
 		return err
 	}
-	if err := checkEncodable(payload.Data); err != nil {
+	if err := wire.CheckEncodable(payload.Data); err != nil {
 		return fmt.Errorf("payload %q: %w", payload.Name, err)
 	}
 	if payload.Source == "" {

@@ -14,9 +14,10 @@ import (
 	"github.com/cenkalti/rpc2"
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 
-	"github.com/arpcbridge/arpcbridge/arpc/clock"
 	"github.com/arpcbridge/arpcbridge/arpc/engine"
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
+
+	"github.com/arpcbridge/arpcbridge/arpc/internal/wire"
 )
 
 // session is one client connection of a Server.
@@ -59,8 +60,8 @@ func (s *Server) serveConn(conn net.Conn) {
 
 	// the preface comes first, within the handshake timeout
 	_ = conn.SetReadDeadline(time.Now().Add(s.handshakeTimeout()))
-	var pre [len(preface)]byte
-	if _, err := io.ReadFull(conn, pre[:]); err != nil || string(pre[:]) != preface {
+	var pre [len(wire.Preface)]byte
+	if _, err := io.ReadFull(conn, pre[:]); err != nil || string(pre[:]) != wire.Preface {
 		s.log.Warn("dropping non-aRPC connection", "remote", conn.RemoteAddr(),
 			"err", err)
 		return
@@ -77,7 +78,7 @@ func (s *Server) serveConn(conn net.Conn) {
 	// a client's requests are handled in arrival order, in the read loop:
 	// no goroutine (and no stack to grow) per call, and no-sync mutations
 	// apply in order and before a later call. Liveness does not need the read
-	// loop: the push loop heartbeats (ArgsHello.Heartbeat).
+	// loop: the push loop heartbeats (the Hello's Heartbeat).
 	sess.rc.SetBlocking(true)
 	sess.register()
 
@@ -161,28 +162,28 @@ func (ses *session) claim(clientId string) error {
 // the disconnection as a failure.
 func (ses *session) sayBye() {
 	if ses.rc != nil {
-		_ = ses.rc.Notify(mServerBye, &Empty{})
+		_ = ses.rc.Notify(wire.MServerBye, &wire.Empty{})
 	}
 }
 
 func (ses *session) register() {
 	h := ses.rc.Handle
-	h(mHello, ses.hello)
-	h(mReady, ses.handleReady)
-	h(mMutate, ses.mutate)
-	h(mMutateNS, ses.mutateNS)
-	h(mSync, ses.sync)
-	h(mGet, ses.get)
-	h(mCan, ses.can)
-	h(mErr, ses.err)
-	h(mWhenArgs, ses.whenArgsAdd)
-	h(mWhenArgsX, ses.whenArgsCancel)
-	h(mBye, ses.handleBye)
-	h(mPing, ses.ping)
+	h(wire.MHello, ses.hello)
+	h(wire.MReady, ses.handleReady)
+	h(wire.MMutate, ses.mutate)
+	h(wire.MMutateNS, ses.mutateNS)
+	h(wire.MSync, ses.sync)
+	h(wire.MGet, ses.get)
+	h(wire.MCan, ses.can)
+	h(wire.MErr, ses.err)
+	h(wire.MWhenArgs, ses.whenArgsAdd)
+	h(wire.MWhenArgsX, ses.whenArgsCancel)
+	h(wire.MBye, ses.handleBye)
+	h(wire.MPing, ses.ping)
 }
 
 // ping answers a liveness check; it needs no handshake and touches nothing.
-func (ses *session) ping(_ *rpc2.Client, _ *Empty, _ *Empty) error {
+func (ses *session) ping(_ *rpc2.Client, _ *wire.Empty, _ *wire.Empty) error {
 	return nil
 }
 
@@ -216,7 +217,7 @@ func (ses *session) takeOver(old *session) error {
 	return nil
 }
 
-func (ses *session) hello(_ *rpc2.Client, args *ArgsHello, resp *RespHello) error {
+func (ses *session) hello(_ *rpc2.Client, args *wire.ArgsHello, resp *wire.RespHello) error {
 	s := ses.s
 	resp.ServerId = s.Mach.Id()
 	switch {
@@ -280,14 +281,14 @@ func (ses *session) hello(_ *rpc2.Client, args *ArgsHello, resp *RespHello) erro
 	} else {
 		u = ses.sub.Full(true)
 	}
-	resp.Clock = toWire(&u)
+	resp.Clock = wire.FromEngine(&u)
 	if h := s.Hooks.Handshake; h != nil {
 		h(args.ClientId, resp.Resumed)
 	}
 	return nil
 }
 
-func (ses *session) handleReady(_ *rpc2.Client, _ *Empty, _ *Empty) error {
+func (ses *session) handleReady(_ *rpc2.Client, _ *wire.Empty, _ *wire.Empty) error {
 	ses.mx.Lock()
 	if ses.sub == nil || ses.ready {
 		ses.mx.Unlock()
@@ -315,7 +316,7 @@ func (ses *session) readySub() (*engine.Sub, error) {
 	return ses.sub, nil
 }
 
-func (ses *session) mutate(_ *rpc2.Client, args *ArgsMut, resp *RespMut) error {
+func (ses *session) mutate(_ *rpc2.Client, args *ArgsMut, resp *wire.RespMut) error {
 	ses.calls.Add(1)
 	sub, err := ses.readySub()
 	if err != nil {
@@ -338,11 +339,11 @@ func (ses *session) mutate(_ *rpc2.Client, args *ArgsMut, resp *RespMut) error {
 // replyClock returns the clock update for a reply, and the sequence the
 // client must wait for when that update stops short of it (0 when it does
 // not).
-func replyClock(sub *engine.Sub) (*WireUpdate, uint64) {
+func replyClock(sub *engine.Sub) (*wire.Update, uint64) {
 	seq := sub.Engine().Snapshot().Seq
-	var wu *WireUpdate
+	var wu *wire.Update
 	if u, ok := sub.Next(); ok {
-		wu = toWire(&u)
+		wu = wire.FromEngine(&u)
 		if u.ToSeq >= seq {
 			return wu, 0
 		}
@@ -350,7 +351,7 @@ func replyClock(sub *engine.Sub) (*WireUpdate, uint64) {
 	return wu, seq
 }
 
-func (ses *session) mutateNS(_ *rpc2.Client, args *ArgsMut, _ *Empty) error {
+func (ses *session) mutateNS(_ *rpc2.Client, args *ArgsMut, _ *wire.Empty) error {
 	ses.calls.Add(1)
 	if _, err := ses.readySub(); err != nil {
 		return err
@@ -377,7 +378,7 @@ func (ses *session) apply(args *ArgsMut) (am.Result, error) {
 	return res, err
 }
 
-func (ses *session) sync(_ *rpc2.Client, args *ArgsSync, resp *RespSync) error {
+func (ses *session) sync(_ *rpc2.Client, args *wire.ArgsSync, resp *wire.RespSync) error {
 	ses.calls.Add(1)
 	sub, err := ses.readySub()
 	if err != nil {
@@ -386,14 +387,14 @@ func (ses *session) sync(_ *rpc2.Client, args *ArgsSync, resp *RespSync) error {
 	}
 	if args.Full {
 		u := sub.Full(false)
-		resp.Clock = toWire(&u)
+		resp.Clock = wire.FromEngine(&u)
 	} else {
 		resp.Clock, resp.Seq = replyClock(sub)
 	}
 	return nil
 }
 
-func (ses *session) get(_ *rpc2.Client, args *ArgsGet, resp *RespGet) error {
+func (ses *session) get(_ *rpc2.Client, args *wire.ArgsGet, resp *wire.RespGet) error {
 	ses.calls.Add(1)
 	if _, err := ses.readySub(); err != nil {
 		resp.Err = toWireErr(err)
@@ -404,7 +405,7 @@ func (ses *session) get(_ *rpc2.Client, args *ArgsGet, resp *RespGet) error {
 		return nil
 	}
 	v := ses.s.Getter(args.Name)
-	if err := checkEncodable(v); err != nil {
+	if err := wire.CheckEncodable(v); err != nil {
 		resp.Err = toWireErr(fmt.Errorf("getter %q: %w", args.Name, err))
 		return nil
 	}
@@ -412,7 +413,7 @@ func (ses *session) get(_ *rpc2.Client, args *ArgsGet, resp *RespGet) error {
 	return nil
 }
 
-func (ses *session) can(_ *rpc2.Client, args *ArgsMut, resp *RespMut) error {
+func (ses *session) can(_ *rpc2.Client, args *ArgsMut, resp *wire.RespMut) error {
 	ses.calls.Add(1)
 	if _, err := ses.readySub(); err != nil {
 		resp.Err = toWireErr(err)
@@ -433,7 +434,7 @@ func (ses *session) can(_ *rpc2.Client, args *ArgsMut, resp *RespMut) error {
 	return nil
 }
 
-func (ses *session) err(_ *rpc2.Client, _ *Empty, resp *RespErr) error {
+func (ses *session) err(_ *rpc2.Client, _ *wire.Empty, resp *wire.RespErr) error {
 	if _, err := ses.readySub(); err != nil {
 		resp.Err = toWireErr(err)
 		return nil
@@ -449,8 +450,8 @@ const maxWhenArgs = 1024
 
 // whenArgsAdd registers a WhenArgs wait; refusals travel in resp.Err, so
 // their sentinels survive the wire.
-func (ses *session) whenArgsAdd(_ *rpc2.Client, args *ArgsWhenArgs,
-	resp *RespErr,
+func (ses *session) whenArgsAdd(_ *rpc2.Client, args *wire.ArgsWhenArgs,
+	resp *wire.RespErr,
 ) error {
 	if _, err := ses.readySub(); err != nil {
 		resp.Err = toWireErr(err)
@@ -492,7 +493,7 @@ func (ses *session) whenArgsAdd(_ *rpc2.Client, args *ArgsWhenArgs,
 		select {
 		case <-ch:
 			if ctx.Err() == nil {
-				_ = ses.rc.Notify(mWhenArgsDone, &ArgsWhenArgsDone{Id: args.Id})
+				_ = ses.rc.Notify(wire.MWhenArgsDone, &wire.ArgsWhenArgsDone{Id: args.Id})
 			}
 		case <-ctx.Done():
 		}
@@ -503,8 +504,8 @@ func (ses *session) whenArgsAdd(_ *rpc2.Client, args *ArgsWhenArgs,
 	return nil
 }
 
-func (ses *session) whenArgsCancel(_ *rpc2.Client, args *ArgsWhenArgsDone,
-	_ *Empty,
+func (ses *session) whenArgsCancel(_ *rpc2.Client, args *wire.ArgsWhenArgsDone,
+	_ *wire.Empty,
 ) error {
 	ses.mx.Lock()
 	cancel := ses.whenArgs[args.Id]
@@ -517,7 +518,7 @@ func (ses *session) whenArgsCancel(_ *rpc2.Client, args *ArgsWhenArgsDone,
 
 // handleBye ends the session at once: the client is leaving, so its slot
 // and subscription are released without waiting for the connection to close.
-func (ses *session) handleBye(_ *rpc2.Client, _ *Empty, _ *Empty) error {
+func (ses *session) handleBye(_ *rpc2.Client, _ *wire.Empty, _ *wire.Empty) error {
 	ses.mx.Lock()
 	ses.bye = true
 	ses.mx.Unlock()
@@ -541,7 +542,7 @@ func (ses *session) pushLoop(sub *engine.Sub) {
 type pusher struct{ ses *session }
 
 func (p pusher) SendUpdate(u *engine.Update) error {
-	if err := p.ses.rc.Notify(mClock, toWire(u)); err != nil {
+	if err := p.ses.rc.Notify(wire.MClock, wire.FromEngine(u)); err != nil {
 		return err
 	}
 	if h := p.ses.s.Hooks.Pushed; h != nil {
@@ -567,7 +568,7 @@ func (p pusher) SendHeartbeat() error {
 	if idle < hb/2 {
 		return nil
 	}
-	return p.ses.rc.Notify(mHeartbeat, &Empty{})
+	return p.ses.rc.Notify(wire.MHeartbeat, &wire.Empty{})
 }
 
 // sendPayload forwards one of the worker's SendPayload args to the client;
@@ -584,35 +585,15 @@ func (ses *session) sendPayload(args am.A) bool {
 	if p.Token == "" {
 		p.Token = randToken()
 	}
-	if err := checkEncodable(p.Data); err != nil {
+	if err := wire.CheckEncodable(p.Data); err != nil {
 		ses.s.log.Error("payload dropped", "name", p.Name, "err", err)
 		return true
 	}
-	if err := ses.rc.Notify(mPayload, &p); err != nil {
+	if err := ses.rc.Notify(wire.MPayload, &p); err != nil {
 		ses.cancel()
 		return false
 	}
 	return true
-}
-
-func toWire(u *engine.Update) *WireUpdate {
-	return &WireUpdate{
-		From: u.FromSeq,
-		Span: u.ToSeq - u.FromSeq - 1,
-		Diff: diffBinary(u),
-		Sum:  u.Sum,
-		QT:   u.QueueTick,
-		Full: u.Full,
-	}
-}
-
-// diffBinary is the wire form of u's diff: the engine's shared encoding
-// when it has one.
-func diffBinary(u *engine.Update) []byte {
-	if u.Binary != nil {
-		return u.Binary
-	}
-	return clock.AppendBinary(nil, u.Diff)
 }
 
 func randToken() string {

@@ -16,6 +16,8 @@ import (
 	"github.com/cenkalti/rpc2"
 
 	"github.com/arpcbridge/arpcbridge/arpc/auth"
+
+	"github.com/arpcbridge/arpcbridge/arpc/internal/wire"
 )
 
 // TLS on a port: every accepted connection is a server-side TLS connection
@@ -99,7 +101,7 @@ func (c *tlsConn) handshake() error {
 
 func (c *tlsConn) doHandshake() error {
 	_ = c.raw.SetReadDeadline(time.Now().Add(c.timeout))
-	var head [len(preface)]byte
+	var head [len(wire.Preface)]byte
 	if _, err := io.ReadFull(c.raw.Conn, head[:]); err != nil {
 		return fmt.Errorf("%w: tls handshake with %s: %w", ErrNetworkTimeout,
 			c.RemoteAddr(), err)
@@ -175,7 +177,7 @@ var errTLSRequired = fmt.Errorf("%w: this server requires TLS (set "+
 func answerPlaintext(raw net.Conn, head []byte, timeout time.Duration) {
 	_ = raw.SetDeadline(time.Now().Add(timeout))
 	switch {
-	case bytes.HasPrefix(head, []byte(preface)):
+	case bytes.HasPrefix(head, []byte(wire.Preface)):
 		answerHello(raw, errTLSRequired)
 	case isHTTP1(head):
 		_, _ = io.WriteString(raw, "HTTP/1.0 400 Bad Request\r\n"+
@@ -216,12 +218,12 @@ func isHTTP1(head []byte) bool {
 // answerHello reads an aRPC client's preface and answers its Hello with
 // err, until the client hangs up or the connection's deadline passes.
 func answerHello(conn net.Conn, err error) {
-	var pre [len(preface)]byte
-	if _, e := io.ReadFull(conn, pre[:]); e != nil || string(pre[:]) != preface {
+	var pre [len(wire.Preface)]byte
+	if _, e := io.ReadFull(conn, pre[:]); e != nil || string(pre[:]) != wire.Preface {
 		return
 	}
 	rc := rpc2.NewClientWithCodec(newCodec(conn, 64<<10, time.Second, nil))
-	rc.Handle(mHello, func(_ *rpc2.Client, _ *ArgsHello, resp *RespHello) error {
+	rc.Handle(wire.MHello, func(_ *rpc2.Client, _ *wire.ArgsHello, resp *wire.RespHello) error {
 		resp.Err = toWireErr(err)
 		return nil
 	})

@@ -15,6 +15,8 @@ import (
 
 	"github.com/arpcbridge/arpcbridge/arpc/clock"
 	"github.com/arpcbridge/arpcbridge/arpc/engine"
+
+	"github.com/arpcbridge/arpcbridge/arpc/internal/wire"
 )
 
 // Transport is what a remote Worker needs from the connection behind it.
@@ -361,11 +363,11 @@ func (w *Worker) Mutate(ctx context.Context, typ am.MutationType, states am.S,
 	var t uint8
 	switch typ {
 	case am.MutationAdd:
-		t = mutAdd
+		t = wire.MutAdd
 	case am.MutationRemove:
-		t = mutRemove
+		t = wire.MutRemove
 	case am.MutationSet:
-		t = mutSet
+		t = wire.MutSet
 	default:
 		return am.Canceled, fmt.Errorf("%w: mutation type %v", ErrInvalidParams,
 			typ)
@@ -383,7 +385,7 @@ func (w *Worker) send(ctx context.Context, m *ArgsMut, states am.S,
 	if err != nil {
 		return am.Canceled, err
 	}
-	if err := checkArgs(m.Args); err != nil {
+	if err := wire.CheckArgs(m.Args); err != nil {
 		return am.Canceled, err
 	}
 	m.States = idxs
@@ -421,7 +423,7 @@ func (w *Worker) call(m *ArgsMut, states am.S, noSync bool) am.Result {
 // replica reflects it when Add returns. Unknown states give Canceled and
 // LastErr wrapping ErrInvalidParams (a local machine would panic).
 func (w *Worker) Add(states am.S, args am.A) am.Result {
-	return w.call(&ArgsMut{Type: mutAdd, Args: args}, states, false)
+	return w.call(&ArgsMut{Type: wire.MutAdd, Args: args}, states, false)
 }
 
 // Add1 is Add for one state.
@@ -431,7 +433,7 @@ func (w *Worker) Add1(state string, args am.A) am.Result {
 
 // Remove deactivates states on the worker. See Add.
 func (w *Worker) Remove(states am.S, args am.A) am.Result {
-	return w.call(&ArgsMut{Type: mutRemove, Args: args}, states, false)
+	return w.call(&ArgsMut{Type: wire.MutRemove, Args: args}, states, false)
 }
 
 // Remove1 is Remove for one state.
@@ -441,7 +443,7 @@ func (w *Worker) Remove1(state string, args am.A) am.Result {
 
 // Set activates exactly the given states on the worker. See Add.
 func (w *Worker) Set(states am.S, args am.A) am.Result {
-	return w.call(&ArgsMut{Type: mutSet, Args: args}, states, false)
+	return w.call(&ArgsMut{Type: wire.MutSet, Args: args}, states, false)
 }
 
 // Toggle removes states when all are active (per the replica), else adds
@@ -470,14 +472,14 @@ func (w *Worker) AddErrState(state string, err error, args am.A) am.Result {
 	if err == nil {
 		return am.Canceled
 	}
-	return w.call(&ArgsMut{Type: mutAddErr, Args: args, ErrMsg: err.Error()},
+	return w.call(&ArgsMut{Type: wire.MutAddErr, Args: args, ErrMsg: err.Error()},
 		am.S{state}, false)
 }
 
 // AddNS is a no-sync Add: it neither waits for the result nor brings back a
 // clock, and returns Executed once sent. Call Sync after a batch.
 func (w *Worker) AddNS(states am.S, args am.A) am.Result {
-	return w.call(&ArgsMut{Type: mutAdd, Args: args}, states, true)
+	return w.call(&ArgsMut{Type: wire.MutAdd, Args: args}, states, true)
 }
 
 // Add1NS is AddNS for one state.
@@ -487,7 +489,7 @@ func (w *Worker) Add1NS(state string, args am.A) am.Result {
 
 // RemoveNS is a no-sync Remove. See AddNS.
 func (w *Worker) RemoveNS(states am.S, args am.A) am.Result {
-	return w.call(&ArgsMut{Type: mutRemove, Args: args}, states, true)
+	return w.call(&ArgsMut{Type: wire.MutRemove, Args: args}, states, true)
 }
 
 // Remove1NS is RemoveNS for one state.
@@ -514,7 +516,7 @@ func evName(e *am.Event) string {
 
 // EvAdd is Add with a source event (informational, sent along).
 func (w *Worker) EvAdd(e *am.Event, states am.S, args am.A) am.Result {
-	return w.call(&ArgsMut{Type: mutAdd, Args: args, Event: evName(e)}, states,
+	return w.call(&ArgsMut{Type: wire.MutAdd, Args: args, Event: evName(e)}, states,
 		false)
 }
 
@@ -525,7 +527,7 @@ func (w *Worker) EvAdd1(e *am.Event, state string, args am.A) am.Result {
 
 // EvRemove is Remove with a source event.
 func (w *Worker) EvRemove(e *am.Event, states am.S, args am.A) am.Result {
-	return w.call(&ArgsMut{Type: mutRemove, Args: args, Event: evName(e)},
+	return w.call(&ArgsMut{Type: wire.MutRemove, Args: args, Event: evName(e)},
 		states, false)
 }
 
@@ -546,7 +548,7 @@ func (w *Worker) EvAddErrState(e *am.Event, state string, err error,
 	if err == nil {
 		return am.Canceled
 	}
-	return w.call(&ArgsMut{Type: mutAddErr, Args: args, ErrMsg: err.Error(),
+	return w.call(&ArgsMut{Type: wire.MutAddErr, Args: args, ErrMsg: err.Error(),
 		Event: evName(e)}, am.S{state}, false)
 }
 
@@ -566,7 +568,7 @@ func (w *Worker) EvToggle1(e *am.Event, state string, args am.A) am.Result {
 // CanAdd asks the worker for a dry run of adding states: Executed when the
 // mutation would be accepted, Canceled when not (or on error, see LastErr).
 func (w *Worker) CanAdd(states am.S, args am.A) am.Result {
-	return w.can(mutAdd, states, args)
+	return w.can(wire.MutAdd, states, args)
 }
 
 // CanAdd1 is CanAdd for one state.
@@ -576,7 +578,7 @@ func (w *Worker) CanAdd1(state string, args am.A) am.Result {
 
 // CanRemove is CanAdd for removing states.
 func (w *Worker) CanRemove(states am.S, args am.A) am.Result {
-	return w.can(mutRemove, states, args)
+	return w.can(wire.MutRemove, states, args)
 }
 
 // CanRemove1 is CanRemove for one state.
@@ -587,7 +589,7 @@ func (w *Worker) CanRemove1(state string, args am.A) am.Result {
 func (w *Worker) can(typ uint8, states am.S, args am.A) am.Result {
 	idxs, err := w.indexes(states)
 	if err == nil {
-		err = checkArgs(args)
+		err = wire.CheckArgs(args)
 	}
 	if err != nil {
 		w.reportErr(err)
@@ -648,7 +650,7 @@ func (w *Worker) WhenArgs(state string, args am.A,
 			state))
 		return closedChan
 	}
-	if err := checkArgs(args); err != nil {
+	if err := wire.CheckArgs(args); err != nil {
 		w.reportErr(err)
 		return closedChan
 	}

@@ -1,4 +1,4 @@
-package arpc
+package wire
 
 import (
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
@@ -9,34 +9,34 @@ import (
 // docs/protocol.md.
 const ProtocolVersion = 3
 
-// preface is written by the client before anything else: it lets a port
+// Preface is written by the client before anything else: it lets a port
 // multiplexer recognise aRPC, and a server drop non-aRPC peers at once.
-const preface = "aRPC"
+const Preface = "aRPC"
 
 // Method names, client → server.
 const (
-	mHello     = "Hello"
-	mReady     = "Ready"
-	mMutate    = "M"
-	mMutateNS  = "MN"
-	mSync      = "Sync"
-	mGet       = "Get"
-	mCan       = "Can"
-	mErr       = "Err"
-	mWhenArgs  = "WA"
-	mWhenArgsX = "WAX"
-	mBye       = "Bye"
-	// mPing is a liveness check, answered at any time (see Client.PingTimeout).
-	mPing = "Ping"
+	MHello     = "Hello"
+	MReady     = "Ready"
+	MMutate    = "M"
+	MMutateNS  = "MN"
+	MSync      = "Sync"
+	MGet       = "Get"
+	MCan       = "Can"
+	MErr       = "Err"
+	MWhenArgs  = "WA"
+	MWhenArgsX = "WAX"
+	MBye       = "Bye"
+	// MPing is a liveness check, answered at any time (see Client.PingTimeout).
+	MPing = "Ping"
 )
 
 // Method names, server → client (all notifications).
 const (
-	mClock        = "C"
-	mPayload      = "P"
-	mWhenArgsDone = "WAD"
-	mServerBye    = "SBye"
-	mHeartbeat    = "HB"
+	MClock        = "C"
+	MPayload      = "P"
+	MWhenArgsDone = "WAD"
+	MServerBye    = "SBye"
+	MHeartbeat    = "HB"
 )
 
 // Empty is an empty request or reply.
@@ -70,7 +70,7 @@ type ArgsHello struct {
 
 // RespHello answers ArgsHello.
 type RespHello struct {
-	Err *WireErr
+	Err *Error
 	// WorkerId is the worker machine's ID.
 	WorkerId string
 	// ServerId is the server machine's ID.
@@ -82,7 +82,7 @@ type RespHello struct {
 	// Epoch identifies the server's clock engine.
 	Epoch uint64
 	// Clock is the full time, or a resume diff when KnownTime was accepted.
-	Clock *WireUpdate
+	Clock *Update
 	// MachineTick is the worker's machine tick.
 	MachineTick uint32
 	// Resumed says Clock continues the client's replica instead of replacing
@@ -94,9 +94,16 @@ type RespHello struct {
 	GroupsOrder []string
 }
 
-// WireUpdate is an engine update on the wire. Fields are laid out so that
+// Error is an error as sent over the wire: the code of its sentinel (see
+// arpc's errors.go) and its message.
+type Error struct {
+	Code uint8
+	Msg  string
+}
+
+// Update is an engine update on the wire. Fields are laid out so that
 // the common case costs nothing: gob leaves out zero values.
-type WireUpdate struct {
+type Update struct {
 	// From is the sequence the update applies on (ignored when Full).
 	From uint64
 	// Span is To - From - 1 (modulo 2^64), where To is the sequence the update
@@ -112,17 +119,20 @@ type WireUpdate struct {
 	Full bool
 }
 
-// to returns the sequence the update produces.
-func (wu *WireUpdate) to() uint64 { return wu.From + wu.Span + 1 }
+// To returns the sequence the update produces.
+func (wu *Update) To() uint64 { return wu.From + wu.Span + 1 }
 
-// Mutation types on the wire.
+// Mutation types on the wire (ArgsMut.Type).
 const (
-	mutAdd    uint8 = 0
-	mutRemove uint8 = 1
-	mutSet    uint8 = 2
-	// mutAddErr is AddErrState: States[0] is the error state, ErrMsg the
+	// MutAdd adds ArgsMut.States.
+	MutAdd uint8 = 0
+	// MutRemove removes ArgsMut.States.
+	MutRemove uint8 = 1
+	// MutSet sets exactly ArgsMut.States.
+	MutSet uint8 = 2
+	// MutAddErr is AddErrState: States[0] is the error state, ErrMsg the
 	// error's message.
-	mutAddErr uint8 = 3
+	MutAddErr uint8 = 3
 )
 
 // ArgsMut is a mutation request.
@@ -145,9 +155,9 @@ type ArgsMut struct {
 
 // RespMut answers ArgsMut.
 type RespMut struct {
-	Err    *WireErr
+	Err    *Error
 	Result am.Result
-	Clock  *WireUpdate
+	Clock  *Update
 	// Seq is the engine sequence right after the mutation. When Clock does
 	// not reach it (a concurrent push carried the change), the client waits
 	// for that push before returning.
@@ -162,8 +172,8 @@ type ArgsSync struct {
 
 // RespSync answers ArgsSync.
 type RespSync struct {
-	Err   *WireErr
-	Clock *WireUpdate
+	Err   *Error
+	Clock *Update
 	// Seq is the engine sequence when the Sync was answered (see RespMut).
 	Seq uint64
 }
@@ -175,13 +185,13 @@ type ArgsGet struct {
 
 // RespGet answers ArgsGet.
 type RespGet struct {
-	Err   *WireErr
+	Err   *Error
 	Value any
 }
 
 // RespErr answers the Err method: the worker's last error.
 type RespErr struct {
-	Err *WireErr
+	Err *Error
 	// Msg is the error message, empty for none.
 	Msg string
 }

@@ -1,4 +1,4 @@
-package arpc
+package wire
 
 import (
 	"encoding/gob"
@@ -18,13 +18,13 @@ var encodable sync.Map // reflect.Type → struct{}
 
 type ifaceBox struct{ V any }
 
-// checkEncodable reports whether v can travel inside an interface value
+// CheckEncodable reports whether v can travel inside an interface value
 // (am.A values, payload data, getter values) without breaking the gob
 // stream. Builtin types pass at once; others are trial-encoded: once per
 // type when the type holds no interface (its values encode alike), every
 // time otherwise (one value of a struct with an `any` field may encode and
 // the next not).
-func checkEncodable(v any) error {
+func CheckEncodable(v any) error {
 	switch v.(type) {
 	case nil, bool, string, []byte, int, int8, int16, int32, int64, uint, uint8,
 		uint16, uint32, uint64, float32, float64, []string, []int,
@@ -69,9 +69,11 @@ func holdsInterface(t reflect.Type, seen map[reflect.Type]bool) bool {
 	return false
 }
 
-func checkArgs(args am.A) error {
+// CheckArgs checks every value of args (CheckEncodable); the error names
+// the first key that cannot travel.
+func CheckArgs(args am.A) error {
 	for k, v := range args {
-		if err := checkEncodable(v); err != nil {
+		if err := CheckEncodable(v); err != nil {
 			return fmt.Errorf("arg %q: %w", k, err)
 		}
 	}
@@ -79,9 +81,7 @@ func checkArgs(args am.A) error {
 }
 
 func init() {
-	// typed aRPC args travel inside am.A
-	gob.Register(&A{})
-	gob.Register(&ArgsPayload{})
+	// the machine's own types travel inside am.A and payloads
 	gob.Register(am.A{})
 	gob.Register(am.S{})
 	gob.Register(am.Time{})

@@ -1,9 +1,7 @@
-package arpc
+package wire
 
 import (
 	"encoding/binary"
-	"errors"
-	"fmt"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 )
@@ -11,6 +9,83 @@ import (
 // A header is encoded by hand: one flags byte, then only the fields the flags
 // announce, integers as uvarints (am.Result as a zig-zag varint) and strings
 // and byte slices with a uvarint length. See docs/protocol.md for the layout.
+
+// header is the header of a message; a gob body follows when Body is
+// set.
+type header struct {
+	// Method names the called method; empty in replies.
+	Method string
+	// Note marks a notification: a request without a reply (rpc2 sequence 0).
+	Note bool
+	// SeqGap is the call sequence number minus the previous one of the same
+	// kind (requests, replies) in this direction, minus 1.
+	SeqGap uint64
+	// Error is a reply's error.
+	Error string
+	// Body says a second gob value with the body follows.
+	Body bool
+
+	// the inline bodies; at most one is set, none for an empty body
+	Mut   *wireMut
+	RMut  *wireRespMut
+	RSync *wireRespSync
+	Clock *wireClock
+	// raw is a hand-encoded body to send, Raw one received (not copied)
+	raw rawBody
+	Raw []byte
+}
+
+// rawBody is a message that encodes itself (rawbody.go), sent in the
+// header's frame instead of as gob.
+type rawBody interface {
+	appendRaw(b []byte) []byte
+	decodeRaw(r *reader)
+}
+
+// wireMut is ArgsMut inside a header.
+type wireMut struct {
+	Type   uint8
+	States []int
+	// Vals are the args, all scalars, packed (see packArgs).
+	Vals []byte
+	// IdGap is the mutation ID minus the previous one in this direction,
+	// minus 1; NoId marks a mutation without an ID.
+	IdGap  uint64
+	NoId   bool
+	Event  string
+	ErrMsg string
+}
+
+// wireRespMut is RespMut inside a header.
+type wireRespMut struct {
+	Err    *Error
+	Result am.Result
+	Clock  *wireClock
+	Seq    uint64
+}
+
+// wireRespSync is RespSync inside a header.
+type wireRespSync struct {
+	Err   *Error
+	Clock *wireClock
+	Seq   uint64
+}
+
+// wireClock is a Update inside a header, relative to the previous
+// update in this direction.
+type wireClock struct {
+	// Back is the previous update's To minus this update's From: 0 when it
+	// continues the previous one.
+	Back uint64
+	// Span is To - From - 1, as in Update.
+	Span uint64
+	Diff []byte
+	// SumGap and QTGap are the tick sum and the queue tick minus the
+	// previous update's.
+	SumGap uint64
+	QTGap  uint64
+	Full   bool
+}
 
 // header flags
 const (
@@ -42,12 +117,8 @@ const (
 	bFull                    // a full snapshot (clocks)
 )
 
-// errBadHeader is wrapped by every decoding failure of a hand-encoded
-// message.
-var errBadHeader = errors.New("malformed message")
-
 // appendTo appends the encoded header to b.
-func (h *wireHeader) appendTo(b []byte) []byte {
+func (h *header) appendTo(b []byte) []byte {
 	flags := byte(0)
 	kind := kindNone
 	switch {
@@ -130,7 +201,7 @@ func (m *wireMut) append(b []byte) []byte {
 }
 
 // appendReply appends the fields mutation and Sync replies share.
-func appendReply(b []byte, err *WireErr, clock *wireClock, seq uint64) []byte {
+func appendReply(b []byte, err *Error, clock *wireClock, seq uint64) []byte {
 	flags := byte(0)
 	if err != nil {
 		flags |= bErr
@@ -174,9 +245,9 @@ func appendString(b []byte, s string) []byte {
 
 // decode decodes a header from data. Only Raw refers to data; everything
 // else is copied.
-func (h *wireHeader) decode(data []byte) error {
-	*h = wireHeader{}
-	r := wireReader{b: data}
+func (h *header) decode(data []byte) error {
+	*h = header{}
+	r := reader{b: data}
 	first := r.byte()
 	flags, kind := first&0x0f, first>>4
 	h.Note, h.Body = flags&hNote != 0, flags&hBody != 0
@@ -211,127 +282,4 @@ func (h *wireHeader) decode(data []byte) error {
 		r.fail("body kind %d", kind)
 	}
 	return r.end()
-}
-
-// wireReader reads the fields of a hand-encoded message (a header, a
-// Hello); after the first error every read returns zero and the error stays.
-type wireReader struct {
-	b   []byte
-	err error
-}
-
-func (r *wireReader) fail(format string, args ...any) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%w: %w: %s", ErrRpc, errBadHeader,
-			fmt.Sprintf(format, args...))
-	}
-	r.b = nil
-}
-
-func (r *wireReader) byte() byte {
-	if len(r.b) < 1 {
-		r.fail("short")
-		return 0
-	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c
-}
-
-func (r *wireReader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail("bad uvarint")
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *wireReader) varint() int64 {
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.fail("bad varint")
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-// bytes returns a copy of the next length-prefixed bytes; nil when empty.
-func (r *wireReader) bytes() []byte {
-	n := r.uvarint()
-	if n > uint64(len(r.b)) {
-		r.fail("length %d past the end", n)
-		return nil
-	}
-	if n == 0 {
-		return nil
-	}
-	out := make([]byte, n)
-	copy(out, r.b)
-	r.b = r.b[n:]
-	return out
-}
-
-func (r *wireReader) string() string { return string(r.bytes()) }
-
-func (r *wireReader) mut() *wireMut {
-	flags := r.byte()
-	m := &wireMut{Type: r.byte(), NoId: flags&bNoId != 0}
-	if n := r.count(); n > 0 {
-		m.States = make([]int, n)
-		for i := range m.States {
-			idx := r.uvarint()
-			if idx > maxStateIndex {
-				r.fail("state index %d", idx)
-				return nil
-			}
-			m.States[i] = int(idx)
-		}
-	}
-	if !m.NoId {
-		m.IdGap = r.uvarint()
-	}
-	if flags&bEvent != 0 {
-		m.Event = r.string()
-	}
-	if flags&bErrMsg != 0 {
-		m.ErrMsg = r.string()
-	}
-	m.Vals = r.bytes()
-	return m
-}
-
-// maxStateIndex bounds a state index on the wire (the server then checks it
-// against the worker's states).
-const maxStateIndex = 1 << 31
-
-func (r *wireReader) reply() (*WireErr, *wireClock, uint64) {
-	flags := r.byte()
-	var err *WireErr
-	var clock *wireClock
-	var seq uint64
-	if flags&bErr != 0 {
-		err = &WireErr{Code: r.byte()}
-		err.Msg = r.string()
-	}
-	if flags&bClock != 0 {
-		clock = r.clock()
-	}
-	if flags&bSeq != 0 {
-		seq = r.uvarint()
-	}
-	return err, clock, seq
-}
-
-func (r *wireReader) clock() *wireClock {
-	flags := r.byte()
-	c := &wireClock{Full: flags&bFull != 0}
-	c.Back = r.uvarint()
-	c.Span = r.uvarint()
-	c.SumGap = r.uvarint()
-	c.QTGap = r.uvarint()
-	c.Diff = r.bytes()
-	return c
 }

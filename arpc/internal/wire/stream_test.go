@@ -1,26 +1,14 @@
-package arpc
+package wire
 
 import (
 	"math"
-	"net"
 	"testing"
 	"time"
 
-	"github.com/cenkalti/rpc2"
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// codecPair returns a writing and a reading codec over a pipe.
-func codecPair(t *testing.T) (w, r *codec) {
-	a, b := net.Pipe()
-	t.Cleanup(func() {
-		_ = a.Close()
-		_ = b.Close()
-	})
-	return newCodec(a, 0, time.Second, nil), newCodec(b, 0, time.Second, nil)
-}
 
 func TestPackArgsRoundTrip(t *testing.T) {
 	type custom struct{ A int }
@@ -97,38 +85,36 @@ func TestCodecStreamRoundTrip(t *testing.T) {
 		errMsg string
 		body   any
 	}
-	upd := func(from, to, sum, qt uint64) *WireUpdate {
-		return &WireUpdate{From: from, Span: to - from - 1, Diff: []byte{1, 2},
+	upd := func(from, to, sum, qt uint64) *Update {
+		return &Update{From: from, Span: to - from - 1, Diff: []byte{1, 2},
 			Sum: sum, QT: qt}
 	}
 	msgs := []msg{
-		{method: mMutate, seq: 1, body: &ArgsMut{States: []int{1}, Id: 1,
+		{method: MMutate, seq: 1, body: &ArgsMut{States: []int{1}, Id: 1,
 			Args: am.A{"Op": 2}}},
 		{seq: 1, body: &RespMut{Result: am.Executed, Clock: upd(0, 1, 1, 1)}},
-		{method: mClock, body: upd(1, 3, 3, 4)},
+		{method: MClock, body: upd(1, 3, 3, 4)},
 		// a reply whose update a push overtook: chains from an older sequence
 		{seq: 2, body: &RespMut{Result: am.Executed, Clock: upd(1, 2, 2, 3),
 			Seq: 3}},
-		{method: mMutate, seq: 2, body: &ArgsMut{States: []int{0}, Id: 2}},
+		{method: MMutate, seq: 2, body: &ArgsMut{States: []int{0}, Id: 2}},
 		// a retry: the same ID again
-		{method: mMutate, seq: 3, body: &ArgsMut{States: []int{0}, Id: 2}},
-		{method: mMutate, seq: 7, body: &ArgsMut{States: []int{0, 2}}},
+		{method: MMutate, seq: 3, body: &ArgsMut{States: []int{0}, Id: 2}},
+		{method: MMutate, seq: 7, body: &ArgsMut{States: []int{0, 2}}},
 		{seq: 3, errMsg: "boom", body: &Empty{}},
-		{seq: 2, body: &RespSync{Clock: &WireUpdate{From: 0, Span: 9,
+		{seq: 2, body: &RespSync{Clock: &Update{From: 0, Span: 9,
 			Diff: []byte{3}, Sum: math.MaxUint64, QT: 1, Full: true}}},
-		{method: mHeartbeat, body: &Empty{}},
-		{method: mGet, seq: 8, body: &ArgsGet{Name: "x"}},
+		{method: MHeartbeat, body: &Empty{}},
+		{method: MGet, seq: 8, body: &ArgsGet{Name: "x"}},
 		{seq: 8, body: &RespGet{Value: "v"}},
 	}
 	go func() {
 		for _, m := range msgs {
 			var err error
 			if m.method != "" {
-				err = w.WriteRequest(&rpc2.Request{Method: m.method, Seq: m.seq},
-					m.body)
+				err = w.write(m.method, m.seq, "", m.body)
 			} else {
-				err = w.WriteResponse(&rpc2.Response{Seq: m.seq, Error: m.errMsg},
-					m.body)
+				err = w.write("", m.seq, m.errMsg, m.body)
 			}
 			if err != nil {
 				return
@@ -136,16 +122,11 @@ func TestCodecStreamRoundTrip(t *testing.T) {
 		}
 	}()
 	for i, m := range msgs {
-		var req rpc2.Request
-		var resp rpc2.Response
-		require.NoError(t, r.ReadHeader(&req, &resp), "message %d", i)
-		if m.method != "" {
-			assert.Equal(t, m.method, req.Method, "message %d", i)
-			assert.Equal(t, m.seq, req.Seq, "message %d", i)
-		} else {
-			assert.Equal(t, m.seq, resp.Seq, "message %d", i)
-			assert.Equal(t, m.errMsg, resp.Error, "message %d", i)
-		}
+		h, err := r.ReadHeader()
+		require.NoError(t, err, "message %d", i)
+		assert.Equal(t, m.method, h.Method, "message %d", i)
+		assert.Equal(t, m.seq, h.Seq, "message %d", i)
+		assert.Equal(t, m.errMsg, h.Error, "message %d", i)
 		var got any
 		switch m.body.(type) {
 		case *ArgsMut:
@@ -154,8 +135,8 @@ func TestCodecStreamRoundTrip(t *testing.T) {
 			got = &RespMut{}
 		case *RespSync:
 			got = &RespSync{}
-		case *WireUpdate:
-			got = &WireUpdate{}
+		case *Update:
+			got = &Update{}
 		case *ArgsGet:
 			got = &ArgsGet{}
 		case *RespGet:
@@ -163,11 +144,7 @@ func TestCodecStreamRoundTrip(t *testing.T) {
 		default:
 			got = &Empty{}
 		}
-		if m.method != "" {
-			require.NoError(t, r.ReadRequestBody(got), "message %d", i)
-		} else {
-			require.NoError(t, r.ReadResponseBody(got), "message %d", i)
-		}
+		require.NoError(t, r.ReadBody(got), "message %d", i)
 		assert.Equal(t, m.body, got, "message %d", i)
 	}
 }
@@ -177,48 +154,45 @@ func TestCodecStreamRoundTrip(t *testing.T) {
 func TestCodecStreamDiscardedBodyKeepsState(t *testing.T) {
 	w, r := codecPair(t)
 	go func() {
-		_ = w.WriteResponse(&rpc2.Response{Seq: 1}, &RespMut{
-			Clock: &WireUpdate{From: 5, Span: 0, Sum: 10, QT: 3}})
-		_ = w.WriteRequest(&rpc2.Request{Method: mClock}, &WireUpdate{From: 6,
-			Span: 1, Sum: 12, QT: 5})
+		_ = w.write("", 1, "", &RespMut{
+			Clock: &Update{From: 5, Span: 0, Sum: 10, QT: 3}})
+		_ = w.write(MClock, 0, "", &Update{From: 6, Span: 1, Sum: 12, QT: 5})
 	}()
-	var req rpc2.Request
-	var resp rpc2.Response
-	require.NoError(t, r.ReadHeader(&req, &resp))
-	require.NoError(t, r.ReadResponseBody(nil))
-	require.NoError(t, r.ReadHeader(&req, &resp))
-	var u WireUpdate
-	require.NoError(t, r.ReadRequestBody(&u))
-	assert.Equal(t, WireUpdate{From: 6, Span: 1, Sum: 12, QT: 5}, u)
+	_, err := r.ReadHeader()
+	require.NoError(t, err)
+	require.NoError(t, r.ReadBody(nil))
+	_, err = r.ReadHeader()
+	require.NoError(t, err)
+	var u Update
+	require.NoError(t, r.ReadBody(&u))
+	assert.Equal(t, Update{From: 6, Span: 1, Sum: 12, QT: 5}, u)
 }
 
 func TestCodecInlineBodyOfWrongType(t *testing.T) {
 	w, r := codecPair(t)
 	go func() {
-		_ = w.WriteRequest(&rpc2.Request{Method: mMutate, Seq: 1},
-			&ArgsMut{Id: 1})
+		_ = w.write(MMutate, 1, "", &ArgsMut{Id: 1})
 	}()
-	var req rpc2.Request
-	var resp rpc2.Response
-	require.NoError(t, r.ReadHeader(&req, &resp))
-	assert.ErrorIs(t, r.ReadRequestBody(&RespSync{}), ErrRpc)
+	_, err := r.ReadHeader()
+	require.NoError(t, err)
+	assert.ErrorIs(t, r.ReadBody(&RespSync{}), ErrRpc)
 }
 
 func FuzzHeaderDecode(f *testing.F) {
-	for _, h := range []*wireHeader{
-		{Method: mMutate, SeqGap: 3, Mut: &wireMut{Type: 2, States: []int{1, 4},
+	for _, h := range []*header{
+		{Method: MMutate, SeqGap: 3, Mut: &wireMut{Type: 2, States: []int{1, 4},
 			Vals: []byte{1, 'a', tagBool, 1}, IdGap: 5, Event: "e", ErrMsg: "x"}},
-		{RMut: &wireRespMut{Err: &WireErr{Code: 3, Msg: "m"}, Result: am.Canceled,
+		{RMut: &wireRespMut{Err: &Error{Code: 3, Msg: "m"}, Result: am.Canceled,
 			Clock: &wireClock{Back: 1, Span: 2, SumGap: 3, QTGap: 4,
 				Diff: []byte{1, 0, 1}, Full: true}, Seq: 9}},
 		{RSync: &wireRespSync{Clock: &wireClock{Diff: []byte{1}}}},
-		{Method: mClock, Note: true, Clock: &wireClock{Diff: []byte{1, 2, 1}}},
+		{Method: MClock, Note: true, Clock: &wireClock{Diff: []byte{1, 2, 1}}},
 		{Error: "boom", Body: true},
 	} {
 		f.Add(h.appendTo(nil))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var h wireHeader
+		var h header
 		if err := h.decode(b); err != nil {
 			assert.ErrorIs(t, err, ErrRpc)
 			return
@@ -228,7 +202,7 @@ func FuzzHeaderDecode(f *testing.F) {
 		if h.Raw != nil {
 			return
 		}
-		var h2 wireHeader
+		var h2 header
 		require.NoError(t, h2.decode(h.appendTo(nil)))
 		assert.Equal(t, h, h2)
 	})

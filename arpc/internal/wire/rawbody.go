@@ -1,4 +1,4 @@
-package arpc
+package wire
 
 import (
 	"encoding/binary"
@@ -48,7 +48,7 @@ func (a *ArgsHello) appendRaw(b []byte) []byte {
 	return b
 }
 
-func (a *ArgsHello) decodeRaw(r *wireReader) {
+func (a *ArgsHello) decodeRaw(r *reader) {
 	*a = ArgsHello{}
 	a.Version = int(r.varint())
 	a.ClientId = r.string()
@@ -142,11 +142,11 @@ func (h *RespHello) appendRaw(b []byte) []byte {
 	return b
 }
 
-func (h *RespHello) decodeRaw(r *wireReader) {
+func (h *RespHello) decodeRaw(r *reader) {
 	*h = RespHello{}
 	flags := r.byte()
 	if flags&rhErr != 0 {
-		h.Err = &WireErr{Code: r.byte()}
+		h.Err = &Error{Code: r.byte()}
 		h.Err.Msg = r.string()
 	}
 	h.WorkerId = r.string()
@@ -170,7 +170,7 @@ func (h *RespHello) decodeRaw(r *wireReader) {
 	}
 	h.Epoch = r.uvarint()
 	if flags&rhClock != 0 {
-		u := &WireUpdate{Full: r.byte() == 1}
+		u := &Update{Full: r.byte() == 1}
 		u.From = r.uvarint()
 		u.Span = r.uvarint()
 		u.Sum = r.uvarint()
@@ -221,17 +221,17 @@ func (a *ArgsSync) appendRaw(b []byte) []byte {
 	return append(b, 0)
 }
 
-func (a *ArgsSync) decodeRaw(r *wireReader) { *a = ArgsSync{Full: r.byte() == 1} }
+func (a *ArgsSync) decodeRaw(r *reader) { *a = ArgsSync{Full: r.byte() == 1} }
 
 func (a *ArgsGet) appendRaw(b []byte) []byte { return appendString(b, a.Name) }
 
-func (a *ArgsGet) decodeRaw(r *wireReader) { *a = ArgsGet{Name: r.string()} }
+func (a *ArgsGet) decodeRaw(r *reader) { *a = ArgsGet{Name: r.string()} }
 
 func (a *ArgsWhenArgsDone) appendRaw(b []byte) []byte {
 	return binary.AppendUvarint(b, a.Id)
 }
 
-func (a *ArgsWhenArgsDone) decodeRaw(r *wireReader) {
+func (a *ArgsWhenArgsDone) decodeRaw(r *reader) {
 	*a = ArgsWhenArgsDone{Id: r.uvarint()}
 }
 
@@ -244,10 +244,10 @@ func (e *RespErr) appendRaw(b []byte) []byte {
 	return appendString(b, e.Msg)
 }
 
-func (e *RespErr) decodeRaw(r *wireReader) {
+func (e *RespErr) decodeRaw(r *reader) {
 	*e = RespErr{}
 	if r.byte() == 1 {
-		e.Err = &WireErr{Code: r.byte()}
+		e.Err = &Error{Code: r.byte()}
 		e.Err.Msg = r.string()
 	}
 	e.Msg = r.string()
@@ -260,36 +260,4 @@ func appendStrings(b []byte, ss []string) []byte {
 		b = appendString(b, s)
 	}
 	return b
-}
-
-// count reads a count of items that take at least a byte each: one past
-// the remaining bytes fails.
-func (r *wireReader) count() int {
-	n := r.uvarint()
-	if n > uint64(len(r.b)) {
-		r.fail("count %d past the end", n)
-		return 0
-	}
-	return int(n)
-}
-
-// strings reads appendStrings' list; nil when empty.
-func (r *wireReader) strings() []string {
-	n := r.count()
-	if n == 0 {
-		return nil
-	}
-	out := make([]string, n)
-	for i := range out {
-		out[i] = r.string()
-	}
-	return out
-}
-
-// end fails on trailing bytes and returns the first error.
-func (r *wireReader) end() error {
-	if r.err == nil && len(r.b) > 0 {
-		r.fail("%d trailing bytes", len(r.b))
-	}
-	return r.err
 }

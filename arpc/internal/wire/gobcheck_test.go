@@ -1,4 +1,4 @@
-package arpc
+package wire
 
 import (
 	"encoding/gob"
@@ -16,12 +16,12 @@ func init() { gob.Register(boxWithAny{}) }
 // One value of a type with an interface inside encoding must not vouch for
 // the next: each is checked.
 func TestCheckEncodableRechecksTypesHoldingInterfaces(t *testing.T) {
-	require.NoError(t, checkEncodable(boxWithAny{V: 1}))
-	require.ErrorIs(t, checkEncodable(boxWithAny{V: unregistered{}}),
+	require.NoError(t, CheckEncodable(boxWithAny{V: 1}))
+	require.ErrorIs(t, CheckEncodable(boxWithAny{V: unregistered{}}),
 		ErrInvalidParams)
-	require.ErrorIs(t, checkEncodable(&A{Err: errUnregistered{}}),
+	require.ErrorIs(t, CheckEncodable(&typedArgs{Err: errUnregistered{}}),
 		ErrInvalidParams)
-	require.NoError(t, checkEncodable(&A{Name: "ok"}))
+	require.NoError(t, CheckEncodable(&typedArgs{Name: "ok"}))
 }
 
 type errUnregistered struct{}

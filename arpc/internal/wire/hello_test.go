@@ -1,4 +1,4 @@
-package arpc
+package wire
 
 import (
 	"testing"
@@ -10,14 +10,14 @@ import (
 
 // rawRoundTrip encodes in and decodes it into out.
 func rawRoundTrip(in, out rawBody) error {
-	r := wireReader{b: in.appendRaw(nil)}
+	r := reader{b: in.appendRaw(nil)}
 	out.decodeRaw(&r)
 	return r.end()
 }
 
 // decodeRawBytes decodes b into out.
 func decodeRawBytes(b []byte, out rawBody) error {
-	r := wireReader{b: b}
+	r := reader{b: b}
 	out.decodeRaw(&r)
 	return r.end()
 }
@@ -30,14 +30,14 @@ func helloSamples() ([]*ArgsHello, []*RespHello) {
 		{KnownTime: am.Time{}},
 	}
 	resps := []*RespHello{
-		{Err: &WireErr{Code: 4, Msg: "busy"}},
+		{Err: &Error{Code: 4, Msg: "busy"}},
 		{WorkerId: "w", ServerId: "s", Names: am.S{"A", "B"}, Epoch: 3,
 			Schema: am.Schema{
 				"A": {Auto: true, Require: am.S{"B"}, Tags: []string{"t"}},
 				"B": {Multi: true, Add: am.S{"A"}, Remove: am.S{"A"},
 					After: am.S{"A"}},
 			},
-			Clock: &WireUpdate{From: 1, Span: 2, Diff: []byte{1, 0, 1}, Sum: 1,
+			Clock: &Update{From: 1, Span: 2, Diff: []byte{1, 0, 1}, Sum: 1,
 				QT: 9, Full: true},
 			MachineTick: 1<<32 - 1, Resumed: true,
 			Groups:      map[string][]int{"G": {1, 0}, "Empty": {}},
@@ -65,8 +65,8 @@ func TestHelloRoundTrip(t *testing.T) {
 		{&ArgsSync{}, &ArgsSync{Full: true}},
 		{&ArgsGet{Name: "n"}, &ArgsGet{}},
 		{&ArgsWhenArgsDone{Id: 1 << 40}, &ArgsWhenArgsDone{}},
-		{&RespErr{Err: &WireErr{Code: 2, Msg: "x"}, Msg: "m"}, &RespErr{}},
-		{&RespErr{Msg: "m"}, &RespErr{Err: &WireErr{}}},
+		{&RespErr{Err: &Error{Code: 2, Msg: "x"}, Msg: "m"}, &RespErr{}},
+		{&RespErr{Msg: "m"}, &RespErr{Err: &Error{}}},
 	} {
 		require.NoError(t, rawRoundTrip(pair[0], pair[1]))
 		assert.Equal(t, pair[0], pair[1])
