@@ -262,6 +262,9 @@ func (ses *session) hello(_ *rpc2.Client, args *wire.ArgsHello, resp *wire.RespH
 		sub = e.Subscribe()
 	}
 	sub.SetMask(s.observeMask(e, identity))
+	if args.PushAllTicks {
+		sub.PushAllTicks(s.MaxPendingTransitions)
+	}
 	ses.sub = sub
 
 	resp.WorkerId = s.worker.Id()

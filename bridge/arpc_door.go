@@ -35,6 +35,7 @@ func newARPCDoor(ctx context.Context, name string, worker am.Api,
 		// the connection is TLS already when the port is (ServerOpts.TLSConfig)
 		s.Tokens, s.Policy = so.Tokens, so.Policy
 		s.PushInterval = so.PushInterval
+		s.MaxPendingTransitions = so.MaxPendingTransitions
 		if configure != nil {
 			configure(s)
 		}

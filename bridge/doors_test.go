@@ -23,8 +23,15 @@ import (
 // newARPCClient returns a Ready aRPC client of addr.
 func newARPCClient(t testing.TB, addr, name string) *arpc.Client {
 	t.Helper()
+	return newARPCClientOpts(t, addr, name, nil)
+}
+
+// newARPCClientOpts is newARPCClient with options.
+func newARPCClientOpts(t testing.TB, addr, name string, opts *arpc.ClientOpts,
+) *arpc.Client {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	c, err := arpc.NewClient(ctx, addr, name, testSchema, testNames, nil)
+	c, err := arpc.NewClient(ctx, addr, name, testSchema, testNames, opts)
 	require.NoError(t, err)
 	c.ConnRetries = -1
 	t.Cleanup(func() {

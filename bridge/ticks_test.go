@@ -33,6 +33,12 @@ var tickDoors = []tickDoor{
 		return dial(t, addr, name, &bridge.ClientOpts{PushAllTicks: allTicks,
 			DialOptions: dopts}).Worker
 	}},
+	{name: "arpc", dial: func(t *testing.T, addr, name string, allTicks bool,
+		_ ...grpc.DialOption,
+	) *arpc.Worker {
+		return newARPCClientOpts(t, addr, name,
+			&arpc.ClientOpts{PushAllTicks: allTicks}).Worker
+	}},
 }
 
 // stepLog records final handler calls, in order, on both sides.

@@ -85,6 +85,8 @@ type wireClock struct {
 	SumGap uint64
 	QTGap  uint64
 	Full   bool
+	// Ticks are Update.Ticks (flag bTicks)
+	Ticks []byte
 }
 
 // header flags
@@ -229,13 +231,17 @@ func (c *wireClock) append(b []byte, flags byte) []byte {
 	if c.Full {
 		flags |= bFull
 	}
+	if len(c.Ticks) > 0 {
+		flags |= bTicks
+	}
 	b = append(b, flags)
 	b = binary.AppendUvarint(b, c.Back)
 	b = binary.AppendUvarint(b, c.Span)
 	b = binary.AppendUvarint(b, c.SumGap)
 	b = binary.AppendUvarint(b, c.QTGap)
 	b = binary.AppendUvarint(b, uint64(len(c.Diff)))
-	return append(b, c.Diff...)
+	b = append(b, c.Diff...)
+	return c.appendTicks(b)
 }
 
 func appendString(b []byte, s string) []byte {

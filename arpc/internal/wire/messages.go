@@ -66,6 +66,10 @@ type ArgsHello struct {
 	// Token is the client's bearer token (ClientOpts.Token), "" for none.
 	// Encoded last, only when set, so that tokenless Hellos stay as they were.
 	Token string
+	// PushAllTicks asks for every worker transition (ClientOpts.PushAllTicks):
+	// a trailing options byte after Token (encoded empty when unset), only
+	// when set.
+	PushAllTicks bool
 }
 
 // RespHello answers ArgsHello.
@@ -117,6 +121,10 @@ type Update struct {
 	QT uint64
 	// Full marks a snapshot that replaces the replica's time.
 	Full bool
+	// Ticks are the update's worker transitions and gap, for a client that
+	// asked for every one (ArgsHello.PushAllTicks), encoded (ticks.go);
+	// nil for none.
+	Ticks []byte
 }
 
 // To returns the sequence the update produces.

@@ -42,8 +42,11 @@ func (a *ArgsHello) appendRaw(b []byte) []byte {
 	b = binary.AppendUvarint(b, a.KnownSeq)
 	b = binary.AppendUvarint(b, a.IdScope)
 	b = binary.AppendVarint(b, a.Heartbeat)
-	if a.Token != "" {
+	if a.Token != "" || a.PushAllTicks {
 		b = appendString(b, a.Token)
+	}
+	if a.PushAllTicks {
+		b = append(b, helloTicks)
 	}
 	return b
 }
@@ -64,6 +67,9 @@ func (a *ArgsHello) decodeRaw(r *reader) {
 	a.Heartbeat = r.varint()
 	if len(r.b) > 0 {
 		a.Token = r.string()
+	}
+	if len(r.b) > 0 {
+		a.PushAllTicks = r.byte()&helloTicks != 0
 	}
 }
 

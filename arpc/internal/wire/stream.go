@@ -102,7 +102,8 @@ func (st *streamState) clockOut(u *Update) *wireClock {
 		return nil
 	}
 	w := &wireClock{Back: st.to - u.From, Span: u.Span, Diff: u.Diff,
-		SumGap: u.Sum - st.sum, QTGap: u.QT - st.qt, Full: u.Full}
+		SumGap: u.Sum - st.sum, QTGap: u.QT - st.qt, Full: u.Full,
+		Ticks: u.Ticks}
 	st.to, st.sum, st.qt = u.To(), u.Sum, u.QT
 	return w
 }
@@ -144,7 +145,8 @@ func (st *streamState) clockIn(w *wireClock) *Update {
 		return nil
 	}
 	u := &Update{From: st.to - w.Back, Span: w.Span, Diff: w.Diff,
-		Sum: st.sum + w.SumGap, QT: st.qt + w.QTGap, Full: w.Full}
+		Sum: st.sum + w.SumGap, QT: st.qt + w.QTGap, Full: w.Full,
+		Ticks: w.Ticks}
 	st.to, st.sum, st.qt = u.To(), u.Sum, u.QT
 	return u
 }
