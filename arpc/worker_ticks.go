@@ -16,7 +16,7 @@ import (
 // could not be delivered one by one (the server's MaxPendingTransitions
 // bound, a resync, or the client's own handler queue bound). Read it with
 // Gap.
-const ArgGap = "arpc.gap"
+const ArgGap = engine.ArgGap
 
 // Gap returns how many worker transitions the event's step merged: 0 for an
 // event of one worker transition, n > 0 for a gap step (whose mutation type
@@ -74,7 +74,7 @@ func (w *Worker) applyStepsLocked(u *engine.Update, steps *[]step,
 		}
 		*fire = append(*fire, w.collectLocked(before)...)
 		*steps = append(*steps, step{before: before,
-			after: slices.Clone(w.time), tick: tk, seq: tk.Seq})
+			after: slices.Clone(w.time), tick: tk, seq: tk.Seq, gap: tk.Gap})
 	}
 	return true
 }
@@ -110,7 +110,7 @@ func (w *Worker) deliverSteps(steps []step, tracers []am.Tracer) {
 // deactivated (Exits), accepted and completed.
 func (w *Worker) stepTransition(st *step) *am.Transition {
 	mut := &am.Mutation{}
-	if tk := st.tick; tk != nil {
+	if tk := st.tick; tk != nil && st.gap == 0 {
 		mut.Type, mut.Called, mut.Args, mut.IsAuto = tk.Type, tk.Called, tk.Args,
 			tk.Auto
 	} else {

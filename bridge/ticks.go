@@ -39,7 +39,7 @@ func toProtoTicks(pu *bridgev1.ClockUpdate, u *engine.Update) {
 // args_omitted.
 func toProtoTick(t *engine.Tick) *bridgev1.Transition {
 	pt := &bridgev1.Transition{Seq: t.Seq, Type: toProtoMutationType(t.Type),
-		Auto: t.Auto}
+		Auto: t.Auto, Gap: t.Gap}
 	if len(t.Called) > 0 {
 		pt.Called = make([]uint32, len(t.Called))
 		for i, c := range t.Called {
@@ -100,7 +100,8 @@ func fromProtoTicks(u *engine.Update, pu *bridgev1.ClockUpdate, n int) error {
 			return fmt.Errorf("%w: transition %d: %d indexes, %d deltas",
 				arpc.ErrInvalidResp, pt.Seq, len(pt.Indexes), len(pt.Deltas))
 		}
-		t := &engine.Tick{Seq: pt.Seq, Auto: pt.Auto, Args: fromStruct(pt.Args)}
+		t := &engine.Tick{Seq: pt.Seq, Auto: pt.Auto, Args: fromStruct(pt.Args),
+			Gap: pt.Gap}
 		switch pt.Type {
 		case bridgev1.MutationType_MUTATION_TYPE_ADD:
 			t.Type = am.MutationAdd

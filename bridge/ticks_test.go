@@ -353,3 +353,36 @@ func TestGroupsAndWhenArgsOverGRPC(t *testing.T) {
 	waitCh(t, bad, "unknown state closes at once")
 	assert.True(t, errors.Is(c.Worker.LastErr(), arpc.ErrInvalidParams))
 }
+
+// TestPushAllTicksRelay: a remote worker served again (a relay) passes
+// every transition on to its own PushAllTicks clients, with mutation types
+// and args, when its own upstream client asked for them.
+func TestPushAllTicksRelay(t *testing.T) {
+	for _, door := range tickDoors {
+		t.Run(door.name, func(t *testing.T) {
+			w := newWorker(t)
+			root := startServer(t, w, &bridge.ServerOpts{Service: bridge.
+				ServiceOpts{PushInterval: arpc.PushesDisabled}})
+			relay := newARPCClientOpts(t, root.Addr().String(), "relay",
+				&arpc.ClientOpts{PushAllTicks: true})
+			mid := startServer(t, relay.Worker, nil)
+			leaf := door.dial(t, mid.Addr().String(), "leaf", true)
+			log := newStepLog(2)
+			_, err := leaf.HandlersBind(&finals{l: log})
+			require.NoError(t, err)
+
+			w.Add1("A", am.A{"k": "v"})
+			w.Remove1("A", nil)
+			// the relay's own mutation brings both in its reply
+			require.Equal(t, am.Executed, relay.Worker.Add1("G", nil))
+			waitCh(t, log.done, "2 handler calls through the relay")
+			assert.Equal(t, []string{"AState", "AEnd"}, log.snapshot())
+			log.mx.Lock()
+			assert.Equal(t, "v", log.args[0]["k"])
+			assert.Equal(t, am.MutationRemove, log.types[1])
+			log.mx.Unlock()
+			waitCh(t, leaf.WhenTime(testNames, w.Time(nil), nil), "leaf converged")
+			assert.Zero(t, leaf.Stats().Gaps)
+		})
+	}
+}

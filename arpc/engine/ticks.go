@@ -38,9 +38,18 @@ type Tick struct {
 	// Args are the mutation's args (a shallow copy), nil for none. Which of
 	// them travel is the door's choice (the ones its encoding can carry).
 	Args am.A
+	// Gap, when not 0, marks a transition that merged Gap transitions of
+	// another worker: a relay's (a remote worker's) gap step, passed on as
+	// it came (ArgGap). Type, Called and Args then mean nothing.
+	Gap uint64
 
 	cache *tickCache
 }
+
+// ArgGap is the args key of a gap step on a PushAllTicks replica (see
+// arpc.ArgGap): a relay's engine records such a transition as a Tick with
+// Gap set, so that the relay's own clients learn about the gap too.
+const ArgGap = "arpc.gap"
 
 // TickStats are the counters of a PushAllTicks subscription.
 type TickStats struct {
@@ -141,7 +150,9 @@ func (e *Engine) recordTick(prev, to *Snapshot, m *am.Mutation) {
 	if m != nil {
 		t.Type, t.Called, t.Auto = m.Type, append([]int(nil), m.Called...),
 			m.IsAuto
-		if len(m.Args) > 0 {
+		if n, ok := m.Args[ArgGap].(uint64); ok && n > 0 {
+			t.Gap = n
+		} else if len(m.Args) > 0 {
 			t.Args = maps.Clone(m.Args)
 		}
 	}

@@ -18,11 +18,12 @@ import (
 //	uvarint count           transitions that follow, From+1 onwards
 //	per transition:
 //	  byte    flags         bits 0-1 type (0 add, 1 remove, 2 set), tAuto,
-//	                        tArgs, tOmitted
+//	                        tArgs, tOmitted, tGap
 //	  uvarint called count, then each called state index
 //	  diff                  clock.AppendBinary (count, index gaps, deltas)
 //	  [tArgs]    uvarint length, then the packed scalar args (packArgs)
 //	  [tOmitted] uvarint count, then each omitted arg's key (string)
+//	  [tGap]     uvarint transitions a relay's gap step merged (Tick.Gap)
 //
 // Args travel when they are scalars (those the codec packs without gob:
 // bools, ints, uints, float64, strings); other values are left out and
@@ -50,6 +51,7 @@ const (
 	tAuto byte = 1 << (iota + 2)
 	tArgs
 	tOmitted
+	tGap
 )
 
 // encodeTick is the wire form of one transition.
@@ -64,6 +66,9 @@ func encodeTick(t *engine.Tick) []byte {
 	}
 	if len(rest) > 0 {
 		flags |= tOmitted
+	}
+	if t.Gap > 0 {
+		flags |= tGap
 	}
 	b := make([]byte, 0, 8+len(packed))
 	b = append(b, flags)
@@ -86,6 +91,9 @@ func encodeTick(t *engine.Tick) []byte {
 		for _, k := range keys {
 			b = appendString(b, k)
 		}
+	}
+	if t.Gap > 0 {
+		b = binary.AppendUvarint(b, t.Gap)
 	}
 	return b
 }
@@ -171,6 +179,9 @@ func decodeTicks(u *engine.Update, b []byte, n int) error {
 			for range r.count() {
 				_ = r.string()
 			}
+		}
+		if flags&tGap != 0 {
+			t.Gap = r.uvarint()
 		}
 		if r.err != nil {
 			return r.err

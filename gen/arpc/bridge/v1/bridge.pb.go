@@ -1579,7 +1579,11 @@ type Transition struct {
 	// True for a mutation of Auto states, made by the worker itself.
 	Auto bool `protobuf:"varint,7,opt,name=auto,proto3" json:"auto,omitempty"`
 	// Names of args left out because they cannot be encoded.
-	ArgsOmitted   []string `protobuf:"bytes,8,rep,name=args_omitted,json=argsOmitted,proto3" json:"args_omitted,omitempty"`
+	ArgsOmitted []string `protobuf:"bytes,8,rep,name=args_omitted,json=argsOmitted,proto3" json:"args_omitted,omitempty"`
+	// Non-zero when this transition stands for that many transitions of
+	// another worker that a relay (a remote worker served again) received
+	// merged, as a gap: type, called and args then mean nothing.
+	Gap           uint64 `protobuf:"varint,9,opt,name=gap,proto3" json:"gap,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1668,6 +1672,13 @@ func (x *Transition) GetArgsOmitted() []string {
 		return x.ArgsOmitted
 	}
 	return nil
+}
+
+func (x *Transition) GetGap() uint64 {
+	if x != nil {
+		return x.Gap
+	}
+	return 0
 }
 
 // WhenArgsRequest opens a WhenArgs wait.
@@ -2103,7 +2114,7 @@ const file_arpc_bridge_v1_bridge_proto_rawDesc = "" +
 	"\vtransitions\x18\t \x03(\v2\x1a.arpc.bridge.v1.TransitionR\vtransitions\x12\x10\n" +
 	"\x03gap\x18\n" +
 	" \x01(\bR\x03gap\x12'\n" +
-	"\x0fgap_transitions\x18\v \x01(\x04R\x0egapTransitions\"\xfe\x01\n" +
+	"\x0fgap_transitions\x18\v \x01(\x04R\x0egapTransitions\"\x90\x02\n" +
 	"\n" +
 	"Transition\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x120\n" +
@@ -2113,7 +2124,8 @@ const file_arpc_bridge_v1_bridge_proto_rawDesc = "" +
 	"\x06deltas\x18\x05 \x03(\x04R\x06deltas\x12+\n" +
 	"\x04args\x18\x06 \x01(\v2\x17.google.protobuf.StructR\x04args\x12\x12\n" +
 	"\x04auto\x18\a \x01(\bR\x04auto\x12!\n" +
-	"\fargs_omitted\x18\b \x03(\tR\vargsOmitted\"\x92\x01\n" +
+	"\fargs_omitted\x18\b \x03(\tR\vargsOmitted\x12\x10\n" +
+	"\x03gap\x18\t \x01(\x04R\x03gap\"\x92\x01\n" +
 	"\x0fWhenArgsRequest\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x12+\n" +
