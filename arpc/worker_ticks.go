@@ -67,14 +67,21 @@ func (w *Worker) applyStepsLocked(u *engine.Update, steps *[]step,
 			after: slices.Clone(w.time), gap: u.ToSeq - u.FromSeq, seq: u.ToSeq})
 		return true
 	}
-	for _, tk := range u.Ticks {
-		before := slices.Clone(w.time)
-		if err := clock.Apply(w.time, tk.Diff); err != nil {
+	// the times of every step in one allocation: step i is before at
+	// slab[i], after at slab[i+1]
+	n := len(w.time)
+	slab := make(am.Time, (len(u.Ticks)+1)*n)
+	copy(slab, w.time)
+	for i, tk := range u.Ticks {
+		before, after := slab[i*n:(i+1)*n:(i+1)*n], slab[(i+1)*n:(i+2)*n:(i+2)*n]
+		copy(after, before)
+		if err := clock.Apply(after, tk.Diff); err != nil {
 			return false
 		}
+		copy(w.time, after)
 		*fire = append(*fire, w.collectLocked(before)...)
-		*steps = append(*steps, step{before: before,
-			after: slices.Clone(w.time), tick: tk, seq: tk.Seq, gap: tk.Gap})
+		*steps = append(*steps, step{before: before, after: after, tick: tk,
+			seq: tk.Seq, gap: tk.Gap})
 	}
 	return true
 }
