@@ -27,7 +27,7 @@ func BenchmarkRpc2Floor(b *testing.B) {
 			return
 		}
 		rc := rpc2.NewClientWithCodec(newCodec(conn, 0, time.Second, nil))
-		rc.Handle("noop", func(_ *rpc2.Client, a *ArgsMut, r *wire.RespMut) error {
+		rc.Handle("noop", func(_ *rpc2.Client, a *wire.ArgsMut, r *wire.RespMut) error {
 			r.Result = 0
 			return nil
 		})
@@ -38,7 +38,7 @@ func BenchmarkRpc2Floor(b *testing.B) {
 	rc := rpc2.NewClientWithCodec(newCodec(conn, 0, time.Second, nil))
 	go rc.Run()
 	samples := make([]time.Duration, 0, b.N)
-	args := &ArgsMut{States: []int{3}}
+	args := &wire.ArgsMut{States: []int{3}}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()

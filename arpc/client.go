@@ -56,6 +56,16 @@ type ClientOpts struct {
 	// transition, waits see every step, and it accepts final handlers
 	// (Worker.HandlersBind). Default: off (merged diffs, cheaper).
 	PushAllTicks bool
+	// Encoding encodes values of the user's types on the connection
+	// (Client.Encoding): EncodingGob (the default) or EncodingMsgpack.
+	Encoding Encoding
+	// Compression is the compression the client asks for
+	// (Client.Compression): CompressionNone (the default), CompressionS2 or
+	// CompressionZstd.
+	Compression Compression
+	// CompressThreshold is the smallest body the client compresses
+	// (Client.CompressThreshold).
+	CompressThreshold int
 }
 
 // Client connects to a Server and exposes its worker as Client.Worker. Set
@@ -146,6 +156,20 @@ type Client struct {
 	// to identities (Server.Tokens). It is never logged. Default: none
 	// (ClientOpts.Token).
 	Token string
+	// Encoding encodes values of the user's types (args other than
+	// scalars, payloads, Get values, WhenArgs args) on every connection:
+	// EncodingGob (the default, also "") or EncodingMsgpack; the server
+	// answers in the same one. See Encoding for what each carries.
+	Encoding Encoding
+	// Compression asks the server to compress large bodies (payloads, Get
+	// values, full snapshots) in both directions: CompressionNone (the
+	// default, also ""), CompressionS2 or CompressionZstd. The server may
+	// refuse it or pick the other codec (Server.Compression);
+	// Stats().Compression says what was negotiated.
+	Compression Compression
+	// CompressThreshold is the smallest body the client compresses once
+	// compression is negotiated. Default DefaultCompressThreshold (1 KiB).
+	CompressThreshold int
 
 	schema am.Schema
 	names  am.S
@@ -183,8 +207,11 @@ type Client struct {
 type clientConn struct {
 	net net.Conn
 	cod *codec
-	rc  *rpc2.Client
-	bye atomic.Bool
+	// encoding and compression were negotiated in the handshake
+	encoding    Encoding
+	compression Compression
+	rc          *rpc2.Client
+	bye         atomic.Bool
 	// dead is set once the connection was dropped (or found dead by a
 	// ping): late pushes from it are ignored, as the replica resumes on
 	// another connection
@@ -228,34 +255,37 @@ func NewClient(
 	logMachFromEnv(mach, EnvAmRpcLogClient, opts.Logger)
 	cctx, cancel := context.WithCancel(mach.Context())
 	c := &Client{
-		Mach:             mach,
-		Name:             name,
-		Addr:             addr,
-		Consumer:         opts.Consumer,
-		TLSConfig:        opts.TLSConfig,
-		Token:            opts.Token,
-		PushAllTicks:     opts.PushAllTicks,
-		idScope:          newIdScope(),
-		ConnTimeout:      DefaultConnTimeout,
-		ConnRetries:      DefaultConnRetries,
-		ConnRetryTimeout: DefaultConnRetryTimeout,
-		ConnRetryDelay:   DefaultConnRetryDelay,
-		ConnRetryBackoff: DefaultConnRetryBackoff,
-		CallTimeout:      DefaultCallTimeout,
-		CallRetries:      DefaultCallRetries,
-		CallRetryTimeout: DefaultCallRetryTimeout,
-		CallRetryDelay:   DefaultCallRetryDelay,
-		CallRetryBackoff: DefaultCallRetryBackoff,
-		PingTimeout:      DefaultPingTimeout,
-		connCh:           make(chan struct{}),
-		schema:           norm,
-		names:            names,
-		hash:             SchemaHash(norm, names),
-		log:              log.With("client", name),
-		ctx:              cctx,
-		cancel:           cancel,
-		runDone:          make(chan struct{}),
-		whenArgs:         map[uint64]*whenArgsWait{},
+		Mach:              mach,
+		Name:              name,
+		Addr:              addr,
+		Consumer:          opts.Consumer,
+		TLSConfig:         opts.TLSConfig,
+		Token:             opts.Token,
+		Encoding:          opts.Encoding,
+		Compression:       opts.Compression,
+		CompressThreshold: opts.CompressThreshold,
+		PushAllTicks:      opts.PushAllTicks,
+		idScope:           newIdScope(),
+		ConnTimeout:       DefaultConnTimeout,
+		ConnRetries:       DefaultConnRetries,
+		ConnRetryTimeout:  DefaultConnRetryTimeout,
+		ConnRetryDelay:    DefaultConnRetryDelay,
+		ConnRetryBackoff:  DefaultConnRetryBackoff,
+		CallTimeout:       DefaultCallTimeout,
+		CallRetries:       DefaultCallRetries,
+		CallRetryTimeout:  DefaultCallRetryTimeout,
+		CallRetryDelay:    DefaultCallRetryDelay,
+		CallRetryBackoff:  DefaultCallRetryBackoff,
+		PingTimeout:       DefaultPingTimeout,
+		connCh:            make(chan struct{}),
+		schema:            norm,
+		names:             names,
+		hash:              SchemaHash(norm, names),
+		log:               log.With("client", name),
+		ctx:               cctx,
+		cancel:            cancel,
+		runDone:           make(chan struct{}),
+		whenArgs:          map[uint64]*whenArgsWait{},
 	}
 	return c, nil
 }
@@ -481,10 +511,18 @@ func (c *Client) connectOnce() error {
 	defer stop()
 
 	c.Mach.Add(am.S{ss.ClientStates.Connected, ss.SharedStates.Handshaking}, nil)
+	enc, err := encodingCode(c.Encoding)
+	if err != nil {
+		return err
+	}
+	comp, err := compressionCode(c.Compression)
+	if err != nil {
+		return err
+	}
 	hello := &wire.ArgsHello{Version: ProtocolVersion, ClientId: c.Mach.Id(),
 		SchemaHash: c.hash, IdScope: c.idScope,
-		Heartbeat: int64(c.pingTimeout() / 2), Token: c.Token,
-		PushAllTicks: c.PushAllTicks}
+		Heartbeat: int64(c.pingTimeout() / 2), Token: c.Token, Encoding: enc,
+		Compression: comp, PushAllTicks: c.PushAllTicks}
 	if c.Worker != nil {
 		hello.KnownTime, hello.KnownSeq = c.Worker.knownClock()
 	}
@@ -511,8 +549,22 @@ func (c *Client) connectOnce() error {
 		return err
 	}
 	if err := fromWireErr(resp.Err); err != nil {
+		if !resp.Negotiated && resp.Err.Code == uint8(codeRpc) {
+			// a version 4 server refuses another version with
+			// codeProtocolVersion: plain ErrRpc on a first Hello is an older
+			// server refusing this one (its message names both versions)
+			return fmt.Errorf("%w: the server speaks an older protocol than "+
+				"%d: %w", ErrProtocolVersion, ProtocolVersion, err)
+		}
 		return err
 	}
+	if resp.Negotiated && resp.Encoding != enc {
+		return fmt.Errorf("%w: asked for encoding %s, the server answered %s",
+			ErrInvalidResp, encodingOf(enc), encodingOf(resp.Encoding))
+	}
+	cc.cod.negotiated(resp.Encoding, resp.Compression, c.CompressThreshold)
+	cc.encoding, cc.compression = encodingOf(resp.Encoding),
+		compressionOf(resp.Compression)
 	// without names and schema the server found the client's hash equal
 	if resp.Schema != nil || resp.Names != nil {
 		if err := compareSchemas(c.schema, c.names, resp.Schema,
@@ -525,7 +577,7 @@ func (c *Client) connectOnce() error {
 		return err
 	}
 	if c.Worker == nil {
-		w := NewWorker(c.ctx, resp.WorkerId, c.schema, c.names, transport{c},
+		w := newWorker(c.ctx, resp.WorkerId, c.schema, c.names, transport{c},
 			c.log)
 		w.parentId = c.Mach.Id()
 		w.idScope = c.idScope
@@ -688,6 +740,10 @@ type ClientStats struct {
 	// reply: handshakes, mutations, Sync, Can, Err, WhenArgs, Get, Ping),
 	// retries included; not notifications (no-sync mutations, goodbyes).
 	Calls uint64
+	// Encoding and Compression are what the current connection negotiated;
+	// empty without one.
+	Encoding    Encoding
+	Compression Compression
 }
 
 // Done is closed once a started client is done connecting: it was stopped,
@@ -698,24 +754,32 @@ func (c *Client) Done() <-chan struct{} { return c.runDone }
 
 // Stats returns the client's counters.
 func (c *Client) Stats() ClientStats {
-	return ClientStats{BytesIn: c.traffic.in.Load(),
+	st := ClientStats{BytesIn: c.traffic.in.Load(),
 		BytesOut: c.traffic.out.Load(), Reconnects: c.reconnects.Load(),
 		FullSyncs: c.fullSyncs.Load(), Pings: c.pings.Load(),
 		DeadConns: c.deadConns.Load(), Calls: c.calls.Load()}
+	if cc := c.current(); cc != nil {
+		st.Encoding, st.Compression = cc.encoding, cc.compression
+	}
+	return st
 }
 
 // Get asks the server's getter for the value named name. Each attempt is
 // bounded by CallTimeout (and ctx); a broken connection is retried like a
 // mutation (CallRetries, CallRetryTimeout).
-func (c *Client) Get(ctx context.Context, name string) (*wire.RespGet, error) {
-	resp, err := callRetried[wire.RespGet](ctx, c, wire.MGet, &wire.ArgsGet{Name: name})
+//
+// It returns the getter's value, nil when the getter has none by that name.
+// With EncodingMsgpack, the value arrives by its shape (see Encoding).
+func (c *Client) Get(ctx context.Context, name string) (any, error) {
+	resp, err := callRetried[wire.RespGet](ctx, c, wire.MGet,
+		&wire.ArgsGet{Name: name})
 	if err != nil {
 		return nil, err
 	}
 	if err := fromWireErr(resp.Err); err != nil {
 		return nil, err
 	}
-	return resp, nil
+	return resp.Value, nil
 }
 
 func orDefault(d, def time.Duration) time.Duration {

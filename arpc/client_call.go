@@ -13,6 +13,7 @@ import (
 	"github.com/arpcbridge/arpcbridge/internal/backoff"
 
 	"github.com/arpcbridge/arpcbridge/arpc/internal/wire"
+	"github.com/arpcbridge/arpcbridge/internal/door"
 )
 
 // callRaw makes one call on rc, bounded by ctx.
@@ -163,7 +164,20 @@ func retryable(err error) bool {
 // transport adapts a Client to the Transport a Worker needs.
 type transport struct{ c *Client }
 
-var _ Transport = transport{}
+var _ door.Transport = transport{}
+
+// checkArgs implements argsChecker: args are checked for the encoding of
+// the current connection (the client's own before it has one).
+func (t transport) checkArgs(args am.A) error {
+	enc, err := encodingCode(t.c.Encoding)
+	if err != nil {
+		return err
+	}
+	if cc := t.c.current(); cc != nil && cc.encoding != "" {
+		enc, _ = encodingCode(cc.encoding)
+	}
+	return checkArgs(enc, args)
+}
 
 // Timeout implements Transport: the budget of one am.Api method, retries
 // included (CallRetryTimeout; CallTimeout when retries are off). Each
@@ -180,10 +194,11 @@ func (t transport) Timeout() time.Duration {
 // Mutate implements Transport: one mutation, retried exactly-once when the
 // connection breaks and the client gets Ready again within the retry
 // limits.
-func (t transport) Mutate(ctx context.Context, m *ArgsMut, noSync bool) (
+func (t transport) Mutate(ctx context.Context, dm *door.Mut, noSync bool) (
 	am.Result, error,
 ) {
 	c := t.c
+	m := (*wire.ArgsMut)(dm)
 	if noSync {
 		cc := c.current()
 		if cc == nil {
@@ -309,8 +324,9 @@ func (t transport) Sync(ctx context.Context, full bool) error {
 }
 
 // Can implements Transport.
-func (t transport) Can(ctx context.Context, m *ArgsMut) (am.Result, error) {
-	resp, err := callRetried[wire.RespMut](ctx, t.c, wire.MCan, m)
+func (t transport) Can(ctx context.Context, m *door.Mut) (am.Result, error) {
+	resp, err := callRetried[wire.RespMut](ctx, t.c, wire.MCan,
+		(*wire.ArgsMut)(m))
 	if err != nil {
 		return am.Canceled, err
 	}

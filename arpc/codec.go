@@ -13,7 +13,7 @@ import (
 )
 
 // DefaultMaxMsgSize is the default limit of one message (frame) on the wire.
-const DefaultMaxMsgSize = wire.DefaultMaxMsgSize
+const DefaultMaxMsgSize = 64 << 20
 
 // DefaultWriteTimeout is how long a write may block on a peer that does not
 // read before the connection is considered dead.
@@ -40,6 +40,8 @@ type codec struct {
 	broken bool
 
 	bytesOut *atomic.Int64
+	// encoding is the wire.Encoding of bodies written, once negotiated
+	encoding atomic.Uint32
 
 	// lastRead and lastWrite are the unix nanos of the last message read
 	// and written: evidence that the peer is alive, and when to heartbeat
@@ -125,6 +127,24 @@ func (c *codec) poison() {
 }
 
 func (c *codec) Close() error { return c.conn.Close() }
+
+// negotiated sets what the handshake agreed on for the messages written
+// from now on: the encoding of bodies holding user values, and the
+// compression of bodies and full snapshots of at least threshold bytes.
+func (c *codec) negotiated(enc wire.Encoding, comp wire.Compression,
+	threshold int,
+) {
+	c.wmx.Lock()
+	defer c.wmx.Unlock()
+	c.enc.SetEncoding(enc)
+	c.enc.SetCompression(comp, threshold)
+	c.encoding.Store(uint32(enc))
+}
+
+// bodyEncoding is the encoding of bodies written.
+func (c *codec) bodyEncoding() wire.Encoding {
+	return wire.Encoding(c.encoding.Load())
+}
 
 // trafficCounters count a connection's bytes.
 type trafficCounters struct {

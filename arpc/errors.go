@@ -2,9 +2,11 @@ package arpc
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/arpcbridge/arpcbridge/arpc/auth"
 	"github.com/arpcbridge/arpcbridge/arpc/internal/wire"
+	"github.com/arpcbridge/arpcbridge/internal/errs"
 )
 
 // Errors returned by servers, clients and remote workers. Test them with
@@ -12,16 +14,16 @@ import (
 var (
 	// ErrInvalidParams means a request named unknown states, had args that
 	// cannot be encoded, or was otherwise malformed.
-	ErrInvalidParams = wire.ErrInvalidParams
+	ErrInvalidParams = errs.ErrInvalidParams
 	// ErrInvalidResp means the peer answered with something malformed.
 	ErrInvalidResp = errors.New("invalid response")
 	// ErrRpc means a protocol-level failure: an unknown method, a version
 	// mismatch, a frame over the size limit.
-	ErrRpc = wire.ErrRpc
+	ErrRpc = errs.ErrRpc
 	// ErrNoAccess means the server refused the client (AllowId).
 	ErrNoAccess = errors.New("no access")
 	// ErrNoConn means there is no connection to call over.
-	ErrNoConn = errors.New("not connected")
+	ErrNoConn = errs.ErrNoConn
 	// ErrNetwork means the connection failed or was closed.
 	ErrNetwork = errors.New("network error")
 	// ErrNetworkTimeout means a call or a connection attempt outlived its
@@ -49,11 +51,14 @@ var (
 	// the state. The same value as auth.ErrPermissionDenied.
 	ErrPermissionDenied = auth.ErrPermissionDenied
 	// ErrFrameTooLarge means a message exceeded the configured size limit.
-	ErrFrameTooLarge = wire.ErrFrameTooLarge
+	ErrFrameTooLarge = errs.ErrFrameTooLarge
+	// ErrProtocolVersion means the peer speaks another version of the aRPC
+	// protocol (ProtocolVersion); the message names both. It wraps ErrRpc.
+	ErrProtocolVersion = fmt.Errorf("%w: protocol version mismatch", ErrRpc)
 	// ErrNotDurable means the worker's journal (a state file) could not
 	// persist: the mutation was refused before it ran, or it ran but its
 	// reply could not be made durable (see Journal).
-	ErrNotDurable = errors.New("not durable")
+	ErrNotDurable = errs.ErrNotDurable
 )
 
 // errCode is how an error crosses the wire: a number per sentinel, so the
@@ -76,6 +81,7 @@ const (
 	codeNotDurable
 	codeUnauthenticated
 	codePermissionDenied
+	codeProtocolVersion
 )
 
 var codeErrs = [...]error{
@@ -94,6 +100,7 @@ var codeErrs = [...]error{
 	codeNotDurable:       ErrNotDurable,
 	codeUnauthenticated:  ErrUnauthenticated,
 	codePermissionDenied: ErrPermissionDenied,
+	codeProtocolVersion:  ErrProtocolVersion,
 }
 
 func toWireErr(err error) *wire.Error {
@@ -101,8 +108,9 @@ func toWireErr(err error) *wire.Error {
 		return nil
 	}
 	code := codeRpc
-	for c, sentinel := range codeErrs {
-		if sentinel != nil && errors.Is(err, sentinel) {
+	// the last codes are the most specific (ErrProtocolVersion wraps ErrRpc)
+	for c := len(codeErrs) - 1; c > 0; c-- {
+		if errors.Is(err, codeErrs[c]) {
 			code = errCode(c)
 			break
 		}
@@ -130,11 +138,7 @@ type remoteErr struct {
 func (e *remoteErr) Error() string { return "remote: " + e.msg }
 func (e *remoteErr) Unwrap() error { return e.sentinel }
 
-// RemoteError is an error that crossed the network as its message only: the
-// error of a remote AddErr/AddErrState, or the worker's Err() seen by a
-// client.
-type RemoteError struct {
-	Msg string
-}
-
-func (e *RemoteError) Error() string { return e.Msg }
+// RemoteError is an error that crossed the network as its message only
+// (its field Msg): the error of a remote AddErr/AddErrState, or the worker's
+// Err() seen by a client. Match it with errors.As.
+type RemoteError = errs.RemoteError

@@ -54,12 +54,12 @@ func TestGet(t *testing.T) {
 		}
 	}})
 	ctx := context.Background()
-	resp, err := p.client.Get(ctx, "answer")
+	v, err := p.client.Get(ctx, "answer")
 	require.NoError(t, err)
-	assert.Equal(t, 42, resp.Value)
-	resp, err = p.client.Get(ctx, "nothing")
+	assert.Equal(t, 42, v)
+	v, err = p.client.Get(ctx, "nothing")
 	require.NoError(t, err)
-	assert.Nil(t, resp.Value)
+	assert.Nil(t, v)
 }
 
 func TestAllowIdRejects(t *testing.T) {

@@ -11,9 +11,6 @@ import (
 // docs/protocol.md.
 const ProtocolVersion = wire.ProtocolVersion
 
-// ArgsMut is a mutation request, as a Transport receives it.
-type ArgsMut = wire.ArgsMut
-
 func init() {
 	// typed aRPC args travel inside am.A
 	gob.Register(&A{})

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -28,13 +29,17 @@ const DefaultMuxMaxClients = 10_000
 const DefaultMuxReadTimeout = 5 * time.Second
 
 // MuxMatcher matches aRPC connections on a shared port: aRPC clients speak
-// first, with a 4-byte preface. Give the listener cmux returns for it to a
-// Mux as Mux.Listener, e.g.
+// first, with a 4-byte preface. It reads the first bytes of a connection and
+// reports whether they are aRPC's, as a port multiplexer's matcher does (it
+// is a github.com/soheilhy/cmux Matcher). Give the listener cmux returns
+// for it to a Mux as Mux.Listener, e.g.
 //
 //	m := cmux.New(lis)
 //	m.SetReadTimeout(arpc.DefaultMuxReadTimeout)
 //	mux.Listener = m.Match(arpc.MuxMatcher())
-func MuxMatcher() cmux.Matcher { return cmux.PrefixMatcher(wire.Preface) }
+func MuxMatcher() func(r io.Reader) bool {
+	return cmux.PrefixMatcher(wire.Preface)
+}
 
 // MuxNewServer creates the Server of one incoming connection. num numbers
 // the connections of a Mux from 1; conn is the connection, which the Mux

@@ -15,6 +15,7 @@ import (
 	"github.com/arpcbridge/arpcbridge/arpc/auth"
 	"github.com/arpcbridge/arpcbridge/arpc/engine"
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
+	"github.com/arpcbridge/arpcbridge/internal/door"
 )
 
 // DefaultPushInterval is the PushInterval of a new Server: 0, no rate cap.
@@ -95,8 +96,20 @@ type Server struct {
 	// Getter answers Client.Get. Its values must be gob-encodable. It runs in
 	// the client's request order (see docs/protocol.md): keep it quick.
 	Getter func(name string) any
-	// MaxMsgSize limits one incoming message. Default DefaultMaxMsgSize.
+	// MaxMsgSize limits one incoming message, and what a compressed one
+	// decompresses to. Default DefaultMaxMsgSize.
 	MaxMsgSize int
+	// Compression is the server's side of the compression negotiated with
+	// each client (see Compression and docs/protocol.md): "" (the default)
+	// follows the client's ClientOpts.Compression; CompressionNone refuses
+	// compression; CompressionS2 or CompressionZstd is used with every client
+	// that asks for compression, whichever codec it asked for (clients
+	// decode both). A client that asks for none gets none.
+	Compression Compression
+	// CompressThreshold is the smallest body (or full snapshot) the server
+	// compresses once compression is negotiated. Default
+	// DefaultCompressThreshold (1 KiB).
+	CompressThreshold int
 	// HandshakeTimeout bounds a connection's handshake. Default
 	// DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
@@ -145,7 +158,7 @@ type Server struct {
 
 	traffic trafficCounters
 	// mutator is the worker's mutation path
-	mutator *Mutator
+	mutator *door.Mutator
 	// payloadState delivers payloads (ServerOpts.PayloadState)
 	payloadState string
 }
@@ -222,7 +235,7 @@ func (s *Server) Start() am.Result {
 	}
 	s.mx.Lock()
 	s.engine = e
-	s.mutator = MutatorFor(s.worker)
+	s.mutator = door.MutatorFor(s.worker)
 	s.mx.Unlock()
 
 	s.wg.Add(1)

@@ -11,6 +11,7 @@ import (
 	"github.com/arpcbridge/arpcbridge/internal/apitest"
 
 	"github.com/arpcbridge/arpcbridge/arpc/internal/wire"
+	"github.com/arpcbridge/arpcbridge/internal/door"
 )
 
 // The server checks state indexes itself: a client that skips the
@@ -23,14 +24,14 @@ func TestServerRefusesUnknownStateIndex(t *testing.T) {
 	before := w.Time(nil)
 
 	for _, idx := range []int{len(apitest.Names), 999} {
-		res, err := transport{c}.Mutate(ctx, &ArgsMut{Type: wire.MutAdd,
+		res, err := transport{c}.Mutate(ctx, &door.Mut{Type: door.MutAdd,
 			States: []int{idx}}, false)
 		require.Equal(t, am.Canceled, res, "index %d", idx)
 		require.ErrorIs(t, err, ErrInvalidParams, "index %d", idx)
 	}
 	require.Equal(t, before, w.Time(nil), "nothing mutated")
 
-	res, err := transport{c}.Mutate(ctx, &ArgsMut{Type: wire.MutAdd,
+	res, err := transport{c}.Mutate(ctx, &door.Mut{Type: door.MutAdd,
 		States: []int{w.Index1("A")}}, false)
 	require.NoError(t, err)
 	require.Equal(t, am.Executed, res, "the session keeps serving")

@@ -41,7 +41,7 @@ func (s *Server) SendPayload(ctx context.Context, payload *ArgsPayload) error {
 	if err != nil {
 		return err
 	}
-	if err := wire.CheckEncodable(payload.Data); err != nil {
+	if err := checkValue(s.bodyEncoding(), payload.Data); err != nil {
 		return fmt.Errorf("payload %q: %w", payload.Name, err)
 	}
 	if payload.Source == "" {
@@ -94,4 +94,16 @@ func (s *Server) payloadClient() (string, error) {
 			ErrInvalidParams, s.name)
 	}
 	return id, nil
+}
+
+// bodyEncoding is the encoding of the client's connection (gob without
+// one).
+func (s *Server) bodyEncoding() wire.Encoding {
+	s.mx.Lock()
+	ses := s.sess
+	s.mx.Unlock()
+	if ses == nil || ses.cod == nil {
+		return wire.EncodeGob
+	}
+	return ses.cod.bodyEncoding()
 }

@@ -18,6 +18,7 @@ import (
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 
 	"github.com/arpcbridge/arpcbridge/arpc/internal/wire"
+	"github.com/arpcbridge/arpcbridge/internal/door"
 )
 
 // session is one client connection of a Server.
@@ -223,7 +224,12 @@ func (ses *session) hello(_ *rpc2.Client, args *wire.ArgsHello, resp *wire.RespH
 	switch {
 	case args.Version != ProtocolVersion:
 		resp.Err = toWireErr(fmt.Errorf("%w: client speaks protocol %d, server %d",
-			ErrRpc, args.Version, ProtocolVersion))
+			ErrProtocolVersion, args.Version, ProtocolVersion))
+		return nil
+	}
+	comp, err := negotiateCompression(args.Compression, s.Compression)
+	if err != nil {
+		resp.Err = toWireErr(fmt.Errorf("server: %w", err))
 		return nil
 	}
 	identity, err := ses.admit(args)
@@ -252,10 +258,14 @@ func (ses *session) hello(_ *rpc2.Client, args *wire.ArgsHello, resp *wire.RespH
 	s.Mach.Add1(ss.SharedStates.Handshaking, nil)
 	ses.clientId = args.ClientId
 	ses.identity = identity
-	ses.dedupKey = dedupKey(args.ClientId, args.IdScope)
+	ses.dedupKey = door.DedupKey(args.ClientId, args.IdScope)
 	if args.Heartbeat > 0 {
 		ses.heartbeat = max(time.Duration(args.Heartbeat), minHeartbeat)
 	}
+	// both directions send with the client's encoding and the negotiated
+	// compression from the reply on (its snapshot included)
+	resp.Negotiated, resp.Encoding, resp.Compression = true, args.Encoding, comp
+	ses.cod.negotiated(args.Encoding, comp, s.CompressThreshold)
 	sub, err := e.SubscribePayloads(s.payloadState)
 	if err != nil {
 		// the worker lacks SendPayload: no payloads, the clock still flows
@@ -319,7 +329,7 @@ func (ses *session) readySub() (*engine.Sub, error) {
 	return ses.sub, nil
 }
 
-func (ses *session) mutate(_ *rpc2.Client, args *ArgsMut, resp *wire.RespMut) error {
+func (ses *session) mutate(_ *rpc2.Client, args *wire.ArgsMut, resp *wire.RespMut) error {
 	ses.calls.Add(1)
 	sub, err := ses.readySub()
 	if err != nil {
@@ -354,7 +364,7 @@ func replyClock(sub *engine.Sub) (*wire.Update, uint64) {
 	return wu, seq
 }
 
-func (ses *session) mutateNS(_ *rpc2.Client, args *ArgsMut, _ *wire.Empty) error {
+func (ses *session) mutateNS(_ *rpc2.Client, args *wire.ArgsMut, _ *wire.Empty) error {
 	ses.calls.Add(1)
 	if _, err := ses.readySub(); err != nil {
 		return err
@@ -366,7 +376,7 @@ func (ses *session) mutateNS(_ *rpc2.Client, args *ArgsMut, _ *wire.Empty) error
 // apply runs a mutation through the worker's mutation path (Mutator),
 // once per mutation ID; a retry waiting for the first attempt gives up when
 // the connection closes.
-func (ses *session) apply(args *ArgsMut) (am.Result, error) {
+func (ses *session) apply(args *wire.ArgsMut) (am.Result, error) {
 	m := ses.s.mutator
 	names, err := m.Names(args.States)
 	if err != nil {
@@ -375,7 +385,7 @@ func (ses *session) apply(args *ArgsMut) (am.Result, error) {
 	ses.mx.Lock()
 	key, identity := ses.dedupKey, ses.identity
 	ses.mx.Unlock()
-	res, _, err := m.Run(ses.ctx, &Mutation{Client: key, Id: args.Id,
+	res, _, err := m.Run(ses.ctx, &door.Mutation{Client: key, Id: args.Id,
 		Type: args.Type, States: names, Args: args.Args, ErrMsg: args.ErrMsg,
 		Policy: ses.s.Policy, Identity: identity, Ran: ses.s.Hooks.Mutated})
 	return res, err
@@ -408,7 +418,7 @@ func (ses *session) get(_ *rpc2.Client, args *wire.ArgsGet, resp *wire.RespGet) 
 		return nil
 	}
 	v := ses.s.Getter(args.Name)
-	if err := wire.CheckEncodable(v); err != nil {
+	if err := checkValue(ses.cod.bodyEncoding(), v); err != nil {
 		resp.Err = toWireErr(fmt.Errorf("getter %q: %w", args.Name, err))
 		return nil
 	}
@@ -416,7 +426,7 @@ func (ses *session) get(_ *rpc2.Client, args *wire.ArgsGet, resp *wire.RespGet) 
 	return nil
 }
 
-func (ses *session) can(_ *rpc2.Client, args *ArgsMut, resp *wire.RespMut) error {
+func (ses *session) can(_ *rpc2.Client, args *wire.ArgsMut, resp *wire.RespMut) error {
 	ses.calls.Add(1)
 	if _, err := ses.readySub(); err != nil {
 		resp.Err = toWireErr(err)
@@ -428,7 +438,7 @@ func (ses *session) can(_ *rpc2.Client, args *ArgsMut, resp *wire.RespMut) error
 		err = ses.checkObserve(names)
 	}
 	if err == nil {
-		resp.Result, err = m.Can(&Mutation{Type: args.Type, States: names,
+		resp.Result, err = m.Can(&door.Mutation{Type: args.Type, States: names,
 			Args: args.Args})
 	}
 	if err != nil {
@@ -588,7 +598,7 @@ func (ses *session) sendPayload(args am.A) bool {
 	if p.Token == "" {
 		p.Token = randToken()
 	}
-	if err := wire.CheckEncodable(p.Data); err != nil {
+	if err := checkValue(ses.cod.bodyEncoding(), p.Data); err != nil {
 		ses.s.log.Error("payload dropped", "name", p.Name, "err", err)
 		return true
 	}

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 
@@ -17,29 +16,8 @@ import (
 	"github.com/arpcbridge/arpcbridge/arpc/engine"
 
 	"github.com/arpcbridge/arpcbridge/arpc/internal/wire"
+	"github.com/arpcbridge/arpcbridge/internal/door"
 )
-
-// Transport is what a remote Worker needs from the connection behind it.
-// The aRPC Client implements it; the gRPC client in package bridge does too,
-// so both give the same *Worker. Methods are called concurrently. A
-// transport applies the clock update of every reply to the worker (see
-// Worker.ApplyUpdate) before returning.
-type Transport interface {
-	// Mutate executes a mutation remotely; with noSync it returns at once
-	// without a result (Executed) and without a clock update.
-	Mutate(ctx context.Context, m *ArgsMut, noSync bool) (am.Result, error)
-	// Sync asks for the clock: a diff, or a full snapshot when full is set.
-	Sync(ctx context.Context, full bool) error
-	// Can is a remote dry run of an add (or a remove).
-	Can(ctx context.Context, m *ArgsMut) (am.Result, error)
-	// Err returns the worker's last error message, empty for none.
-	Err(ctx context.Context) (string, error)
-	// WhenArgs subscribes to the state being activated with args; the
-	// returned channel closes on a match or when ctx ends.
-	WhenArgs(ctx context.Context, state int, args am.A) (<-chan struct{}, error)
-	// Timeout bounds each am.Api method, which take no context.
-	Timeout() time.Duration
-}
 
 // maxPending bounds the updates a replica holds while waiting for the one
 // that continues its chain; past it, the replica resyncs.
@@ -55,7 +33,7 @@ type Worker struct {
 	schema   am.Schema
 	names    am.S
 	index    map[string]int
-	t        Transport
+	t        door.Transport
 	log      *slog.Logger
 
 	ctx    context.Context
@@ -104,12 +82,36 @@ type Worker struct {
 
 var _ am.Api = (*Worker)(nil)
 
-// NewWorker creates a remote worker over a transport, with the worker's ID,
+// argsChecker is a Transport that checks args itself (the aRPC client,
+// by its connection's encoding).
+type argsChecker interface {
+	checkArgs(args am.A) error
+}
+
+// checkArgs refuses args the transport cannot carry before anything is
+// sent (ErrInvalidParams naming the key); gob's check by default.
+func (w *Worker) checkArgs(args am.A) error {
+	if c, ok := w.t.(argsChecker); ok {
+		return c.checkArgs(args)
+	}
+	return wire.CheckArgs(args)
+}
+
+func init() {
+	// the other doors' clients make their Worker through door.NewWorker
+	door.NewWorker = func(ctx context.Context, id string, schema am.Schema,
+		names am.S, t door.Transport, log *slog.Logger,
+	) am.Api {
+		return newWorker(ctx, id, schema, names, t, log)
+	}
+}
+
+// newWorker creates a remote worker over a transport, with the worker's ID,
 // schema and ordered state names (as learned in a handshake). The replica
 // starts at the all-zero time until the first update. ctx bounds the
 // worker's life, like a machine's.
-func NewWorker(ctx context.Context, id string, schema am.Schema, names am.S,
-	t Transport, log *slog.Logger,
+func newWorker(ctx context.Context, id string, schema am.Schema, names am.S,
+	t door.Transport, log *slog.Logger,
 ) *Worker {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -363,19 +365,19 @@ func (w *Worker) Mutate(ctx context.Context, typ am.MutationType, states am.S,
 	var t uint8
 	switch typ {
 	case am.MutationAdd:
-		t = wire.MutAdd
+		t = door.MutAdd
 	case am.MutationRemove:
-		t = wire.MutRemove
+		t = door.MutRemove
 	case am.MutationSet:
-		t = wire.MutSet
+		t = door.MutSet
 	default:
 		return am.Canceled, fmt.Errorf("%w: mutation type %v", ErrInvalidParams,
 			typ)
 	}
-	return w.send(ctx, &ArgsMut{Type: t, Args: args}, states, false)
+	return w.send(ctx, &door.Mut{Type: t, Args: args}, states, false)
 }
 
-func (w *Worker) send(ctx context.Context, m *ArgsMut, states am.S,
+func (w *Worker) send(ctx context.Context, m *door.Mut, states am.S,
 	noSync bool,
 ) (am.Result, error) {
 	if w.disposed.Load() {
@@ -385,7 +387,7 @@ func (w *Worker) send(ctx context.Context, m *ArgsMut, states am.S,
 	if err != nil {
 		return am.Canceled, err
 	}
-	if err := wire.CheckArgs(m.Args); err != nil {
+	if err := w.checkArgs(m.Args); err != nil {
 		return am.Canceled, err
 	}
 	m.States = idxs
@@ -408,7 +410,7 @@ func (w *Worker) indexes(states am.S) ([]int, error) {
 
 // call runs a mutation for an am.Api method: errors become Canceled plus
 // LastErr.
-func (w *Worker) call(m *ArgsMut, states am.S, noSync bool) am.Result {
+func (w *Worker) call(m *door.Mut, states am.S, noSync bool) am.Result {
 	ctx, cancel := context.WithTimeout(w.ctx, w.t.Timeout())
 	defer cancel()
 	res, err := w.send(ctx, m, states, noSync)
@@ -423,7 +425,7 @@ func (w *Worker) call(m *ArgsMut, states am.S, noSync bool) am.Result {
 // replica reflects it when Add returns. Unknown states give Canceled and
 // LastErr wrapping ErrInvalidParams (a local machine would panic).
 func (w *Worker) Add(states am.S, args am.A) am.Result {
-	return w.call(&ArgsMut{Type: wire.MutAdd, Args: args}, states, false)
+	return w.call(&door.Mut{Type: door.MutAdd, Args: args}, states, false)
 }
 
 // Add1 is Add for one state.
@@ -433,7 +435,7 @@ func (w *Worker) Add1(state string, args am.A) am.Result {
 
 // Remove deactivates states on the worker. See Add.
 func (w *Worker) Remove(states am.S, args am.A) am.Result {
-	return w.call(&ArgsMut{Type: wire.MutRemove, Args: args}, states, false)
+	return w.call(&door.Mut{Type: door.MutRemove, Args: args}, states, false)
 }
 
 // Remove1 is Remove for one state.
@@ -443,7 +445,7 @@ func (w *Worker) Remove1(state string, args am.A) am.Result {
 
 // Set activates exactly the given states on the worker. See Add.
 func (w *Worker) Set(states am.S, args am.A) am.Result {
-	return w.call(&ArgsMut{Type: wire.MutSet, Args: args}, states, false)
+	return w.call(&door.Mut{Type: door.MutSet, Args: args}, states, false)
 }
 
 // Toggle removes states when all are active (per the replica), else adds
@@ -472,14 +474,14 @@ func (w *Worker) AddErrState(state string, err error, args am.A) am.Result {
 	if err == nil {
 		return am.Canceled
 	}
-	return w.call(&ArgsMut{Type: wire.MutAddErr, Args: args, ErrMsg: err.Error()},
+	return w.call(&door.Mut{Type: door.MutAddErr, Args: args, ErrMsg: err.Error()},
 		am.S{state}, false)
 }
 
 // AddNS is a no-sync Add: it neither waits for the result nor brings back a
 // clock, and returns Executed once sent. Call Sync after a batch.
 func (w *Worker) AddNS(states am.S, args am.A) am.Result {
-	return w.call(&ArgsMut{Type: wire.MutAdd, Args: args}, states, true)
+	return w.call(&door.Mut{Type: door.MutAdd, Args: args}, states, true)
 }
 
 // Add1NS is AddNS for one state.
@@ -489,7 +491,7 @@ func (w *Worker) Add1NS(state string, args am.A) am.Result {
 
 // RemoveNS is a no-sync Remove. See AddNS.
 func (w *Worker) RemoveNS(states am.S, args am.A) am.Result {
-	return w.call(&ArgsMut{Type: wire.MutRemove, Args: args}, states, true)
+	return w.call(&door.Mut{Type: door.MutRemove, Args: args}, states, true)
 }
 
 // Remove1NS is RemoveNS for one state.
@@ -516,7 +518,7 @@ func evName(e *am.Event) string {
 
 // EvAdd is Add with a source event (informational, sent along).
 func (w *Worker) EvAdd(e *am.Event, states am.S, args am.A) am.Result {
-	return w.call(&ArgsMut{Type: wire.MutAdd, Args: args, Event: evName(e)}, states,
+	return w.call(&door.Mut{Type: door.MutAdd, Args: args, Event: evName(e)}, states,
 		false)
 }
 
@@ -527,7 +529,7 @@ func (w *Worker) EvAdd1(e *am.Event, state string, args am.A) am.Result {
 
 // EvRemove is Remove with a source event.
 func (w *Worker) EvRemove(e *am.Event, states am.S, args am.A) am.Result {
-	return w.call(&ArgsMut{Type: wire.MutRemove, Args: args, Event: evName(e)},
+	return w.call(&door.Mut{Type: door.MutRemove, Args: args, Event: evName(e)},
 		states, false)
 }
 
@@ -548,7 +550,7 @@ func (w *Worker) EvAddErrState(e *am.Event, state string, err error,
 	if err == nil {
 		return am.Canceled
 	}
-	return w.call(&ArgsMut{Type: wire.MutAddErr, Args: args, ErrMsg: err.Error(),
+	return w.call(&door.Mut{Type: door.MutAddErr, Args: args, ErrMsg: err.Error(),
 		Event: evName(e)}, am.S{state}, false)
 }
 
@@ -568,7 +570,7 @@ func (w *Worker) EvToggle1(e *am.Event, state string, args am.A) am.Result {
 // CanAdd asks the worker for a dry run of adding states: Executed when the
 // mutation would be accepted, Canceled when not (or on error, see LastErr).
 func (w *Worker) CanAdd(states am.S, args am.A) am.Result {
-	return w.can(wire.MutAdd, states, args)
+	return w.can(door.MutAdd, states, args)
 }
 
 // CanAdd1 is CanAdd for one state.
@@ -578,7 +580,7 @@ func (w *Worker) CanAdd1(state string, args am.A) am.Result {
 
 // CanRemove is CanAdd for removing states.
 func (w *Worker) CanRemove(states am.S, args am.A) am.Result {
-	return w.can(wire.MutRemove, states, args)
+	return w.can(door.MutRemove, states, args)
 }
 
 // CanRemove1 is CanRemove for one state.
@@ -589,7 +591,7 @@ func (w *Worker) CanRemove1(state string, args am.A) am.Result {
 func (w *Worker) can(typ uint8, states am.S, args am.A) am.Result {
 	idxs, err := w.indexes(states)
 	if err == nil {
-		err = wire.CheckArgs(args)
+		err = w.checkArgs(args)
 	}
 	if err != nil {
 		w.reportErr(err)
@@ -597,7 +599,7 @@ func (w *Worker) can(typ uint8, states am.S, args am.A) am.Result {
 	}
 	ctx, cancel := context.WithTimeout(w.ctx, w.t.Timeout())
 	defer cancel()
-	res, err := w.t.Can(ctx, &ArgsMut{Type: typ, States: idxs, Args: args})
+	res, err := w.t.Can(ctx, &door.Mut{Type: typ, States: idxs, Args: args})
 	if err != nil {
 		w.reportErr(err)
 		return am.Canceled
@@ -650,7 +652,7 @@ func (w *Worker) WhenArgs(state string, args am.A,
 			state))
 		return closedChan
 	}
-	if err := wire.CheckArgs(args); err != nil {
+	if err := w.checkArgs(args); err != nil {
 		w.reportErr(err)
 		return closedChan
 	}

@@ -24,6 +24,7 @@ import (
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
 	"github.com/arpcbridge/arpcbridge/internal/backoff"
+	"github.com/arpcbridge/arpcbridge/internal/door"
 )
 
 // Client defaults, besides the arpc.Default* ones it shares with the aRPC
@@ -241,8 +242,8 @@ func (c *Client) connect(schema am.Schema) error {
 	if err != nil {
 		return err
 	}
-	c.Worker = arpc.NewWorker(c.ctx, hs.MachineId, schema, c.names,
-		transport{c}, c.log)
+	c.Worker = door.NewWorker(c.ctx, hs.MachineId, schema, c.names,
+		transport{c}, c.log).(*arpc.Worker)
 	c.Worker.SetGroups(groups, order)
 	if c.opts.PushAllTicks {
 		c.Worker.EnablePushAllTicks()

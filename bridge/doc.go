@@ -8,7 +8,7 @@
 //   - [Service] implements BridgeService for one worker. It attaches to the
 //     worker's shared engine (arpc/engine), so gRPC watchers, aRPC clients
 //     and mutation replies all get their diffs from one place. Mutations use
-//     the worker's one mutation path (arpc.Mutator: validation, exactly-once,
+//     the worker's one mutation path (door.Mutator: validation, exactly-once,
 //     panics), shared with aRPC.
 //   - [Server] serves one net.Listener for both doors: gRPC (with health and
 //     reflection), native aRPC (through an arpc.Mux) and HTTP/1.1 or h2c for

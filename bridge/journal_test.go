@@ -12,9 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/arpcbridge/arpcbridge/arpc"
+	"github.com/arpcbridge/arpcbridge/internal/door"
 )
 
-// fakeJournal is an arpc.Journal whose failures a test sets.
+// fakeJournal is an door.Journal whose failures a test sets.
 type fakeJournal struct {
 	mx           sync.Mutex
 	writable     error
@@ -30,7 +31,7 @@ func (j *fakeJournal) Writable() error {
 	defer j.mx.Unlock()
 	return j.writable
 }
-func (j *fakeJournal) Remember(arpc.DedupRecord) { j.remembered.Add(1) }
+func (j *fakeJournal) Remember(door.DedupRecord) { j.remembered.Add(1) }
 func (j *fakeJournal) Forget(string, uint64)     {}
 func (j *fakeJournal) Commit(context.Context) error {
 	j.commits.Add(1)
@@ -53,8 +54,8 @@ func (j *fakeJournal) set(writable, commit error) {
 func TestJournalOnBothDoors(t *testing.T) {
 	w := newWorker(t)
 	j := &fakeJournal{worker: w}
-	arpc.DedupFor(w).SetJournal(j)
-	t.Cleanup(func() { arpc.DedupFor(w).SetJournal(nil) })
+	door.DedupFor(w).SetJournal(j)
+	t.Cleanup(func() { door.DedupFor(w).SetJournal(nil) })
 	s := startServer(t, w, nil)
 	addr := s.Addr().String()
 	doors := map[string]*arpc.Worker{

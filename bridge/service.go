@@ -16,6 +16,7 @@ import (
 	"github.com/arpcbridge/arpcbridge/arpc/engine"
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
+	"github.com/arpcbridge/arpcbridge/internal/door"
 )
 
 // Service defaults and limits.
@@ -77,7 +78,7 @@ type Service struct {
 
 	worker am.Api
 	eng    *engine.Engine
-	mut    *arpc.Mutator
+	mut    *door.Mutator
 	names  am.S
 	index  map[string]int
 	hash   string
@@ -125,7 +126,7 @@ func NewService(worker am.Api, opts *ServiceOpts) (*Service, error) {
 	s := &Service{
 		worker:   worker,
 		eng:      e,
-		mut:      arpc.MutatorFor(worker),
+		mut:      door.MutatorFor(worker),
 		names:    names,
 		index:    make(map[string]int, len(names)),
 		hash:     arpc.SchemaHash(worker.Schema(), names),
@@ -335,19 +336,19 @@ func (s *Service) resolve(typ bridgev1.MutationType, names []string,
 // worker's mutation path m takes, checked by m. Errors wrap
 // arpc.ErrInvalidParams and name the request field (BadRequest detail on
 // gRPC). Every transport of arpc.bridge.v1 messages resolves with it.
-func ResolveMutation(m *arpc.Mutator, typ bridgev1.MutationType,
+func ResolveMutation(m *door.Mutator, typ bridgev1.MutationType,
 	names []string, idxs []uint32,
 ) (am.S, uint8, error) {
 	var kind uint8
 	switch typ {
 	case bridgev1.MutationType_MUTATION_TYPE_ADD:
-		kind = arpc.MutAdd
+		kind = door.MutAdd
 	case bridgev1.MutationType_MUTATION_TYPE_REMOVE:
-		kind = arpc.MutRemove
+		kind = door.MutRemove
 	case bridgev1.MutationType_MUTATION_TYPE_SET:
-		kind = arpc.MutSet
+		kind = door.MutSet
 	case bridgev1.MutationType_MUTATION_TYPE_TOGGLE:
-		kind = arpc.MutToggle
+		kind = door.MutToggle
 	default:
 		return nil, 0, onField("type", arpc.ErrInvalidParams,
 			"mutation type %d", typ)
@@ -367,7 +368,7 @@ func ResolveMutation(m *arpc.Mutator, typ bridgev1.MutationType,
 		}
 		out, err = m.Names(ints)
 	}
-	var se *arpc.StateError
+	var se *door.StateError
 	if errors.As(err, &se) {
 		if se.Index >= 0 {
 			// the request's own index, not the clamped one
@@ -376,7 +377,7 @@ func ResolveMutation(m *arpc.Mutator, typ bridgev1.MutationType,
 		return nil, 0, &fieldError{field: fmt.Sprintf("%s[%d]", field, se.Pos),
 			err: se}
 	}
-	if len(out) == 0 && kind != arpc.MutSet {
+	if len(out) == 0 && kind != door.MutSet {
 		return nil, 0, onField("states", arpc.ErrInvalidParams,
 			"no states (only SET takes an empty list)")
 	}
@@ -425,9 +426,9 @@ func (s *Service) Mutate(ctx context.Context, req *bridgev1.MutateRequest) (
 		return nil, toStatus(err)
 	}
 	if isErr {
-		kind = arpc.MutAddErr
+		kind = door.MutAddErr
 	}
-	res, replayed, err := s.mut.Run(ctx, &arpc.Mutation{Client: cl.key,
+	res, replayed, err := s.mut.Run(ctx, &door.Mutation{Client: cl.key,
 		Id: mutationKey(req.MutationId), Type: kind, States: states, Args: args,
 		ErrMsg: errMsg, Policy: s.opts.Policy, Identity: cl.identity})
 	if err != nil {
@@ -491,7 +492,7 @@ func (s *Service) CanMutate(ctx context.Context, req *bridgev1.CanMutateRequest)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	res, err := s.mut.Can(&arpc.Mutation{Type: kind, States: states,
+	res, err := s.mut.Can(&door.Mutation{Type: kind, States: states,
 		Args: fromStruct(req.Args)})
 	if err != nil {
 		return nil, toStatus(err)

@@ -13,30 +13,31 @@ import (
 	"github.com/arpcbridge/arpcbridge/arpc"
 	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
 	"github.com/arpcbridge/arpcbridge/internal/backoff"
+	"github.com/arpcbridge/arpcbridge/internal/door"
 )
 
-// transport implements arpc.Transport over the BridgeService stubs, so that
+// transport implements door.Transport over the BridgeService stubs, so that
 // arpc.Worker works over gRPC unchanged.
 type transport struct{ c *Client }
 
-var _ arpc.Transport = transport{}
+var _ door.Transport = transport{}
 
-// Timeout implements arpc.Transport.
+// Timeout implements door.Transport.
 func (t transport) Timeout() time.Duration { return t.c.callTimeout() }
 
-func mutationType(m *arpc.ArgsMut) (bridgev1.MutationType, error) {
+func mutationType(m *door.Mut) (bridgev1.MutationType, error) {
 	switch m.Type {
-	case arpc.MutAdd, arpc.MutAddErr:
+	case door.MutAdd, door.MutAddErr:
 		return bridgev1.MutationType_MUTATION_TYPE_ADD, nil
-	case arpc.MutRemove:
+	case door.MutRemove:
 		return bridgev1.MutationType_MUTATION_TYPE_REMOVE, nil
-	case arpc.MutSet:
+	case door.MutSet:
 		return bridgev1.MutationType_MUTATION_TYPE_SET, nil
 	}
 	return 0, fmt.Errorf("%w: mutation type %d", arpc.ErrInvalidParams, m.Type)
 }
 
-func indexes(m *arpc.ArgsMut) []uint32 {
+func indexes(m *door.Mut) []uint32 {
 	out := make([]uint32, len(m.States))
 	for i, s := range m.States {
 		out[i] = uint32(s)
@@ -44,9 +45,9 @@ func indexes(m *arpc.ArgsMut) []uint32 {
 	return out
 }
 
-// Mutate implements arpc.Transport: one Mutate call, retried on UNAVAILABLE
+// Mutate implements door.Transport: one Mutate call, retried on UNAVAILABLE
 // with the same mutation_id (exactly-once), within ctx and CallRetries.
-func (t transport) Mutate(ctx context.Context, m *arpc.ArgsMut, noSync bool) (
+func (t transport) Mutate(ctx context.Context, m *door.Mut, noSync bool) (
 	am.Result, error,
 ) {
 	c := t.c
@@ -55,7 +56,7 @@ func (t transport) Mutate(ctx context.Context, m *arpc.ArgsMut, noSync bool) (
 		return am.Canceled, err
 	}
 	args := m.Args
-	if m.Type == arpc.MutAddErr {
+	if m.Type == door.MutAddErr {
 		args = make(am.A, len(m.Args)+1)
 		for k, v := range m.Args {
 			args[k] = v
@@ -127,7 +128,7 @@ func lostReply(err error) bool {
 	return true
 }
 
-// Sync implements arpc.Transport: a diff from the replica's time, or a full
+// Sync implements door.Transport: a diff from the replica's time, or a full
 // snapshot.
 func (t transport) Sync(ctx context.Context, full bool) error {
 	c := t.c
@@ -144,8 +145,8 @@ func (t transport) Sync(ctx context.Context, full bool) error {
 	return nil
 }
 
-// Can implements arpc.Transport.
-func (t transport) Can(ctx context.Context, m *arpc.ArgsMut) (am.Result,
+// Can implements door.Transport.
+func (t transport) Can(ctx context.Context, m *door.Mut) (am.Result,
 	error,
 ) {
 	c := t.c
@@ -166,7 +167,7 @@ func (t transport) Can(ctx context.Context, m *arpc.ArgsMut) (am.Result,
 	return resultFromProto(resp.Result, 0)
 }
 
-// Err implements arpc.Transport with the reserved Get name ErrGetName.
+// Err implements door.Transport with the reserved Get name ErrGetName.
 func (t transport) Err(ctx context.Context) (string, error) {
 	v, err := t.c.Get(ctx, ErrGetName)
 	if err != nil {

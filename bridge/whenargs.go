@@ -122,7 +122,7 @@ func jsonArgsInclude(have, want am.A) bool {
 	return true
 }
 
-// WhenArgs implements arpc.Transport over the WhenArgs stream: it returns
+// WhenArgs implements door.Transport over the WhenArgs stream: it returns
 // once the server registered the wait (or refused it), then waits in the
 // background. A broken stream is reopened with backoff; an activation while
 // it was broken is not seen. The channel closes on a match or when ctx (or

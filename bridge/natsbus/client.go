@@ -19,6 +19,7 @@ import (
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 	"github.com/arpcbridge/arpcbridge/bridge"
 	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
+	"github.com/arpcbridge/arpcbridge/internal/door"
 )
 
 // ClientOpts are optional settings of Dial; the zero value means defaults.
@@ -145,8 +146,8 @@ func (c *Client) start(schema am.Schema) error {
 		bridge.FromProtoSchema(ps), snap.StateNames); err != nil {
 		return err
 	}
-	c.Worker = arpc.NewWorker(c.ctx, c.id, schema, c.names, transport{c},
-		c.log)
+	c.Worker = door.NewWorker(c.ctx, c.id, schema, c.names, transport{c},
+		c.log).(*arpc.Worker)
 	c.applyMx.Lock()
 	err = c.applySnapshot(snap)
 	c.applyMx.Unlock()

@@ -15,7 +15,7 @@
 //   - arpc.<machineID>.payload: core NATS, payloads (arpc.bridge.v1.Payload);
 //   - arpc.<machineID>.mutate, .can and .err: a NATS micro service whose
 //     mutations go through the worker's one mutation path
-//     (arpc.MutatorFor(worker).Run), exactly-once per mutation ID.
+//     (door.MutatorFor(worker).Run), exactly-once per mutation ID.
 //
 // [Dial] returns a [Client] whose Worker is the same *arpc.Worker as the
 // other doors give: it loads the snapshot from KV, then reads the stream

@@ -18,6 +18,7 @@ import (
 	"github.com/arpcbridge/arpcbridge/arpc"
 	"github.com/arpcbridge/arpcbridge/bridge/natsbus"
 	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
+	"github.com/arpcbridge/arpcbridge/internal/door"
 	"github.com/arpcbridge/arpcbridge/internal/faultproxy"
 )
 
@@ -118,10 +119,10 @@ func TestExactlyOnce(t *testing.T) {
 	after5 = w.Tick("E")
 
 	// a retry of one mutation ID runs once, through the same mutation path
-	m := arpc.MutatorFor(w)
+	m := door.MutatorFor(w)
 	for range 3 {
-		res, _, err := m.Run(context.Background(), &arpc.Mutation{
-			Client: c.Id, Id: 77, Type: arpc.MutAdd, States: am.S{"E"}})
+		res, _, err := m.Run(context.Background(), &door.Mutation{
+			Client: c.Id, Id: 77, Type: door.MutAdd, States: am.S{"E"}})
 		require.NoError(t, err)
 		assert.Equal(t, am.Executed, res)
 	}

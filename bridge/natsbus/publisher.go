@@ -21,6 +21,7 @@ import (
 	"github.com/arpcbridge/arpcbridge/bridge"
 	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
 	"github.com/arpcbridge/arpcbridge/internal/backoff"
+	"github.com/arpcbridge/arpcbridge/internal/door"
 )
 
 // Publisher defaults.
@@ -66,7 +67,7 @@ type Publisher struct {
 	worker am.Api
 	eng    *engine.Engine
 	sub    *engine.Sub
-	mut    *arpc.Mutator
+	mut    *door.Mutator
 	names  am.S
 	hash   string
 	schema *bridgev1.Schema
@@ -157,7 +158,7 @@ func NewPublisher(ctx context.Context, nc *nats.Conn, worker am.Api,
 	pctx, cancel := context.WithCancel(ctx)
 	p := &Publisher{
 		id: id, worker: worker, eng: eng, sub: eng.Subscribe(),
-		mut: arpc.MutatorFor(worker), names: names,
+		mut: door.MutatorFor(worker), names: names,
 		hash: arpc.SchemaHash(arpc.NormalizeSchema(worker.Schema()), names),
 		schema: bridge.ToProtoSchema(arpc.NormalizeSchema(worker.Schema()),
 			names),

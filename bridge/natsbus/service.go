@@ -12,6 +12,7 @@ import (
 	"github.com/arpcbridge/arpcbridge/arpc"
 	"github.com/arpcbridge/arpcbridge/bridge"
 	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
+	"github.com/arpcbridge/arpcbridge/internal/door"
 )
 
 // ServiceName is the NATS micro service name of publishers.
@@ -83,11 +84,11 @@ func (p *Publisher) handleMutate(req micro.Request) {
 		return
 	}
 	if isErr {
-		kind = arpc.MutAddErr
+		kind = door.MutAddErr
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, arpc.DefaultCallTimeout)
 	defer cancel()
-	res, replayed, err := p.mut.Run(ctx, &arpc.Mutation{Client: mr.ClientId,
+	res, replayed, err := p.mut.Run(ctx, &door.Mutation{Client: mr.ClientId,
 		Id: bridge.MutationKey(mr.MutationId), Type: kind, States: states,
 		Args: args, ErrMsg: errMsg})
 	if err != nil {
@@ -122,7 +123,7 @@ func (p *Publisher) handleCan(req micro.Request) {
 		respondErr(req, err)
 		return
 	}
-	res, err := p.mut.Can(&arpc.Mutation{Type: kind, States: states,
+	res, err := p.mut.Can(&door.Mutation{Type: kind, States: states,
 		Args: bridge.FromStruct(cr.Args)})
 	if err != nil {
 		respondErr(req, err)

@@ -16,30 +16,31 @@ import (
 	"github.com/arpcbridge/arpcbridge/bridge"
 	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
 	"github.com/arpcbridge/arpcbridge/internal/backoff"
+	"github.com/arpcbridge/arpcbridge/internal/door"
 )
 
-// transport implements arpc.Transport over NATS requests and the KV
+// transport implements door.Transport over NATS requests and the KV
 // snapshot, so that arpc.Worker works over NATS unchanged.
 type transport struct{ c *Client }
 
-var _ arpc.Transport = transport{}
+var _ door.Transport = transport{}
 
-// Timeout implements arpc.Transport.
+// Timeout implements door.Transport.
 func (t transport) Timeout() time.Duration { return t.c.callTimeout() }
 
 func mutationType(typ uint8) (bridgev1.MutationType, error) {
 	switch typ {
-	case arpc.MutAdd, arpc.MutAddErr:
+	case door.MutAdd, door.MutAddErr:
 		return bridgev1.MutationType_MUTATION_TYPE_ADD, nil
-	case arpc.MutRemove:
+	case door.MutRemove:
 		return bridgev1.MutationType_MUTATION_TYPE_REMOVE, nil
-	case arpc.MutSet:
+	case door.MutSet:
 		return bridgev1.MutationType_MUTATION_TYPE_SET, nil
 	}
 	return 0, fmt.Errorf("%w: mutation type %d", arpc.ErrInvalidParams, typ)
 }
 
-func indexes(m *arpc.ArgsMut) []uint32 {
+func indexes(m *door.Mut) []uint32 {
 	out := make([]uint32, len(m.States))
 	for i, s := range m.States {
 		out[i] = uint32(s)
@@ -66,10 +67,10 @@ func (t transport) request(ctx context.Context, subj string, data []byte) (
 	return msg, nil
 }
 
-// Mutate implements arpc.Transport: a request to the mutate endpoint,
+// Mutate implements door.Transport: a request to the mutate endpoint,
 // retried with the same mutation ID (exactly-once) while no reply comes;
 // then, unless noSync, a wait until the stream brought the change.
-func (t transport) Mutate(ctx context.Context, m *arpc.ArgsMut, noSync bool) (
+func (t transport) Mutate(ctx context.Context, m *door.Mut, noSync bool) (
 	am.Result, error,
 ) {
 	c := t.c
@@ -78,7 +79,7 @@ func (t transport) Mutate(ctx context.Context, m *arpc.ArgsMut, noSync bool) (
 		return am.Canceled, err
 	}
 	args := m.Args
-	if m.Type == arpc.MutAddErr {
+	if m.Type == door.MutAddErr {
 		args = make(am.A, len(m.Args)+1)
 		for k, v := range m.Args {
 			args[k] = v
@@ -129,7 +130,7 @@ func (t transport) Mutate(ctx context.Context, m *arpc.ArgsMut, noSync bool) (
 	}
 }
 
-// Sync implements arpc.Transport: the snapshot from KV. It may be older
+// Sync implements door.Transport: the snapshot from KV. It may be older
 // than the replica (KV is written after the stream); the stream's next
 // message then reloads it.
 func (t transport) Sync(context.Context, bool) error {
@@ -142,8 +143,8 @@ func (t transport) Sync(context.Context, bool) error {
 	return nil
 }
 
-// Can implements arpc.Transport.
-func (t transport) Can(ctx context.Context, m *arpc.ArgsMut) (am.Result,
+// Can implements door.Transport.
+func (t transport) Can(ctx context.Context, m *door.Mut) (am.Result,
 	error,
 ) {
 	c := t.c
@@ -172,7 +173,7 @@ func (t transport) Can(ctx context.Context, m *arpc.ArgsMut) (am.Result,
 	return bridge.ResultFromProto(resp.Result, 0)
 }
 
-// Err implements arpc.Transport.
+// Err implements door.Transport.
 func (t transport) Err(ctx context.Context) (string, error) {
 	msg, err := t.request(ctx, ErrSubject(t.c.id), nil)
 	if err != nil {
@@ -181,7 +182,7 @@ func (t transport) Err(ctx context.Context) (string, error) {
 	return string(msg.Data), nil
 }
 
-// WhenArgs implements arpc.Transport: not available over NATS.
+// WhenArgs implements door.Transport: not available over NATS.
 func (t transport) WhenArgs(context.Context, int, am.A) (<-chan struct{},
 	error,
 ) {

@@ -11,8 +11,8 @@ import (
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 	"github.com/stretchr/testify/require"
 
-	"github.com/arpcbridge/arpcbridge/arpc"
 	"github.com/arpcbridge/arpcbridge/bridge/store"
+	"github.com/arpcbridge/arpcbridge/internal/door"
 )
 
 // BenchmarkMutate measures a mutation on the shared mutation path (what
@@ -37,7 +37,7 @@ func BenchmarkMutate(b *testing.B) {
 					require.NoError(b, st.Attach(m))
 					b.Cleanup(func() { require.NoError(b, st.Close()) })
 				}
-				d := arpc.DedupFor(m)
+				d := door.DedupFor(m)
 				var next atomic.Uint64
 				b.ResetTimer()
 				start := time.Now()

@@ -1,7 +1,7 @@
 // Package store makes a served machine durable: a state file (bbolt) holds
 // the machine's time (every state's tick, so its active states and multi
 // counts), its clock engine's epoch and sequence, and the exactly-once window
-// of its mutations (arpc.Dedup), written on every accepted transition.
+// of its mutations (door.Dedup), written on every accepted transition.
 //
 // A Store is opened on a file (Open), attached to a fresh machine before it
 // is served (Store.Attach, or bridge.ServerOpts.Store), and closed after the

@@ -13,6 +13,7 @@ import (
 
 	"github.com/arpcbridge/arpcbridge/arpc"
 	"github.com/arpcbridge/arpcbridge/internal/apitest"
+	"github.com/arpcbridge/arpcbridge/internal/door"
 )
 
 // A failed commit refuses further mutations (ErrNotDurable) before they
@@ -28,7 +29,7 @@ func TestWriteFailureRefusesThenRecovers(t *testing.T) {
 	require.NoError(t, err)
 	defer m.Dispose()
 	require.NoError(t, st.Attach(m))
-	d := arpc.DedupFor(m)
+	d := door.DedupFor(m)
 	ctx := context.Background()
 	addE := func() (am.Result, error) { return m.Add1("E", nil), nil }
 	_, _, err = d.Do(ctx, "c", 1, addE)

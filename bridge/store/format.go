@@ -6,7 +6,7 @@ import (
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 
-	"github.com/arpcbridge/arpcbridge/arpc"
+	"github.com/arpcbridge/arpcbridge/internal/door"
 )
 
 // formatVersion names the layout of the state file, stored in its meta
@@ -198,6 +198,6 @@ func decodeDedupVal(b []byte) (order uint64, res am.Result, err error) {
 
 // record is a window record with its order, as read from the file.
 type record struct {
-	arpc.DedupRecord
+	door.DedupRecord
 	order uint64
 }

@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/arpcbridge/arpcbridge/arpc"
 	"github.com/arpcbridge/arpcbridge/internal/apitest"
+	"github.com/arpcbridge/arpcbridge/internal/door"
 )
 
 // FuzzRecords decodes the state file's records (the clock, the state names,
@@ -59,7 +59,7 @@ func validStateFile(t testing.TB) []byte {
 	require.NoError(t, err)
 	defer m.Dispose()
 	require.NoError(t, st.Attach(m))
-	d := arpc.DedupFor(m)
+	d := door.DedupFor(m)
 	for i := range 3 {
 		_, _, err := d.Do(context.Background(), "c", uint64(i+1),
 			func() (am.Result, error) { return m.Add1("E", nil), nil })

@@ -10,11 +10,12 @@ import (
 
 	"github.com/arpcbridge/arpcbridge/arpc"
 	"github.com/arpcbridge/arpcbridge/arpc/engine"
+	"github.com/arpcbridge/arpcbridge/internal/door"
 )
 
-var _ arpc.Journal = (*Store)(nil)
+var _ door.Journal = (*Store)(nil)
 
-// Writable implements arpc.Journal: nil unless the last commit failed or the
+// Writable implements door.Journal: nil unless the last commit failed or the
 // store is closed.
 func (s *Store) Writable() error {
 	s.mx.Lock()
@@ -25,8 +26,8 @@ func (s *Store) Writable() error {
 	return s.err
 }
 
-// Remember implements arpc.Journal.
-func (s *Store) Remember(rec arpc.DedupRecord) {
+// Remember implements door.Journal.
+func (s *Store) Remember(rec door.DedupRecord) {
 	s.mx.Lock()
 	s.order++
 	s.ops = append(s.ops, op{rec: rec, order: s.order})
@@ -34,10 +35,10 @@ func (s *Store) Remember(rec arpc.DedupRecord) {
 	s.poke()
 }
 
-// Forget implements arpc.Journal.
+// Forget implements door.Journal.
 func (s *Store) Forget(client string, id uint64) {
 	s.mx.Lock()
-	s.ops = append(s.ops, op{rec: arpc.DedupRecord{Client: client, Id: id},
+	s.ops = append(s.ops, op{rec: door.DedupRecord{Client: client, Id: id},
 		del: true})
 	s.mx.Unlock()
 }
@@ -49,7 +50,7 @@ func (s *Store) poke() {
 	}
 }
 
-// Commit implements arpc.Journal. With SyncAlways it returns once a commit
+// Commit implements door.Journal. With SyncAlways it returns once a commit
 // that began after the call succeeded (commits group the callers that wait
 // meanwhile), or with the failure of that commit; with SyncBatch it returns
 // at once (the last failure, if any).

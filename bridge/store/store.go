@@ -18,6 +18,7 @@ import (
 
 	"github.com/arpcbridge/arpcbridge/arpc"
 	"github.com/arpcbridge/arpcbridge/arpc/engine"
+	"github.com/arpcbridge/arpcbridge/internal/door"
 )
 
 // Errors of Open, Attach and the journal. Test them with errors.Is.
@@ -121,7 +122,7 @@ type Info struct {
 }
 
 // Store is a state file for one machine. Safe for concurrent use; it
-// implements arpc.Journal for the machine it is attached to.
+// implements door.Journal for the machine it is attached to.
 type Store struct {
 	path string
 	opts Options
@@ -135,7 +136,7 @@ type Store struct {
 
 	worker am.Api
 	eng    *engine.Engine
-	dedup  *arpc.Dedup
+	dedup  *door.Dedup
 
 	mx sync.Mutex
 	// ops are window changes not yet committed, in order
@@ -159,7 +160,7 @@ type Store struct {
 
 // op is a window change: a record to put, or (del) one to delete.
 type op struct {
-	rec   arpc.DedupRecord
+	rec   door.DedupRecord
 	order uint64
 	del   bool
 }
@@ -334,7 +335,7 @@ func (s *Store) loadWindow(tx *bolt.Tx) error {
 			return err
 		}
 		s.recs = append(s.recs, record{order: order,
-			DedupRecord: arpc.DedupRecord{Client: client, Id: id, Result: res}})
+			DedupRecord: door.DedupRecord{Client: client, Id: id, Result: res}})
 		s.order = max(s.order, order)
 		return nil
 	})
@@ -358,7 +359,7 @@ type Machine interface {
 // Attach restores the stored state into worker, attaches the worker's
 // engine at the stored epoch and sequence (it holds one reference until
 // Close), refills the worker's exactly-once window and becomes its journal
-// (arpc.Dedup.SetJournal), then writes the current state once, so a file
+// (door.Dedup.SetJournal), then writes the current state once, so a file
 // that cannot be written fails here. worker must be fresh: verified states,
 // no transition yet, no engine attached. A file of another schema gives
 // ErrSchemaChanged. Call it before serving; calling it again with the same
@@ -402,8 +403,8 @@ func (s *Store) Attach(worker Machine) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrAttached, err)
 	}
-	dedup := arpc.DedupFor(worker)
-	recs := make([]arpc.DedupRecord, len(s.recs))
+	dedup := door.DedupFor(worker)
+	recs := make([]door.DedupRecord, len(s.recs))
 	for i, r := range s.recs {
 		recs[i] = r.DedupRecord
 	}

@@ -11,16 +11,16 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/arpcbridge/arpcbridge/arpc"
 	"github.com/arpcbridge/arpcbridge/arpc/engine"
 	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 	"github.com/arpcbridge/arpcbridge/bridge/store"
+	"github.com/arpcbridge/arpcbridge/internal/door"
 )
 
 func TestRestoreTimeEpochSeqAndWindow(t *testing.T) {
 	path := statePath(t)
 	a := start(t, path, "127.0.0.1:0", nil)
-	d := arpc.DedupFor(a.mach)
+	d := door.DedupFor(a.mach)
 	ctx := context.Background()
 	for i := range 5 {
 		res, replayed, err := d.Do(ctx, "c1", uint64(10+i), func() (am.Result, error) {
@@ -52,7 +52,7 @@ func TestRestoreTimeEpochSeqAndWindow(t *testing.T) {
 
 	// a retry of a mutation of the previous process is replayed, not applied
 	ticks := b.mach.Tick("E")
-	_, replayed, err := arpc.DedupFor(b.mach).Do(ctx, "c1", 12,
+	_, replayed, err := door.DedupFor(b.mach).Do(ctx, "c1", 12,
 		func() (am.Result, error) { return b.mach.Add1("E", nil), nil })
 	require.NoError(t, err)
 	assert.True(t, replayed)
@@ -153,7 +153,7 @@ func TestSyncModes(t *testing.T) {
 			require.NoError(t, err)
 			m := newMachine(t)
 			require.NoError(t, st.Attach(m))
-			d := arpc.DedupFor(m)
+			d := door.DedupFor(m)
 			for i := range 50 {
 				_, _, err := d.Do(context.Background(), "c", uint64(i+1),
 					func() (am.Result, error) { return m.Add1("E", nil), nil })

@@ -105,7 +105,7 @@ func (m *mutator) run(ctx context.Context, wg *sync.WaitGroup) {
 		switch {
 		case err == nil && res != am.Canceled:
 			// Executed, or queued behind another client's (the server
-			// replies once the queue ran it, see arpc.Journal)
+			// replies once the queue ran it, see door.Journal)
 			m.acked.Add(1)
 			m.acksMx.Lock()
 			m.acks = append(m.acks, time.Now())

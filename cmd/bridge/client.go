@@ -237,14 +237,14 @@ func (o *clientOpts) connectARPC(ctx context.Context, addr string,
 	return &remote{
 		addr: addr, door: "aRPC", worker: c.Worker, names: names, schema: schema,
 		get: func(ctx context.Context, name string) (any, error) {
-			resp, err := c.Get(ctx, name)
+			v, err := c.Get(ctx, name)
 			if err != nil {
 				return nil, err
 			}
-			if resp.Value == nil {
+			if v == nil {
 				return nil, fmt.Errorf("%w: %q is not exposed", bridge.ErrNotFound, name)
 			}
-			return resp.Value, nil
+			return v, nil
 		},
 		lost: c.Done(),
 		lostErr: func() error {

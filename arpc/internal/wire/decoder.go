@@ -19,17 +19,19 @@ const readBufSize = 512
 // ReadBody for the same message. Used by one goroutine (a read loop).
 type Decoder struct {
 	br  *bufio.Reader
-	fr  *bodyReader
 	max int
-	// dec is made on the first gob body
-	dec *gob.Decoder
+	// dec is made on the first gob body; gobIn feeds it
+	dec   *gob.Decoder
+	gobIn *bodyReader
 	// in is what the peer sent so far
 	in streamState
 	// the body of the message being read
-	inline      any
-	raw         []byte
-	rawBody     bool
-	bodyFollows bool
+	inline   any
+	raw      []byte
+	rawBody  bool
+	hasBody  bool
+	bodyFmt  byte
+	bodyData []byte
 	// small holds small incoming headers, so that reading one allocates
 	// nothing
 	small [64]byte
@@ -48,7 +50,7 @@ func NewDecoder(r io.Reader, maxMsg int, bytes, last *atomic.Int64) *Decoder {
 	}
 	d := &Decoder{br: bufio.NewReaderSize(r, readBufSize), max: maxMsg,
 		bytes: bytes, last: last}
-	d.fr = &bodyReader{r: d.br, max: maxMsg, counter: bytes, last: last}
+	d.in.max = maxMsg
 	return d
 }
 
@@ -74,7 +76,7 @@ func (d *Decoder) ReadHeader() (Head, error) {
 		return Head{}, err
 	}
 	out := Head{Method: h.Method, Seq: d.in.seqIn(&h), Error: h.Error}
-	d.bodyFollows = h.Body
+	d.hasBody, d.bodyFmt, d.bodyData = h.Body, h.BodyFmt, h.BodyData
 	d.raw, d.rawBody = h.Raw, h.Raw != nil
 	d.inline, err = d.in.inlineIn(&h)
 	return out, err
@@ -92,6 +94,8 @@ func (d *Decoder) readFrame() ([]byte, error) {
 			d.max)
 	}
 	var frame []byte
+	// bodies point into the frame: ReadBody reads them before the next
+	// ReadHeader reuses small
 	if n <= uint64(len(d.small)) {
 		frame = d.small[:n]
 	} else {
@@ -114,17 +118,15 @@ func (d *Decoder) readFrame() ([]byte, error) {
 
 // ReadBody reads the body of the message whose header was just read into
 // body (a pointer to the message; nil discards it): the one carried by the
-// header, or the gob value after it.
+// header, or the body after it.
 func (d *Decoder) ReadBody(body any) error {
 	inline, raw, isRaw := d.inline, d.raw, d.rawBody
 	d.inline, d.raw, d.rawBody = nil, nil, false
 	switch {
-	case d.bodyFollows:
-		d.bodyFollows = false
-		if d.dec == nil {
-			d.dec = gob.NewDecoder(d.fr)
-		}
-		return d.dec.Decode(body)
+	case d.hasBody:
+		data := d.bodyData
+		d.hasBody, d.bodyData = false, nil
+		return d.readBody(d.bodyFmt, data, body)
 	case isRaw:
 		if body == nil {
 			return nil
@@ -133,7 +135,7 @@ func (d *Decoder) ReadBody(body any) error {
 		if !ok {
 			return fmt.Errorf("%w: a raw body where %T was expected", ErrRpc, body)
 		}
-		r := reader{b: raw}
+		r := reader{b: raw, max: d.max}
 		rb.decodeRaw(&r)
 		return r.end()
 	}

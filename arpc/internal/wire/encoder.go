@@ -36,6 +36,24 @@ type Encoder struct {
 	out streamState
 	// broken is set when gob failed mid-message
 	broken bool
+	// encoding encodes bodies holding user values
+	encoding Encoding
+	// zbuf holds a compressed body, reused
+	zbuf []byte
+}
+
+// SetEncoding makes e encode the bodies of the messages that follow with
+// enc (EncodeGob before it is called).
+func (e *Encoder) SetEncoding(enc Encoding) { e.encoding = enc }
+
+// SetCompression makes e compress the bodies and full snapshots of the
+// messages that follow that are at least threshold bytes long (none before
+// it is called; threshold 0: DefaultCompressThreshold).
+func (e *Encoder) SetCompression(c Compression, threshold int) {
+	if threshold <= 0 {
+		threshold = DefaultCompressThreshold
+	}
+	e.out.zip = zipper{codec: c, threshold: threshold}
 }
 
 // Encode encodes one message as a frame: a request (method set; seq 0 for a
@@ -52,33 +70,54 @@ func (e *Encoder) Encode(method string, seq uint64, errMsg string, body any) (
 		return nil, fmt.Errorf("%w: encoder broken by an earlier encoding error",
 			ErrInvalidParams)
 	}
-	h := header{Method: method, Error: errMsg}
+	h := header{Method: method, Error: errMsg, zip: e.out.zip}
 	e.out.seqOut(&h, seq, method != "")
 	h.Body = !e.out.bodyOut(&h, body)
+	h.BodyFmt = bodyFmt(e.encoding, CompressNone)
 	bp := writeBufs.Get().(*[]byte)
 	e.buf.b, e.bufRef = (*bp)[:0], bp
 	// the header goes after room for its length, which is then written
 	// right before it
 	var room [maxLenPrefix]byte
 	e.buf.b = h.appendTo(append(e.buf.b, room[:]...))
+	if h.Body {
+		// the body follows its format byte, the header's last
+		start := len(e.buf.b)
+		if err := e.appendBody(body); err != nil {
+			e.Release()
+			return nil, fmt.Errorf("%w: encode %T: %w", ErrInvalidParams, body,
+				err)
+		}
+		e.compressBody(start)
+	}
 	size := uint64(len(e.buf.b) - maxLenPrefix)
-	if size > 1<<(7*maxLenPrefix)-1 {
+	if size > maxBody {
 		e.Release()
-		return nil, fmt.Errorf("%w: header of %d bytes", ErrInvalidParams, size)
+		return nil, fmt.Errorf("%w: message of %d bytes", ErrInvalidParams, size)
 	}
 	start := maxLenPrefix - uvarintLen(size)
 	binary.PutUvarint(e.buf.b[start:], size)
-	if h.Body {
-		if e.enc == nil {
-			e.enc = gob.NewEncoder(&e.buf)
-		}
-		if err := e.enc.Encode(body); err != nil {
-			e.broken = true
-			e.Release()
-			return nil, fmt.Errorf("%w: encode: %w", ErrInvalidParams, err)
-		}
-	}
 	return e.buf.b[start:], nil
+}
+
+// compressBody compresses the body that starts at start in buf when the
+// connection compresses, it is over the threshold and compressing makes it
+// smaller, and sets its format byte (at start-1).
+func (e *Encoder) compressBody(start int) {
+	z := e.out.zip
+	body := e.buf.b[start:]
+	if z.codec == CompressNone || len(body) < z.threshold {
+		return
+	}
+	e.zbuf = compress(z.codec, e.zbuf[:0], body)
+	if len(e.zbuf) >= len(body) {
+		return
+	}
+	e.buf.b = append(e.buf.b[:start], e.zbuf...)
+	e.buf.b[start-1] = bodyFmt(e.encoding, z.codec)
+	if cap(e.zbuf) > maxPooledBuf {
+		e.zbuf = nil
+	}
 }
 
 // Release returns the last frame's buffer to the pool (unless it grew too

@@ -2,18 +2,19 @@ package wire
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/arpcbridge/arpcbridge/internal/errs"
 )
 
 // The sentinels the codec wraps; package arpc exports the same values.
 var (
 	// ErrInvalidParams means a value cannot be encoded.
-	ErrInvalidParams = errors.New("invalid params")
+	ErrInvalidParams = errs.ErrInvalidParams
 	// ErrRpc means a protocol-level failure: a malformed message, a version
 	// mismatch, a frame over the size limit.
-	ErrRpc = errors.New("rpc")
+	ErrRpc = errs.ErrRpc
 	// ErrFrameTooLarge means a message exceeded the configured size limit.
-	ErrFrameTooLarge = fmt.Errorf("%w: frame too large", ErrRpc)
+	ErrFrameTooLarge = errs.ErrFrameTooLarge
 )
 
 // errBadHeader is wrapped by every decoding failure of a hand-encoded

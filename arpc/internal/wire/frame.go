@@ -1,16 +1,13 @@
 package wire
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"sync/atomic"
-	"time"
 )
 
 // Every message is a frame: a uvarint length, then a hand-encoded header
-// (header.go); a body holding user values follows as a gob message, which
-// has its own length prefix (bodyReader checks it).
+// (header.go), then, when the header says so, a body holding user values
+// (body.go).
 
 // DefaultMaxMsgSize is the default limit of one message (frame) on the wire.
 const DefaultMaxMsgSize = 64 << 20
@@ -29,18 +26,23 @@ func uvarintLen(v uint64) int {
 	return n
 }
 
-// bodyReader passes a gob stream through, checking each message's length
-// prefix against max before gob allocates for it.
+// bodyReader hands gob the bytes of one body at a time, checking each gob
+// message's length prefix against what the body holds before gob allocates
+// for it: a lying prefix fails instead of allocating.
 type bodyReader struct {
-	r       *bufio.Reader
-	max     int
-	left    int // bytes left in the current message body
-	hdr     [9]byte
-	hdrLen  int
-	hdrPos  int
-	counter *atomic.Int64
-	last    *atomic.Int64
+	b      []byte
+	left   int // bytes left in the current gob message
+	hdr    [9]byte
+	hdrLen int
+	hdrPos int
 }
+
+func (f *bodyReader) reset(b []byte) {
+	f.b, f.left, f.hdrLen, f.hdrPos = b, 0, 0, 0
+}
+
+// Len is the number of bytes of the body gob did not read.
+func (f *bodyReader) Len() int { return len(f.b) + f.hdrLen - f.hdrPos }
 
 func (f *bodyReader) Read(p []byte) (int, error) {
 	if f.hdrPos < f.hdrLen {
@@ -59,18 +61,25 @@ func (f *bodyReader) Read(p []byte) (int, error) {
 	if len(p) > f.left {
 		p = p[:f.left]
 	}
-	n, err := f.r.Read(p)
+	n := copy(p, f.b)
+	f.b = f.b[n:]
 	f.left -= n
-	if f.counter != nil {
-		f.counter.Add(int64(n))
+	return n, nil
+}
+
+func (f *bodyReader) next() (byte, error) {
+	if len(f.b) == 0 {
+		return 0, io.ErrUnexpectedEOF
 	}
-	return n, err
+	c := f.b[0]
+	f.b = f.b[1:]
+	return c, nil
 }
 
 // readLength reads gob's message length: one byte below 128, else a byte
 // holding the negated count of big-endian bytes that follow.
 func (f *bodyReader) readLength() error {
-	b, err := f.r.ReadByte()
+	b, err := f.next()
 	if err != nil {
 		return err
 	}
@@ -85,11 +94,8 @@ func (f *bodyReader) readLength() error {
 			return fmt.Errorf("%w: bad length prefix", ErrRpc)
 		}
 		for i := 0; i < n; i++ {
-			c, err := f.r.ReadByte()
+			c, err := f.next()
 			if err != nil {
-				if err == io.EOF {
-					err = io.ErrUnexpectedEOF
-				}
 				return err
 			}
 			f.hdr[1+i] = c
@@ -97,21 +103,16 @@ func (f *bodyReader) readLength() error {
 		}
 		f.hdrLen = 1 + n
 	}
-	if f.counter != nil {
-		f.counter.Add(int64(f.hdrLen))
-	}
-	if f.last != nil {
-		f.last.Store(time.Now().UnixNano())
-	}
-	if size == 0 || size > uint64(f.max) {
-		return fmt.Errorf("%w: %d bytes (limit %d)", ErrFrameTooLarge, size, f.max)
+	if size == 0 || size > uint64(len(f.b)) {
+		return fmt.Errorf("%w: gob message of %d bytes in a body of %d",
+			ErrRpc, size, len(f.b))
 	}
 	f.left = int(size)
 	return nil
 }
 
 // ReadByte makes bodyReader an io.ByteReader, so gob reads it directly
-// instead of wrapping it in another buffer.
+// instead of wrapping it in another buffer (which would read ahead).
 func (f *bodyReader) ReadByte() (byte, error) {
 	var b [1]byte
 	for {

@@ -144,7 +144,7 @@ func FuzzRawBodies(f *testing.F) {
 		&ArgsSync{Full: true}, &ArgsGet{Name: "id"}, &ArgsWhenArgsDone{Id: 7},
 		&RespErr{Msg: "m"}, &RespErr{Err: &Error{Code: 3, Msg: "x"}},
 	} {
-		f.Add(b.appendRaw(nil))
+		f.Add(b.appendRaw(nil, zipper{}))
 	}
 	kinds := []func() rawBody{
 		func() rawBody { return &ArgsSync{} },

@@ -10,8 +10,8 @@ import (
 // announce, integers as uvarints (am.Result as a zig-zag varint) and strings
 // and byte slices with a uvarint length. See docs/protocol.md for the layout.
 
-// header is the header of a message; a gob body follows when Body is
-// set.
+// header is the header of a message; a body holding user values follows
+// it in the same frame when Body is set.
 type header struct {
 	// Method names the called method; empty in replies.
 	Method string
@@ -22,8 +22,12 @@ type header struct {
 	SeqGap uint64
 	// Error is a reply's error.
 	Error string
-	// Body says a second gob value with the body follows.
-	Body bool
+	// Body says a body follows the header to the end of the frame: a byte
+	// with its encoding (low nibble) and compression (high nibble), then
+	// its bytes (BodyData when received, not copied).
+	Body     bool
+	BodyFmt  byte
+	BodyData []byte
 
 	// the inline bodies; at most one is set, none for an empty body
 	Mut   *wireMut
@@ -33,12 +37,14 @@ type header struct {
 	// raw is a hand-encoded body to send, Raw one received (not copied)
 	raw rawBody
 	Raw []byte
+	// zip is how the sender compresses full snapshots in raw bodies
+	zip zipper
 }
 
 // rawBody is a message that encodes itself (rawbody.go), sent in the
 // header's frame instead of as gob.
 type rawBody interface {
-	appendRaw(b []byte) []byte
+	appendRaw(b []byte, z zipper) []byte
 	decodeRaw(r *reader)
 }
 
@@ -85,6 +91,9 @@ type wireClock struct {
 	SumGap uint64
 	QTGap  uint64
 	Full   bool
+	// Zip is the codec Diff is compressed with (full snapshots over the
+	// sender's threshold); CompressNone for a raw diff.
+	Zip Compression
 	// Ticks are Update.Ticks (flag bTicks)
 	Ticks []byte
 }
@@ -94,7 +103,7 @@ const (
 	hRequest byte = 1 << iota // Method follows
 	hNote                     // a notification: no SeqGap
 	hError                    // Error follows
-	hBody                     // a gob body follows the header
+	hBody                     // a body follows the header, to the frame's end
 )
 
 // kinds of inline body, in the flags byte's upper nibble
@@ -117,6 +126,7 @@ const (
 	bEvent                   // Event follows (mutations)
 	bErrMsg                  // ErrMsg follows (mutations)
 	bFull                    // a full snapshot (clocks)
+	bZip                     // Diff is compressed; its codec byte follows the flags (clocks)
 )
 
 // appendTo appends the encoded header to b.
@@ -168,7 +178,10 @@ func (h *header) appendTo(b []byte) []byte {
 	case kindClock:
 		b = h.Clock.append(b, 0)
 	case kindRaw:
-		b = h.raw.appendRaw(b)
+		b = h.raw.appendRaw(b, h.zip)
+	}
+	if h.Body {
+		b = append(b, h.BodyFmt)
 	}
 	return b
 }
@@ -234,7 +247,11 @@ func (c *wireClock) append(b []byte, flags byte) []byte {
 	if len(c.Ticks) > 0 {
 		flags |= bTicks
 	}
-	b = append(b, flags)
+	if c.Zip != CompressNone {
+		b = append(b, flags|bZip, byte(c.Zip))
+	} else {
+		b = append(b, flags)
+	}
 	b = binary.AppendUvarint(b, c.Back)
 	b = binary.AppendUvarint(b, c.Span)
 	b = binary.AppendUvarint(b, c.SumGap)
@@ -282,10 +299,18 @@ func (h *header) decode(data []byte) error {
 	case kindClock:
 		h.Clock = r.clock()
 	case kindRaw:
+		if h.Body {
+			r.fail("a raw body and a body")
+		}
 		h.Raw = r.b
 		r.b = nil
 	default:
 		r.fail("body kind %d", kind)
+	}
+	if h.Body {
+		h.BodyFmt = r.byte()
+		h.BodyData = r.b
+		r.b = nil
 	}
 	return r.end()
 }

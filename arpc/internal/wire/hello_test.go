@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"testing"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
@@ -10,24 +11,61 @@ import (
 
 // rawRoundTrip encodes in and decodes it into out.
 func rawRoundTrip(in, out rawBody) error {
-	r := reader{b: in.appendRaw(nil)}
+	r := reader{b: in.appendRaw(nil, zipper{})}
 	out.decodeRaw(&r)
 	return r.end()
 }
 
 // decodeRawBytes decodes b into out.
 func decodeRawBytes(b []byte, out rawBody) error {
-	r := reader{b: b}
+	r := reader{b: b, max: DefaultMaxMsgSize}
 	out.decodeRaw(&r)
 	return r.end()
+}
+
+// A Hello of another version is read up to its version only, whatever
+// follows, so that the server can refuse it by its version.
+func TestHelloOfAnotherVersionReadsVersionOnly(t *testing.T) {
+	v3 := (&ArgsHello{Version: ProtocolVersion, ClientId: "c"}).appendRaw(nil,
+		zipper{})
+	v3[0] = 3 * 2 // the zig-zag varint 3
+	var got ArgsHello
+	require.NoError(t, decodeRawBytes(append(v3, 1, 2, 3), &got))
+	assert.Equal(t, ArgsHello{Version: 3}, got)
+}
+
+// A full snapshot in a RespHello is compressed over the threshold and
+// comes back whole; a compressed one that decompresses past the limit is a
+// decompression bomb.
+func TestHelloSnapshotCompressed(t *testing.T) {
+	diff := bytes.Repeat([]byte{1, 0, 1, 2}, 4096)
+	h := &RespHello{WorkerId: "w", Negotiated: true, Compression: CompressZstd,
+		Clock: &Update{Diff: diff, Full: true, Sum: 3}}
+	for _, c := range []Compression{CompressS2, CompressZstd} {
+		b := h.appendRaw(nil, zipper{codec: c, threshold: 1024})
+		assert.Less(t, len(b), len(diff)/4, "compressed with %d", c)
+		var got RespHello
+		require.NoError(t, decodeRawBytes(b, &got))
+		assert.Equal(t, *h, got)
+
+		r := reader{b: b, max: len(diff) - 1}
+		got.decodeRaw(&r)
+		assert.ErrorIs(t, r.end(), ErrFrameTooLarge)
+	}
 }
 
 func helloSamples() ([]*ArgsHello, []*RespHello) {
 	args := []*ArgsHello{
 		{Version: ProtocolVersion, ClientId: "c", SchemaHash: "h", IdScope: 7,
 			Heartbeat: 2e9},
-		{Version: -1, KnownTime: am.Time{0, 5, 1 << 63}, KnownSeq: 99},
-		{KnownTime: am.Time{}},
+		{Version: ProtocolVersion, KnownTime: am.Time{0, 5, 1 << 63},
+			KnownSeq: 99, Token: "tok", Encoding: EncodeMsgpack,
+			Compression: CompressZstd},
+		{Version: ProtocolVersion, KnownTime: am.Time{},
+			Compression: CompressS2},
+		// another version: only the version is read
+		{Version: -1},
+		{Version: 3},
 	}
 	resps := []*RespHello{
 		{Err: &Error{Code: 4, Msg: "busy"}},
@@ -44,6 +82,8 @@ func helloSamples() ([]*ArgsHello, []*RespHello) {
 			GroupsOrder: []string{"G", "Empty"}},
 		// names present but empty differ from names left out
 		{Names: am.S{}},
+		{WorkerId: "w", Negotiated: true, Encoding: EncodeMsgpack,
+			Compression: CompressS2},
 	}
 	return args, resps
 }
@@ -75,7 +115,7 @@ func TestHelloRoundTrip(t *testing.T) {
 
 func TestHelloRejectsTruncated(t *testing.T) {
 	_, resps := helloSamples()
-	b := resps[1].appendRaw(nil)
+	b := resps[1].appendRaw(nil, zipper{})
 	for i := range len(b) {
 		var got RespHello
 		assert.ErrorIs(t, decodeRawBytes(b[:i], &got), ErrRpc, "cut at %d", i)
@@ -88,10 +128,10 @@ func TestHelloRejectsTruncated(t *testing.T) {
 func FuzzHelloDecode(f *testing.F) {
 	args, resps := helloSamples()
 	for _, a := range args {
-		f.Add(a.appendRaw(nil))
+		f.Add(a.appendRaw(nil, zipper{}))
 	}
 	for _, h := range resps {
-		f.Add(h.appendRaw(nil))
+		f.Add(h.appendRaw(nil, zipper{}))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		// whatever decodes encodes back to the same message
@@ -113,7 +153,7 @@ func FuzzHelloDecode(f *testing.F) {
 // Regression (FuzzHelloDecode): a groups flag with no groups, or a group
 // named twice, decoded into a RespHello that encodes differently.
 func TestHelloRejectsMalformedGroups(t *testing.T) {
-	base := (&RespHello{WorkerId: "w"}).appendRaw(nil)
+	base := (&RespHello{WorkerId: "w"}).appendRaw(nil, zipper{})
 	for name, tail := range map[string][]byte{
 		"flag without groups": {0},
 		"group twice":         {2, 1, 'g', 0, 1, 'g', 0},

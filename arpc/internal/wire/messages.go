@@ -7,7 +7,7 @@ import (
 // ProtocolVersion is the version of the aRPC wire protocol spoken here. A
 // server refuses a Hello with another version (ErrRpc). See
 // docs/protocol.md.
-const ProtocolVersion = 3
+const ProtocolVersion = 4
 
 // Preface is written by the client before anything else: it lets a port
 // multiplexer recognise aRPC, and a server drop non-aRPC peers at once.
@@ -64,11 +64,16 @@ type ArgsHello struct {
 	// the client can tell a slow worker from a dead link.
 	Heartbeat int64
 	// Token is the client's bearer token (ClientOpts.Token), "" for none.
-	// Encoded last, only when set, so that tokenless Hellos stay as they were.
 	Token string
+	// Encoding is the encoding the client's bodies holding user values will
+	// use (ClientOpts.Encoding); the server uses it too.
+	Encoding Encoding
+	// Compression is the compression the client asks for
+	// (ClientOpts.Compression).
+	Compression Compression
 	// PushAllTicks asks for every worker transition (ClientOpts.PushAllTicks):
-	// a trailing options byte after Token (encoded empty when unset), only
-	// when set.
+	// an options byte at the end of the Hello's extension block, only when
+	// set.
 	PushAllTicks bool
 }
 
@@ -96,6 +101,13 @@ type RespHello struct {
 	// by group name, in GroupsOrder; none when the worker has no groups.
 	Groups      map[string][]int
 	GroupsOrder []string
+	// Encoding and Compression are what both sides send with from now on
+	// (negotiated; see docs/protocol.md). Negotiated says they are set: an
+	// accepted version 4 Hello always is, a refusal never (older clients
+	// decode refusals).
+	Encoding    Encoding
+	Compression Compression
+	Negotiated  bool
 }
 
 // Error is an error as sent over the wire: the code of its sentinel (see

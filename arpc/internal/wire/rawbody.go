@@ -18,6 +18,9 @@ const (
 	rhClock
 	rhResumed
 	rhGroups
+	// rhNeg: the negotiated encoding and compression follow the flags (an
+	// accepted v4 Hello; never in a refusal, which older clients decode)
+	rhNeg
 )
 
 // State flags in a schema
@@ -26,7 +29,7 @@ const (
 	stMulti
 )
 
-func (a *ArgsHello) appendRaw(b []byte) []byte {
+func (a *ArgsHello) appendRaw(b []byte, _ zipper) []byte {
 	b = binary.AppendVarint(b, int64(a.Version))
 	b = appendString(b, a.ClientId)
 	b = appendString(b, a.SchemaHash)
@@ -42,18 +45,27 @@ func (a *ArgsHello) appendRaw(b []byte) []byte {
 	b = binary.AppendUvarint(b, a.KnownSeq)
 	b = binary.AppendUvarint(b, a.IdScope)
 	b = binary.AppendVarint(b, a.Heartbeat)
-	if a.Token != "" || a.PushAllTicks {
-		b = appendString(b, a.Token)
-	}
+	// the rest is one length-prefixed block where version 3 had its optional
+	// token, so that a version 3 server decodes the Hello and refuses it by
+	// its version (see docs/protocol.md)
+	ext := appendString(nil, a.Token)
+	ext = append(ext, byte(a.Encoding), byte(a.Compression))
 	if a.PushAllTicks {
-		b = append(b, helloTicks)
+		// options, only when set (ticks.go)
+		ext = append(ext, helloTicks)
 	}
-	return b
+	b = binary.AppendUvarint(b, uint64(len(ext)))
+	return append(b, ext...)
 }
 
 func (a *ArgsHello) decodeRaw(r *reader) {
 	*a = ArgsHello{}
 	a.Version = int(r.varint())
+	if a.Version != ProtocolVersion {
+		// another version's layout: the server refuses it by its version
+		r.b = nil
+		return
+	}
 	a.ClientId = r.string()
 	a.SchemaHash = r.string()
 	if n := r.count(); n > 0 {
@@ -65,15 +77,22 @@ func (a *ArgsHello) decodeRaw(r *reader) {
 	a.KnownSeq = r.uvarint()
 	a.IdScope = r.uvarint()
 	a.Heartbeat = r.varint()
-	if len(r.b) > 0 {
-		a.Token = r.string()
+	ext := reader{b: r.bytes()}
+	a.Token = ext.string()
+	a.Encoding = Encoding(ext.byte())
+	a.Compression = Compression(ext.byte())
+	if len(ext.b) > 0 {
+		a.PushAllTicks = ext.byte()&helloTicks != 0
 	}
-	if len(r.b) > 0 {
-		a.PushAllTicks = r.byte()&helloTicks != 0
+	if err := ext.end(); err != nil {
+		r.fail("hello extension: %v", err)
+	}
+	if a.Encoding >= numEncode || a.Compression >= numCompress {
+		r.fail("hello: encoding %d, compression %d", a.Encoding, a.Compression)
 	}
 }
 
-func (h *RespHello) appendRaw(b []byte) []byte {
+func (h *RespHello) appendRaw(b []byte, z zipper) []byte {
 	flags := byte(0)
 	if h.Err != nil {
 		flags |= rhErr
@@ -93,7 +112,13 @@ func (h *RespHello) appendRaw(b []byte) []byte {
 	if len(h.GroupsOrder) > 0 {
 		flags |= rhGroups
 	}
+	if h.Negotiated {
+		flags |= rhNeg
+	}
 	b = append(b, flags)
+	if h.Negotiated {
+		b = append(b, byte(h.Encoding), byte(h.Compression))
+	}
 	if h.Err != nil {
 		b = appendString(append(b, h.Err.Code), h.Err.Msg)
 	}
@@ -125,12 +150,21 @@ func (h *RespHello) appendRaw(b []byte) []byte {
 		if u.Full {
 			full = 1
 		}
-		b = append(b, full)
+		diff, zip := u.Diff, CompressNone
+		if u.Full {
+			diff, zip = z.snapshot(u.Diff)
+		}
+		if zip != CompressNone {
+			// bit 1: the diff is compressed, its codec follows
+			b = append(b, full|2, byte(zip))
+		} else {
+			b = append(b, full)
+		}
 		for _, v := range []uint64{u.From, u.Span, u.Sum, u.QT} {
 			b = binary.AppendUvarint(b, v)
 		}
-		b = binary.AppendUvarint(b, uint64(len(u.Diff)))
-		b = append(b, u.Diff...)
+		b = binary.AppendUvarint(b, uint64(len(diff)))
+		b = append(b, diff...)
 	}
 	b = binary.AppendUvarint(b, uint64(h.MachineTick))
 	if len(h.GroupsOrder) > 0 {
@@ -151,6 +185,15 @@ func (h *RespHello) appendRaw(b []byte) []byte {
 func (h *RespHello) decodeRaw(r *reader) {
 	*h = RespHello{}
 	flags := r.byte()
+	if flags&rhNeg != 0 {
+		h.Negotiated = true
+		h.Encoding = Encoding(r.byte())
+		h.Compression = Compression(r.byte())
+		if h.Encoding >= numEncode || h.Compression >= numCompress {
+			r.fail("hello: encoding %d, compression %d", h.Encoding,
+				h.Compression)
+		}
+	}
 	if flags&rhErr != 0 {
 		h.Err = &Error{Code: r.byte()}
 		h.Err.Msg = r.string()
@@ -176,12 +219,27 @@ func (h *RespHello) decodeRaw(r *reader) {
 	}
 	h.Epoch = r.uvarint()
 	if flags&rhClock != 0 {
-		u := &Update{Full: r.byte() == 1}
+		full := r.byte()
+		u := &Update{Full: full&1 != 0}
+		zip := CompressNone
+		if full&2 != 0 {
+			zip = Compression(r.byte())
+			if zip == CompressNone || zip >= numCompress {
+				r.fail("compression codec %d", zip)
+			}
+		}
 		u.From = r.uvarint()
 		u.Span = r.uvarint()
 		u.Sum = r.uvarint()
 		u.QT = r.uvarint()
 		u.Diff = r.bytes()
+		if zip != CompressNone && r.err == nil {
+			d, err := decompress(zip, u.Diff, r.max)
+			if err != nil {
+				r.err, r.b = err, nil
+			}
+			u.Diff = d
+		}
 		h.Clock = u
 	}
 	tick := r.uvarint()
@@ -220,7 +278,7 @@ func (h *RespHello) decodeRaw(r *reader) {
 	}
 }
 
-func (a *ArgsSync) appendRaw(b []byte) []byte {
+func (a *ArgsSync) appendRaw(b []byte, _ zipper) []byte {
 	if a.Full {
 		return append(b, 1)
 	}
@@ -229,11 +287,11 @@ func (a *ArgsSync) appendRaw(b []byte) []byte {
 
 func (a *ArgsSync) decodeRaw(r *reader) { *a = ArgsSync{Full: r.byte() == 1} }
 
-func (a *ArgsGet) appendRaw(b []byte) []byte { return appendString(b, a.Name) }
+func (a *ArgsGet) appendRaw(b []byte, _ zipper) []byte { return appendString(b, a.Name) }
 
 func (a *ArgsGet) decodeRaw(r *reader) { *a = ArgsGet{Name: r.string()} }
 
-func (a *ArgsWhenArgsDone) appendRaw(b []byte) []byte {
+func (a *ArgsWhenArgsDone) appendRaw(b []byte, _ zipper) []byte {
 	return binary.AppendUvarint(b, a.Id)
 }
 
@@ -241,7 +299,7 @@ func (a *ArgsWhenArgsDone) decodeRaw(r *reader) {
 	*a = ArgsWhenArgsDone{Id: r.uvarint()}
 }
 
-func (e *RespErr) appendRaw(b []byte) []byte {
+func (e *RespErr) appendRaw(b []byte, _ zipper) []byte {
 	if e.Err == nil {
 		b = append(b, 0)
 	} else {

@@ -10,6 +10,8 @@ import (
 type reader struct {
 	b   []byte
 	err error
+	// max bounds what a compressed field decompresses to
+	max int
 }
 
 func (r *reader) fail(format string, args ...any) {
@@ -120,6 +122,12 @@ func (r *reader) reply() (*Error, *wireClock, uint64) {
 func (r *reader) clock() *wireClock {
 	flags := r.byte()
 	c := &wireClock{Full: flags&bFull != 0}
+	if flags&bZip != 0 {
+		c.Zip = Compression(r.byte())
+		if c.Zip == CompressNone || c.Zip >= numCompress {
+			r.fail("compression codec %d", c.Zip)
+		}
+	}
 	c.Back = r.uvarint()
 	c.Span = r.uvarint()
 	c.SumGap = r.uvarint()

@@ -8,8 +8,10 @@ import (
 // (header.go) that carries the protocol's own bodies: the hot ones
 // (mutations, their replies, Sync replies and clock pushes) as fields, the
 // handshake and a few small ones as raw bodies (rawbody.go). Only bodies
-// holding user values (args of other types, payloads, Get values) follow as
-// gob, so a connection that never carries one never builds gob machinery.
+// holding user values (args of other types, payloads, Get values, WhenArgs
+// args) follow the header, in the encoding the connection negotiated
+// (body.go), so a connection that never carries one never builds gob
+// machinery.
 // Numbers that grow along a connection (call sequence numbers, mutation
 // IDs, clock sequences, tick sums, queue ticks) travel as the difference to
 // the same number in the previous message of the same direction, laid out
@@ -24,6 +26,29 @@ type streamState struct {
 	reqSeq, respSeq uint64
 	mutId           uint64
 	to, sum, qt     uint64
+	// zip compresses the full snapshots written (out)
+	zip zipper
+	// max bounds what a compressed snapshot read decompresses to (in)
+	max int
+}
+
+// zipper is how a sender compresses: its codec, and the smallest body it
+// compresses.
+type zipper struct {
+	codec     Compression
+	threshold int
+}
+
+// snapshot returns diff, compressed when it is worth it, and its codec.
+func (z zipper) snapshot(diff []byte) ([]byte, Compression) {
+	if z.codec == CompressNone || len(diff) < z.threshold {
+		return diff, CompressNone
+	}
+	out := compress(z.codec, nil, diff)
+	if len(out) >= len(diff) {
+		return diff, CompressNone
+	}
+	return out, z.codec
 }
 
 // seqOut encodes a call sequence number into h.
@@ -55,7 +80,7 @@ func (st *streamState) seqIn(h *header) uint64 {
 }
 
 // bodyOut puts body into h when it is a hot body (or empty); false means
-// it must follow as its own gob value.
+// it must follow the header as a body (body.go).
 func (st *streamState) bodyOut(h *header, body any) bool {
 	switch b := body.(type) {
 	case nil, *Empty, Empty:
@@ -104,6 +129,10 @@ func (st *streamState) clockOut(u *Update) *wireClock {
 	w := &wireClock{Back: st.to - u.From, Span: u.Span, Diff: u.Diff,
 		SumGap: u.Sum - st.sum, QTGap: u.QT - st.qt, Full: u.Full,
 		Ticks: u.Ticks}
+	if u.Full {
+		// full snapshots may be compressed; diffs stay raw
+		w.Diff, w.Zip = st.zip.snapshot(u.Diff)
+	}
 	st.to, st.sum, st.qt = u.To(), u.Sum, u.QT
 	return w
 }
@@ -128,27 +157,35 @@ func (st *streamState) inlineIn(h *header) (any, error) {
 		return out, nil
 	case h.RMut != nil:
 		r := h.RMut
-		return &RespMut{Err: r.Err, Result: r.Result,
-			Clock: st.clockIn(r.Clock), Seq: r.Seq}, nil
+		c, err := st.clockIn(r.Clock)
+		return &RespMut{Err: r.Err, Result: r.Result, Clock: c, Seq: r.Seq},
+			err
 	case h.RSync != nil:
 		r := h.RSync
-		return &RespSync{Err: r.Err, Clock: st.clockIn(r.Clock), Seq: r.Seq},
-			nil
+		c, err := st.clockIn(r.Clock)
+		return &RespSync{Err: r.Err, Clock: c, Seq: r.Seq}, err
 	case h.Clock != nil:
-		return st.clockIn(h.Clock), nil
+		return st.clockIn(h.Clock)
 	}
 	return nil, nil
 }
 
-func (st *streamState) clockIn(w *wireClock) *Update {
+func (st *streamState) clockIn(w *wireClock) (*Update, error) {
 	if w == nil {
-		return nil
+		return nil, nil
 	}
 	u := &Update{From: st.to - w.Back, Span: w.Span, Diff: w.Diff,
 		Sum: st.sum + w.SumGap, QT: st.qt + w.QTGap, Full: w.Full,
 		Ticks: w.Ticks}
 	st.to, st.sum, st.qt = u.To(), u.Sum, u.QT
-	return u
+	if w.Zip != CompressNone {
+		d, err := decompress(w.Zip, w.Diff, st.max)
+		if err != nil {
+			return nil, err
+		}
+		u.Diff = d
+	}
+	return u, nil
 }
 
 // fillBody copies an inline body into body, the value rpc2 decodes into

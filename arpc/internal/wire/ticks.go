@@ -30,9 +30,10 @@ import (
 // their keys listed, since the transitions of one update are shared by
 // every subscriber and gob would need the client's types.
 
-// bTicks marks a clock with a transitions section after its diff (the
-// clock flags' last free bit).
-const bTicks byte = 1 << 7
+// bTicks marks a clock with a transitions section after its diff. A
+// clock's flags byte uses only bFull and bZip of the body flags, so it
+// takes the first bit (bErr's elsewhere).
+const bTicks byte = 1
 
 // helloTicks is ArgsHello's options byte for PushAllTicks.
 const helloTicks byte = 1

@@ -57,7 +57,7 @@ func TestTicksRoundTrip(t *testing.T) {
 		})
 	}
 	var h ArgsHello
-	r := &reader{b: (&ArgsHello{Version: 4, PushAllTicks: true}).appendRaw(nil)}
+	r := &reader{b: (&ArgsHello{Version: ProtocolVersion, PushAllTicks: true}).appendRaw(nil, zipper{})}
 	h.decodeRaw(r)
 	require.NoError(t, r.end())
 	assert.True(t, h.PushAllTicks)

@@ -1,4 +1,4 @@
-package arpc
+package door
 
 import (
 	"container/list"
@@ -128,9 +128,9 @@ func (d *dedupStore) begin(client string, id uint64) (e *dedupEntry, first bool)
 	return e, true
 }
 
-// dedupKey is the dedup store key of a client's mutations: its ID and the
+// DedupKey is the dedup store key of a client's mutations: its ID and the
 // scope of its mutation IDs (the Hello's IdScope; 0 for none).
-func dedupKey(clientId string, scope uint64) string {
+func DedupKey(clientId string, scope uint64) string {
 	if scope == 0 {
 		return clientId
 	}

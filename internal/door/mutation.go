@@ -1,4 +1,4 @@
-package arpc
+package door
 
 import (
 	"context"
@@ -9,13 +9,9 @@ import (
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 
 	"github.com/arpcbridge/arpcbridge/arpc/auth"
-)
 
-// MutToggle toggles Mutation.States as one: all of them are removed when
-// all are active, otherwise all are added (the worker's own am.Api.Toggle).
-// The aRPC client decides toggles from its replica and sends MutAdd or
-// MutRemove; the gRPC door takes MutToggle from its clients.
-const MutToggle uint8 = 4
+	"github.com/arpcbridge/arpcbridge/internal/errs"
+)
 
 // Mutation is one client's mutation of the worker, in the form every door
 // hands to a [Mutator].
@@ -64,12 +60,12 @@ type StateError struct {
 func (e *StateError) Error() string {
 	if e.Index >= 0 {
 		return fmt.Sprintf("%v: state index %d (worker has %d states)",
-			ErrInvalidParams, e.Index, e.Count)
+			errs.ErrInvalidParams, e.Index, e.Count)
 	}
-	return fmt.Sprintf("%v: unknown state %q", ErrInvalidParams, e.Name)
+	return fmt.Sprintf("%v: unknown state %q", errs.ErrInvalidParams, e.Name)
 }
 
-func (e *StateError) Unwrap() error { return ErrInvalidParams }
+func (e *StateError) Unwrap() error { return errs.ErrInvalidParams }
 
 // Mutator is the one mutation path of a worker, below every door: it
 // validates a mutation, applies it once per mutation ID (the worker's
@@ -173,24 +169,24 @@ func (m *Mutator) validate(mut *Mutation) error {
 	case MutAdd, MutRemove, MutToggle:
 		if len(mut.States) == 0 {
 			return fmt.Errorf("%w: no states (only a set takes an empty list)",
-				ErrInvalidParams)
+				errs.ErrInvalidParams)
 		}
 		return nil
 	case MutAddErr:
 		if len(mut.States) != 1 {
 			return fmt.Errorf("%w: an error mutation takes exactly one state, "+
-				"got %d", ErrInvalidParams, len(mut.States))
+				"got %d", errs.ErrInvalidParams, len(mut.States))
 		}
 		return nil
 	}
-	return fmt.Errorf("%w: mutation type %d", ErrInvalidParams, mut.Type)
+	return fmt.Errorf("%w: mutation type %d", errs.ErrInvalidParams, mut.Type)
 }
 
 // exec runs a valid mutation on the worker; a panicking worker is an error.
 func (m *Mutator) exec(mut *Mutation) (res am.Result, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			res, err = am.Canceled, fmt.Errorf("%w: worker panicked: %v", ErrRpc, r)
+			res, err = am.Canceled, fmt.Errorf("%w: worker panicked: %v", errs.ErrRpc, r)
 		}
 		if mut.Ran != nil {
 			mut.Ran(res, err)
@@ -203,7 +199,7 @@ func (m *Mutator) exec(mut *Mutation) (res am.Result, err error) {
 	case MutRemove:
 		return w.Remove(mut.States, mut.Args), nil
 	case MutAddErr:
-		return w.AddErrState(mut.States[0], &RemoteError{Msg: mut.ErrMsg},
+		return w.AddErrState(mut.States[0], &errs.RemoteError{Msg: mut.ErrMsg},
 			mut.Args), nil
 	case MutToggle:
 		return w.Toggle(mut.States, mut.Args), nil

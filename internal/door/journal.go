@@ -1,11 +1,34 @@
-package arpc
+package door
 
 import (
 	"context"
 	"fmt"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+
+	"github.com/arpcbridge/arpcbridge/internal/errs"
 )
+
+// Dedup is the exactly-once memory of one worker's mutations, shared by
+// every server (aRPC or gRPC) of that worker: a mutation retried with the
+// same client ID and mutation ID is answered with the first result instead
+// of being applied again. See DedupWindow for its bounds. Safe for
+// concurrent use.
+type Dedup struct{ s *dedupStore }
+
+// DedupFor returns the Dedup of worker, the same one its aRPC servers use.
+func DedupFor(worker am.Api) *Dedup { return &Dedup{s: dedupFor(worker)} }
+
+// Do runs exec once per (client, id). The first caller executes; a
+// concurrent or later caller with the same pair waits (within ctx) for the
+// first result and gets it with replayed set. id 0 disables de-duplication.
+// With a Journal (SetJournal), a mutation is refused while the journal
+// cannot persist, and Do returns only once the journal committed it.
+func (d *Dedup) Do(ctx context.Context, client string, id uint64,
+	exec func() (am.Result, error),
+) (res am.Result, replayed bool, err error) {
+	return d.s.do(ctx, client, id, exec)
+}
 
 // Journal makes one worker's accepted mutations durable: the worker's time,
 // its engine's sequence and the exactly-once window of its Dedup (package
@@ -183,7 +206,7 @@ func (d *dedupStore) once(ctx context.Context, client string, id uint64,
 			return entry.result, true, nil
 		case <-ctx.Done():
 			return am.Canceled, false, fmt.Errorf("%w: waiting for the first "+
-				"attempt: %w", ErrNoConn, context.Cause(ctx))
+				"attempt: %w", errs.ErrNoConn, context.Cause(ctx))
 		}
 	}
 	res, err := exec()
