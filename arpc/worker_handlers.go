@@ -1,6 +1,7 @@
 package arpc
 
 import (
+	"cmp"
 	"fmt"
 	"reflect"
 	"slices"
@@ -22,8 +23,9 @@ var ErrNegotiationHandler = fmt.Errorf("%w: negotiation handler", ErrNotLocal)
 // bound to a remote worker panicked; the next handlers still run.
 var ErrHandlerPanic = fmt.Errorf("%w: final handler panicked", ErrUnsupported)
 
-// MaxHandlerQueue bounds the steps a PushAllTicks replica holds for its
-// final handlers while they are busy. Past it, further steps are merged into
+// MaxHandlerQueue bounds the steps a PushAllTicks replica queues for its
+// final handlers while they are busy (besides the batch being run, at most
+// as many). Past it, further steps are merged into
 // one gap step (see Gap), delivered once the handlers caught up, and
 // counted in WorkerStats.Gaps.
 const MaxHandlerQueue = 1 << 16
@@ -51,6 +53,8 @@ type handlerBus struct {
 	// cur is the transition whose handlers run (Worker.Transition)
 	cur  atomic.Pointer[am.Transition]
 	next int
+	// max bounds the queue; 0 means MaxHandlerQueue
+	max int
 }
 
 type busItem struct {
@@ -64,7 +68,7 @@ func (b *handlerBus) active() bool { return b.n.Load() > 0 }
 // enqueue queues a step's handlers.
 func (b *handlerBus) enqueue(w *Worker, st *step, tx *am.Transition) {
 	b.mx.Lock()
-	if len(b.queue) >= MaxHandlerQueue {
+	if len(b.queue) >= cmp.Or(b.max, MaxHandlerQueue) {
 		if b.pendingGap == nil {
 			b.pendingGap = &step{before: st.before}
 		}

@@ -119,3 +119,43 @@ func TestPushAllTicksMask(t *testing.T) {
 	}
 	assert.Equal(t, am.A{"ok": 1}, u.Ticks[1].Args)
 }
+
+// TestTrimTicksAndHead: an update with transitions trims to a replica
+// already inside it (the transitions it lacks, their merged diff), and
+// Head names the subscription's snapshot without moving it.
+func TestTrimTicksAndHead(t *testing.T) {
+	w := newWorker(t)
+	e, err := engine.Attach(w)
+	require.NoError(t, err)
+	defer e.Release()
+	s := e.Subscribe()
+	defer s.Close()
+	s.PushAllTicks(0)
+	r := &replica{time: make(am.Time, len(w.StateNames()))}
+	r.apply(t, s.Full(true))
+	w.Add1("A", nil)
+	at := w.Time(nil)
+	atSeq := e.Snapshot().Seq
+	w.Add1("B", nil)
+	w.Remove1("A", nil)
+	u, ok := s.Next()
+	require.True(t, ok)
+	require.Len(t, u.Ticks, 3)
+
+	_, ok = u.TrimTicks(u.FromSeq)
+	assert.False(t, ok, "nothing to trim at the base")
+	tr, ok := u.TrimTicks(atSeq)
+	require.True(t, ok)
+	assert.Equal(t, atSeq, tr.FromSeq)
+	require.Len(t, tr.Ticks, 2)
+	other := &replica{time: at, seq: atSeq}
+	other.apply(t, tr)
+	assert.Equal(t, w.Time(nil), other.time)
+
+	h := s.Head()
+	assert.Equal(t, u.ToSeq, h.FromSeq)
+	assert.Equal(t, u.ToSeq, h.ToSeq)
+	assert.Empty(t, h.Diff)
+	r.apply(t, u)
+	r.apply(t, h)
+}
