@@ -73,9 +73,11 @@ type Worker struct {
 	// (EnablePushAllTicks); ticks counts the steps, gaps and gapped the
 	// merged ones (worker_ticks.go)
 	allTicks atomic.Bool
-	ticks    atomic.Uint64
-	gaps     atomic.Uint64
-	gapped   atomic.Uint64
+	// steps waits for delivery (worker_ticks.go)
+	steps  stepQueue
+	ticks  atomic.Uint64
+	gaps   atomic.Uint64
+	gapped atomic.Uint64
 	// handlers are the bound final handlers (worker_handlers.go)
 	handlers handlerBus
 }
@@ -236,6 +238,11 @@ func (w *Worker) ApplyUpdate(u *engine.Update) {
 		}
 		fire = append(fire, w.collectLocked(before)...)
 	}
+	if len(steps) > 0 {
+		// queued in the order applied (pushes and replies are applied
+		// from different goroutines)
+		w.steps.add(steps, tracers)
+	}
 	w.mx.Unlock()
 
 	w.updates.Add(1)
@@ -243,7 +250,7 @@ func (w *Worker) ApplyUpdate(u *engine.Update) {
 		f()
 	}
 	if len(steps) > 0 {
-		w.deliverSteps(steps, tracers)
+		w.steps.drain(w)
 	} else if changed && len(tracers) > 0 && !slices.Equal(before, after) {
 		tx := &am.Transition{TimeBefore: before, TimeAfter: after, MachApi: w}
 		tx.IsAccepted.Store(true)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"sync"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 
@@ -84,6 +85,48 @@ func (w *Worker) applyStepsLocked(u *engine.Update, steps *[]step,
 			seq: tk.Seq, gap: tk.Gap})
 	}
 	return true
+}
+
+// stepQueue orders the delivery of the steps of concurrent ApplyUpdate
+// calls: each queues its steps while it holds the replica's lock, then
+// whichever call finds nobody delivering delivers everything queued, in
+// order. Nobody waits for another's delivery, so a tracer may call the
+// worker (its reply's steps are delivered after the current ones).
+type stepQueue struct {
+	mx         sync.Mutex
+	q          []stepBatch
+	delivering bool
+}
+
+type stepBatch struct {
+	steps   []step
+	tracers []am.Tracer
+}
+
+func (sq *stepQueue) add(steps []step, tracers []am.Tracer) {
+	sq.mx.Lock()
+	sq.q = append(sq.q, stepBatch{steps: steps, tracers: tracers})
+	sq.mx.Unlock()
+}
+
+func (sq *stepQueue) drain(w *Worker) {
+	sq.mx.Lock()
+	if sq.delivering {
+		sq.mx.Unlock()
+		return
+	}
+	sq.delivering = true
+	for len(sq.q) > 0 {
+		q := sq.q
+		sq.q = nil
+		sq.mx.Unlock()
+		for _, b := range q {
+			w.deliverSteps(b.steps, b.tracers)
+		}
+		sq.mx.Lock()
+	}
+	sq.delivering = false
+	sq.mx.Unlock()
 }
 
 // deliverSteps hands the steps, in order, to the tracers (one
