@@ -10,15 +10,20 @@ import (
 )
 
 // TestBehaviourTable runs the same behaviours against a local machine and
-// the remote worker of an identical one, and requires the same answers.
+// the remote worker of an identical one, and requires the same answers,
+// over every encoding × compression.
 func TestBehaviourTable(t *testing.T) {
 	local := func(t *testing.T) (*am.Machine, am.Api) {
 		w := newWorker(t, context.Background())
 		return w, w
 	}
-	remote := func(t *testing.T) (*am.Machine, am.Api) {
-		p := newPair(t, pairOpts{})
-		return p.worker, p.rw
+	for _, combo := range wireCombos {
+		t.Run(combo.String(), func(t *testing.T) {
+			remote := func(t *testing.T) (*am.Machine, am.Api) {
+				p := newPair(t, pairOpts{wire: &combo})
+				return p.worker, p.rw
+			}
+			apitest.Run(t, local, remote)
+		})
 	}
-	apitest.Run(t, local, remote)
 }

@@ -1,6 +1,7 @@
 package arpc
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -43,6 +44,10 @@ type codec struct {
 	// encoding is the wire.Encoding of bodies written, once negotiated
 	encoding atomic.Uint32
 
+	// readErr is the first malformed message read (an ErrRpc), for the
+	// connection's owner to report once rpc2 closed it
+	readErr atomic.Pointer[error]
+
 	// lastRead and lastWrite are the unix nanos of the last message read
 	// and written: evidence that the peer is alive, and when to heartbeat
 	lastRead  atomic.Int64
@@ -68,11 +73,33 @@ func (c *codec) ReadHeader(req *rpc2.Request, resp *rpc2.Response) error {
 	} else {
 		resp.Seq, resp.Error = h.Seq, h.Error
 	}
+	return c.noteRead(err)
+}
+
+func (c *codec) ReadRequestBody(body any) error {
+	return c.noteRead(c.dec.ReadBody(body))
+}
+
+func (c *codec) ReadResponseBody(body any) error {
+	return c.noteRead(c.dec.ReadBody(body))
+}
+
+// noteRead remembers the first protocol error read: rpc2 ends its read loop
+// on it without telling anyone why.
+func (c *codec) noteRead(err error) error {
+	if err != nil && errors.Is(err, ErrRpc) {
+		c.readErr.CompareAndSwap(nil, &err)
+	}
 	return err
 }
 
-func (c *codec) ReadRequestBody(body any) error  { return c.dec.ReadBody(body) }
-func (c *codec) ReadResponseBody(body any) error { return c.dec.ReadBody(body) }
+// protocolErr is the malformed message that ended the read loop, if any.
+func (c *codec) protocolErr() error {
+	if p := c.readErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
 
 func (c *codec) WriteRequest(r *rpc2.Request, body any) error {
 	return c.write(r.Method, r.Seq, "", body)

@@ -14,8 +14,18 @@
 // package states. The wire protocol is described in docs/protocol.md.
 //
 // Transport: github.com/cenkalti/rpc2 (bidirectional net/rpc) with a codec
-// of its own: protocol messages are hand-packed binary frames (a mutation
-// round trip with a scalar arg is about 30 bytes), values of the user's types
-// (args other than scalars, payload data, Get values) are encoding/gob;
-// frame sizes and write times are bounded.
+// of its own (package arpc/internal/wire): protocol messages are
+// hand-packed binary frames (a mutation round trip with a scalar arg is
+// about 30 bytes); values of the user's types (args other than scalars,
+// payload data, Get values, WhenArgs args) are encoding/gob or msgpack, as
+// the client asks ([ClientOpts].Encoding, see [Encoding]); large bodies and
+// full snapshots can be compressed with S2 or zstd, negotiated per
+// connection ([ClientOpts].Compression, [Server].Compression, see
+// [Compression]). Frame sizes, what a compressed body decompresses to, and
+// write times are bounded. Peers of another [ProtocolVersion] are refused
+// with [ErrProtocolVersion].
+//
+// Other doors to the same worker (package bridge: gRPC, NATS) share the
+// worker's mutation path and its exactly-once memory below this package;
+// their clients build the same [Worker].
 package arpc

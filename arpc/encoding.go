@@ -33,8 +33,9 @@ const (
 	// (unsigned ones as uint64 when they do not fit an int64), floats as
 	// float64, slices as []any, maps as map[string]any, structs as
 	// map[string]any of their exported fields; strings, bools, []byte and
-	// time.Time arrive as themselves, and so do *A (Pass) and *ArgsPayload
-	// (an error in A.Err arrives as a *RemoteError with its message). A type
+	// time.Time arrive as themselves, and so do *A (Pass) and *ArgsPayload;
+	// an error value (an arg, a Get value, payload data, A.Err) arrives as a
+	// *RemoteError with its message. A type
 	// registered with msgpack.RegisterExt on both sides arrives as itself. A
 	// value msgpack cannot encode (a func, a chan) fails its message only,
 	// with ErrInvalidParams naming its key; the connection lives on.

@@ -3,6 +3,7 @@ package arpc_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
@@ -62,3 +63,55 @@ func ExampleNewClockMsg() {
 	// [[1 1] [3 2]]
 	// 0 101 0 122
 }
+
+// Pick the encoding of user values and the compression of a connection:
+// the client asks, the server follows (Server.Compression can refuse or
+// override compression). With msgpack, scalar args arrive as sent and other
+// values by their shape.
+func ExampleClientOpts() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	schema := am.SchemaMerge(states.WorkerSchema, am.Schema{"Foo": {}})
+	names := am.SAdd(states.WorkerStates.Names(), am.S{"Foo"})
+	worker, _ := am.NewCommon(ctx, "worker", schema, names, nil, nil, nil)
+	defer worker.Dispose()
+	h := &fooHandlers{got: make(chan am.A, 1)}
+	_, _ = worker.BindHandlers(h)
+
+	report := strings.Repeat("state Foo changed at tick 1\n", 10_000)
+	s, _ := arpc.NewServer(ctx, "127.0.0.1:0", "worker", worker, nil)
+	s.Getter = func(name string) any { return report }
+	s.Start()
+	<-s.Mach.When1(states.ServerStates.RpcReady, ctx)
+	defer s.Stop(true)
+
+	c, _ := arpc.NewClient(ctx, s.Addr, "client", schema, names,
+		&arpc.ClientOpts{
+			Encoding:    arpc.EncodingMsgpack,
+			Compression: arpc.CompressionZstd,
+		})
+	c.Start()
+	<-c.Mach.When1(states.ClientStates.Ready, ctx)
+	defer c.Stop(ctx, true)
+	st := c.Stats()
+	fmt.Println(st.Encoding, st.Compression)
+
+	c.Worker.Add1("Foo", am.A{"n": 42, "tags": []string{"a", "b"}})
+	args := <-h.got
+	fmt.Printf("%T %T\n", args["n"], args["tags"])
+
+	before := c.Stats().BytesIn
+	v, _ := c.Get(ctx, "report")
+	fmt.Println(len(v.(string)), "bytes in", c.Stats().BytesIn-before < 4096)
+
+	// Output:
+	// msgpack zstd
+	// int []interface {}
+	// 280000 bytes in true
+}
+
+// fooHandlers hands the args of Foo's activations to the example.
+type fooHandlers struct{ got chan am.A }
+
+func (h *fooHandlers) FooState(e *am.Event) { h.got <- e.Args }

@@ -40,6 +40,9 @@ type pairOpts struct {
 	pushInterval time.Duration
 	setup        func(s *arpc.Server, c *arpc.Client)
 	consumer     *am.Machine
+	// wire is the encoding × compression of the client; the default when
+	// nil
+	wire *wireCombo
 }
 
 func newPair(t testing.TB, o pairOpts) *pair {
@@ -53,6 +56,9 @@ func newPair(t testing.TB, o pairOpts) *pair {
 		}
 	})
 	c := newClient(t, ctx, s.Addr, "c", &arpc.ClientOpts{Consumer: o.consumer})
+	if o.wire != nil {
+		o.wire.apply(c)
+	}
 	if o.setup != nil {
 		o.setup(s, c)
 	}

@@ -137,9 +137,14 @@ func (m *mutator) run(ctx context.Context, name string) {
 
 // resilientClient is a client tuned for a flaky network: quick reconnects
 // with no practical retry limit within the test.
-func resilientClient(t testing.TB, ctx context.Context, addr, name string) *arpc.Client {
+func resilientClient(t testing.TB, ctx context.Context, addr, name string,
+	wire ...wireCombo,
+) *arpc.Client {
 	t.Helper()
 	c := newClient(t, ctx, addr, name, nil)
+	for _, w := range wire {
+		w.apply(c)
+	}
 	c.ReconnectOn = true
 	c.ConnRetries = 1000
 	c.ConnTimeout = time.Second
@@ -225,6 +230,19 @@ func runMutators(t *testing.T, w *am.Machine, l *ledger,
 // Clients reconnect because the link died, not because they were told
 // (ReconnectOn is off).
 func TestServerKilledAndRestarted(t *testing.T) {
+	for i, combo := range wireCombos {
+		t.Run(combo.String(), func(t *testing.T) {
+			// the default combo takes three kills, the others one
+			kills := 1
+			if i == 0 {
+				kills = 3
+			}
+			serverKilledAndRestarted(t, combo, kills)
+		})
+	}
+}
+
+func serverKilledAndRestarted(t *testing.T, combo wireCombo, kills int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	w, l := newLedgerWorker(t, ctx)
@@ -234,11 +252,11 @@ func TestServerKilledAndRestarted(t *testing.T) {
 
 	clients := make([]*arpc.Client, 3)
 	for i := range clients {
-		clients[i] = resilientClient(t, ctx, p.Addr(), fmt.Sprintf("k%d", i))
+		clients[i] = resilientClient(t, ctx, p.Addr(), fmt.Sprintf("k%d", i),
+			combo)
 		clients[i].ReconnectOn = false
 		startClient(t, clients[i])
 	}
-	kills := 3
 	issued := runMutators(t, w, l, clients, func() {
 		for k := range kills {
 			// let some mutations through
@@ -274,12 +292,27 @@ func TestServerKilledAndRestarted(t *testing.T) {
 }
 
 // TestConnectionsCutRepeatedly cuts every connection every 100 ms for 10 s
-// (2 s with -short) while clients and the worker mutate.
+// (2 s with -short) while clients and the worker mutate, with the default
+// encoding and compression, then for 2 s with each other one.
 func TestConnectionsCutRepeatedly(t *testing.T) {
 	dur := 10 * time.Second
 	if testing.Short() {
 		dur = 2 * time.Second
 	}
+	for i, combo := range wireCombos {
+		t.Run(combo.String(), func(t *testing.T) {
+			if i == 0 {
+				connectionsCutRepeatedly(t, combo, dur)
+			} else {
+				connectionsCutRepeatedly(t, combo, 2*time.Second)
+			}
+		})
+	}
+}
+
+func connectionsCutRepeatedly(t *testing.T, combo wireCombo,
+	dur time.Duration,
+) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	w, l := newLedgerWorker(t, ctx)
@@ -288,7 +321,8 @@ func TestConnectionsCutRepeatedly(t *testing.T) {
 
 	clients := make([]*arpc.Client, 3)
 	for i := range clients {
-		clients[i] = resilientClient(t, ctx, p.Addr(), fmt.Sprintf("cut%d", i))
+		clients[i] = resilientClient(t, ctx, p.Addr(), fmt.Sprintf("cut%d", i),
+			combo)
 		startClient(t, clients[i])
 	}
 	issued := runMutators(t, w, l, clients, func() {
@@ -299,8 +333,12 @@ func TestConnectionsCutRepeatedly(t *testing.T) {
 	st := p.Stats()
 	t.Logf("cut %d connections in %d rounds", st.Cut, st.CutRounds)
 	// a round finds nothing to cut only while every client is reconnecting
-	assert.Greater(t, st.CutRounds, int64(dur/(100*time.Millisecond))/2,
-		"rounds that cut connections")
+	// (which takes longer, relatively, in a short storm)
+	rounds := int64(dur / (100 * time.Millisecond))
+	if dur < 5*time.Second {
+		rounds /= 2
+	}
+	assert.Greater(t, st.CutRounds, rounds/2, "rounds that cut connections")
 	for _, c := range clients {
 		waitState(t, c.Mach, ss.ClientStates.Ready)
 		waitSameClock(t, w, c.Worker)

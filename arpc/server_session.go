@@ -92,7 +92,12 @@ func (s *Server) serveConn(conn net.Conn) {
 	sess.mx.Lock()
 	bye, id := sess.bye, sess.clientId
 	sess.mx.Unlock()
-	if bye {
+	if err := cod.protocolErr(); err != nil {
+		// a malformed message (a frame over MaxMsgSize, a decompression
+		// bomb, garbage) closed the connection
+		s.log.Warn("client connection closed on a protocol error",
+			"client", id, "err", err)
+	} else if bye {
 		s.log.Debug("client said goodbye", "client", id)
 	} else if id != "" {
 		s.log.Info("client connection lost", "client", id)

@@ -13,7 +13,13 @@ import (
 )
 
 func TestWhenArgsRemote(t *testing.T) {
-	p := newPair(t, pairOpts{})
+	for _, combo := range []wireCombo{wireCombos[0], wireCombos[3]} {
+		t.Run(combo.String(), func(t *testing.T) { whenArgsRemote(t, combo) })
+	}
+}
+
+func whenArgsRemote(t *testing.T, combo wireCombo) {
+	p := newPair(t, pairOpts{wire: &combo})
 	ch := p.rw.WhenArgs("E", am.A{"id": 5}, nil)
 	other := p.rw.WhenArgs("E", am.A{"id": 6}, nil)
 	select {

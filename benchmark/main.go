@@ -33,6 +33,8 @@ func main() {
 		dial     = flag.Bool("dial", false, "measure dial-to-Ready and heap per idle client of our doors with and without TLS, then exit")
 		dialN    = flag.Int("dial-n", 200, "dials per row for -dial")
 		dialIdle = flag.Int("dial-idle", 500, "idle clients per row for -dial's heap figure")
+		wire     = flag.Bool("wire", false, "measure the aRPC encodings (a mutation with 20 args, gob vs msgpack) and compressions (a Get value, a full snapshot), then exit")
+		wireN    = flag.Int("wire-n", 5000, "round trips per encoding for -wire")
 	)
 	flag.Parse()
 	if *soak > 0 {
@@ -46,6 +48,16 @@ func main() {
 		defer stop()
 		if err := runDial(ctx, os.Stdout, *dialN, *dialIdle); err != nil {
 			fmt.Fprintln(os.Stderr, "dial:", err)
+			os.Exit(1)
+		}
+		return
+	}
+
+	if *wire {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		if err := runWire(ctx, os.Stdout, *wireN); err != nil {
+			fmt.Fprintln(os.Stderr, "wire:", err)
 			os.Exit(1)
 		}
 		return

@@ -53,7 +53,7 @@ func TestStatusCodes(t *testing.T) {
 	rpc := rawClient(t, s.Addr().String())
 	ctx := tctx(t)
 	add := bridgev1.MutationType_MUTATION_TYPE_ADD
-	badErr, _ := structpb.NewStruct(map[string]any{bridge.ErrArgKey: 5.0})
+	badErr, _ := structpb.NewStruct(map[string]any{bridge.ErrName: 5.0})
 
 	cases := []struct {
 		name  string
@@ -453,7 +453,7 @@ func TestArgsValueKinds(t *testing.T) {
 			}
 			require.True(t, errBefore != w.Err(), "a new error")
 			msg, err := rpc.Get(ctx, &bridgev1.GetRequest{ClientId: "c",
-				Name: bridge.ErrGetName})
+				Name: bridge.ErrName})
 			require.NoError(t, err)
 			assert.Contains(t, msg.Value.GetStringValue(),
 				"interface conversion: interface {} is "+c.wantType+

@@ -14,18 +14,19 @@ import (
 	bridgev1 "github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1"
 )
 
-// ProtocolVersion is the version of arpc.bridge.v1 this package speaks.
+// ProtocolVersion is the version of the arpc.bridge.v1 service this package
+// speaks, for HandshakeRequest.protocol_version (bridge.Dial sends it; a
+// program calling the stubs itself, Client.RPC, sends it too). It is not
+// aRPC's arpc.ProtocolVersion: each door versions its own wire.
 const ProtocolVersion = 1
 
-// ErrArgKey is the reserved args key of an AddErrState over gRPC: a Mutate
-// of type ADD naming exactly one state, whose args hold this key with a
-// string, runs AddErrState(state, error(message)) on the worker. The key is
-// removed from the args the handlers see.
-const ErrArgKey = "arpc.err"
-
-// ErrGetName is the reserved Get name answered by the service itself: the
+// ErrName is the reserved name of the worker's error on the gRPC door, in
+// two places. As an args key: a Mutate of type ADD naming exactly one
+// state, whose args hold this key with a string, runs AddErrState(state,
+// error(message)) on the worker; the key is removed from the args the
+// handlers see. As a Get name: answered by the service itself with the
 // worker's last error message (a string), or null when it has none.
-const ErrGetName = "arpc.err"
+const ErrName = "arpc.err"
 
 // smallDiff is how many changed states a ClockUpdate holds without
 // allocating its lists separately: most transitions change one to three.

@@ -300,7 +300,7 @@ func (s *Service) Get(ctx context.Context, req *bridgev1.GetRequest) (
 	}
 	var v any
 	switch {
-	case req.Name == ErrGetName:
+	case req.Name == ErrName:
 		// the error is the Exception state's: hidden with it
 		if err := s.worker.Err(); err != nil &&
 			s.checkObserve(cl, am.S{am.StateException}) == nil {
@@ -388,20 +388,20 @@ func ResolveMutation(m *door.Mutator, typ bridgev1.MutationType,
 func errArg(typ bridgev1.MutationType, states am.S, args am.A) (
 	msg string, isErr bool, err error,
 ) {
-	raw, ok := args[ErrArgKey]
+	raw, ok := args[ErrName]
 	if !ok {
 		return "", false, nil
 	}
 	msg, isStr := raw.(string)
 	switch {
 	case !isStr:
-		return "", false, onField("args."+ErrArgKey, arpc.ErrInvalidParams,
+		return "", false, onField("args."+ErrName, arpc.ErrInvalidParams,
 			"must be a string, got %T", raw)
 	case typ != bridgev1.MutationType_MUTATION_TYPE_ADD || len(states) != 1:
-		return "", false, onField("args."+ErrArgKey, arpc.ErrInvalidParams,
+		return "", false, onField("args."+ErrName, arpc.ErrInvalidParams,
 			"needs type ADD and exactly one state")
 	}
-	delete(args, ErrArgKey)
+	delete(args, ErrName)
 	return msg, true, nil
 }
 

@@ -61,7 +61,7 @@ func (t transport) Mutate(ctx context.Context, m *door.Mut, noSync bool) (
 		for k, v := range m.Args {
 			args[k] = v
 		}
-		args[ErrArgKey] = m.ErrMsg
+		args[ErrName] = m.ErrMsg
 	}
 	st, err := toStruct(args)
 	if err != nil {
@@ -167,9 +167,9 @@ func (t transport) Can(ctx context.Context, m *door.Mut) (am.Result,
 	return resultFromProto(resp.Result, 0)
 }
 
-// Err implements door.Transport with the reserved Get name ErrGetName.
+// Err implements door.Transport with the reserved Get name ErrName.
 func (t transport) Err(ctx context.Context) (string, error) {
-	v, err := t.c.Get(ctx, ErrGetName)
+	v, err := t.c.Get(ctx, ErrName)
 	if err != nil {
 		return "", err
 	}

@@ -44,7 +44,7 @@ func ResultFromProto(r bridgev1.MutationResult, queueTick uint64) (am.Result,
 // strings as UTF-8 text, anything else as JSON.
 func PayloadData(data any) ([]byte, string, error) { return payloadData(data) }
 
-// ErrArg takes the reserved AddErrState message (args[ErrArgKey]) out of the
+// ErrArg takes the reserved AddErrState message (args[ErrName]) out of the
 // args of a mutation of type typ on states, as the gRPC door does: isErr
 // when the mutation is an AddErrState; an error wrapping
 // arpc.ErrInvalidParams when the arg is not a string or the mutation is not

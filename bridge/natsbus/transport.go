@@ -84,7 +84,7 @@ func (t transport) Mutate(ctx context.Context, m *door.Mut, noSync bool) (
 		for k, v := range m.Args {
 			args[k] = v
 		}
-		args[bridge.ErrArgKey] = m.ErrMsg
+		args[bridge.ErrName] = m.ErrMsg
 	}
 	st, err := bridge.ToStruct(args)
 	if err != nil {

@@ -1,7 +1,10 @@
 package wire
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"sync"
 
 	"github.com/klauspost/compress/s2"
@@ -102,47 +105,44 @@ func decompress(c Compression, src []byte, max int) ([]byte, error) {
 		if err := h.Decode(src); err != nil {
 			return nil, fmt.Errorf("%w: zstd body: %w", ErrRpc, err)
 		}
-		size := max
-		if h.HasFCS {
-			if h.FrameContentSize > uint64(max) {
-				return nil, fmt.Errorf("%w: zstd body decompresses to %d bytes "+
-					"(limit %d)", ErrFrameTooLarge, h.FrameContentSize, max)
-			}
-			size = int(h.FrameContentSize)
-		} else if size > 64<<10 {
-			// no declared size: start small, DecodeAll grows up to the cap
-			size = 64 << 10
+		if !h.HasFCS {
+			return decodeZstdStream(src, max)
 		}
+		if h.FrameContentSize > uint64(max) {
+			return nil, fmt.Errorf("%w: zstd body decompresses to %d bytes "+
+				"(limit %d)", ErrFrameTooLarge, h.FrameContentSize, max)
+		}
+		// DecodeAll stops at the buffer's capacity (WithDecodeAllCapLimit):
+		// frames that follow the first cannot exceed its declared size
 		_, dec := zstdCodec()
-		out, err := decodeZstd(dec, src, size, max, h.HasFCS)
+		out, err := dec.DecodeAll(src, make([]byte, 0, int(h.FrameContentSize)))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: zstd body: %w", ErrRpc, err)
 		}
 		return out, nil
 	}
 	return nil, fmt.Errorf("%w: compression codec %d", ErrRpc, c)
 }
 
-// decodeZstd decodes src into a buffer of capacity size, and, for a frame
-// without a declared size, of up to max bytes (WithDecodeAllCapLimit makes
-// DecodeAll stop at the buffer's capacity).
-func decodeZstd(dec *zstd.Decoder, src []byte, size, max int, declared bool,
-) ([]byte, error) {
-	for {
-		out, err := dec.DecodeAll(src, make([]byte, 0, size))
-		switch {
-		case err == nil:
-			return out, nil
-		case declared || !isCapErr(err):
-			return nil, fmt.Errorf("%w: zstd body: %w", ErrRpc, err)
-		case size >= max:
-			return nil, fmt.Errorf("%w: zstd body decompresses to more than %d "+
-				"bytes (limit %d)", ErrFrameTooLarge, max, max)
-		}
-		size = min(size*4, max)
+// decodeZstdStream decodes a zstd body whose frame does not declare its
+// size (our peers always declare it) as a stream, reading at most max+1
+// bytes of output.
+func decodeZstdStream(src []byte, max int) ([]byte, error) {
+	// the output is bounded by the limited read below; the window (history
+	// kept while decoding) grows with the output, and is capped too
+	dec, err := zstd.NewReader(bytes.NewReader(src),
+		zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("%w: zstd body: %w", ErrRpc, err)
 	}
-}
-
-func isCapErr(err error) bool {
-	return err == zstd.ErrDecoderSizeExceeded
+	defer dec.Close()
+	out, err := io.ReadAll(io.LimitReader(dec, int64(max)+1))
+	switch {
+	case len(out) > max || errors.Is(err, zstd.ErrDecoderSizeExceeded):
+		return nil, fmt.Errorf("%w: zstd body decompresses to more than %d "+
+			"bytes (limit %d)", ErrFrameTooLarge, max, max)
+	case err != nil:
+		return nil, fmt.Errorf("%w: zstd body: %w", ErrRpc, err)
+	}
+	return out, nil
 }
