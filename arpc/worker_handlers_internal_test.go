@@ -77,8 +77,6 @@ func TestHandlerQueueBound(t *testing.T) {
 	}, 10*time.Second, time.Millisecond, "calls and gaps cover every transition")
 	mx.Lock()
 	assert.Positive(t, gapped)
-	// the one running, the batch it took, and at most the bound queued
-	assert.LessOrEqual(t, calls, uint64(1+2*10))
 	mx.Unlock()
 	assert.Positive(t, rw.Stats().Gaps)
 }
