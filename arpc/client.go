@@ -50,6 +50,12 @@ type ClientOpts struct {
 	TLSConfig *tls.Config
 	// Token is a bearer token sent in the Hello (Client.Token).
 	Token string
+	// PushAllTicks asks the server for every accepted worker transition
+	// (negotiated in the Hello, Client.PushAllTicks): the Worker then
+	// applies them one by one, its tracers get one TransitionEnd per worker
+	// transition, waits see every step, and it accepts final handlers
+	// (Worker.HandlersBind). Default: off (merged diffs, cheaper).
+	PushAllTicks bool
 	// Encoding encodes values of the user's types on the connection
 	// (Client.Encoding): EncodingGob (the default) or EncodingMsgpack.
 	Encoding Encoding
@@ -83,6 +89,10 @@ type Client struct {
 	Worker *Worker
 	// Consumer receives payloads (see ClientOpts.Consumer).
 	Consumer *am.Machine
+
+	// PushAllTicks asks for every worker transition (see
+	// ClientOpts.PushAllTicks); set before Start.
+	PushAllTicks bool
 
 	// ReconnectOn makes the client reconnect after the server said goodbye
 	// (a clean disconnect). Broken connections are always retried, within
@@ -264,6 +274,7 @@ func NewClient(
 		Encoding:          opts.Encoding,
 		Compression:       opts.Compression,
 		CompressThreshold: opts.CompressThreshold,
+		PushAllTicks:      opts.PushAllTicks,
 		idScope:           newIdScope(),
 		ConnTimeout:       DefaultConnTimeout,
 		ConnRetries:       DefaultConnRetries,
@@ -521,7 +532,7 @@ func (c *Client) connectOnce() error {
 	hello := &wire.ArgsHello{Version: ProtocolVersion, ClientId: c.Mach.Id(),
 		SchemaHash: c.hash, IdScope: c.idScope,
 		Heartbeat: int64(c.pingTimeout() / 2), Token: c.Token, Encoding: enc,
-		Compression: comp}
+		Compression: comp, PushAllTicks: c.PushAllTicks}
 	if c.Worker != nil {
 		hello.KnownTime, hello.KnownSeq = c.Worker.knownClock()
 	}
@@ -580,6 +591,9 @@ func (c *Client) connectOnce() error {
 			c.log)
 		w.parentId = c.Mach.Id()
 		w.idScope = c.idScope
+		if c.PushAllTicks {
+			w.EnablePushAllTicks()
+		}
 		c.Worker = w
 	} else if !resp.Resumed {
 		c.fullSyncs.Add(1)

@@ -47,3 +47,12 @@ func (w *Worker) KnownClock() (am.Time, uint64) {
 	defer w.mx.RUnlock()
 	return slices.Clone(w.time), w.seq
 }
+
+// SetGroups sets the worker's state groups (Groups) as a transport learned
+// them in its handshake: state indexes by group name, and the groups'
+// order. The maps are kept: do not modify them afterwards.
+func (w *Worker) SetGroups(groups map[string][]int, order []string) {
+	w.mx.Lock()
+	defer w.mx.Unlock()
+	w.groups, w.groupsOrder = groups, order
+}

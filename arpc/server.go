@@ -26,6 +26,11 @@ import (
 // merged into the next one; the last change is always sent.
 const DefaultPushInterval = engine.DefaultPushInterval
 
+// DefaultMaxPendingTransitions is Server.MaxPendingTransitions (and the gRPC
+// service's) when unset: engine.DefaultMaxPendingTransitions, 16384 worker
+// transitions per PushAllTicks client.
+const DefaultMaxPendingTransitions = engine.DefaultMaxPendingTransitions
+
 // PushesDisabled, as PushInterval, turns pushes off: clients then see
 // worker-side changes only in mutation replies and Sync.
 const PushesDisabled = engine.PushesDisabled
@@ -82,6 +87,13 @@ type Server struct {
 	// PayloadSize); past it, payloads are dropped and counted. Default
 	// DefaultPayloadBytes (256 MiB); negative: no cap.
 	PayloadBytes int64
+	// MaxPendingTransitions bounds, for a client with PushAllTicks, how many
+	// worker transitions may wait for it (a slow reader) before its next
+	// update is one merged diff marked as a gap (WorkerStats.Gaps on the
+	// client, arpc.Gap in its handlers). The same option as
+	// bridge.ServiceOpts.MaxPendingTransitions. Default
+	// DefaultMaxPendingTransitions.
+	MaxPendingTransitions int
 	// AllowId, when set, admits only the client with this ID; others get
 	// ErrNoAccess. An authenticated client (see Tokens, TLSConfig) is
 	// matched by its identity instead of the ID it chose itself: without

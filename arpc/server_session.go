@@ -279,6 +279,9 @@ func (ses *session) hello(_ *rpc2.Client, args *wire.ArgsHello, resp *wire.RespH
 	}
 	sub.SetMask(s.observeMask(e, identity))
 	sub.LimitPayloads(s.PayloadBytes, PayloadSize)
+	if args.PushAllTicks {
+		sub.PushAllTicks(s.MaxPendingTransitions)
+	}
 	ses.sub = sub
 
 	resp.WorkerId = s.worker.Id()

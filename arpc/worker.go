@@ -12,7 +12,6 @@ import (
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 
-	"github.com/arpcbridge/arpcbridge/arpc/clock"
 	"github.com/arpcbridge/arpcbridge/arpc/engine"
 
 	"github.com/arpcbridge/arpcbridge/arpc/internal/wire"
@@ -68,6 +67,18 @@ type Worker struct {
 	mutId   atomic.Uint64
 	idScope uint64
 	standIn standIn
+
+	// allTicks: the transport delivers every worker transition
+	// (EnablePushAllTicks); ticks counts the steps, gaps and gapped the
+	// merged ones (worker_ticks.go)
+	allTicks atomic.Bool
+	// steps waits for delivery (worker_ticks.go)
+	steps  stepQueue
+	ticks  atomic.Uint64
+	gaps   atomic.Uint64
+	gapped atomic.Uint64
+	// handlers are the bound final handlers (worker_handlers.go)
+	handlers handlerBus
 }
 
 var _ am.Api = (*Worker)(nil)
@@ -147,130 +158,6 @@ func newIdScope() uint64 {
 	}
 }
 
-// ApplyUpdate applies an engine update to the replica, respecting its chain:
-// an update applies only on top of the sequence it names; a later one is
-// held until the missing one arrives; an older one is dropped. A checksum
-// mismatch or a broken chain triggers a full resync (counted in Stats).
-func (w *Worker) ApplyUpdate(u *engine.Update) {
-	if u == nil || w.disposed.Load() {
-		return
-	}
-	w.mx.Lock()
-	before := slices.Clone(w.time)
-	changed := false
-	needResync := false
-
-	switch {
-	case u.Full:
-		next := make(am.Time, len(w.names))
-		if err := clock.Apply(next, u.Diff); err != nil {
-			needResync = true
-			break
-		}
-		w.time, w.seq, w.queueTick = next, u.ToSeq, u.QueueTick
-		changed = true
-		if clock.Sum(w.time) != u.Sum {
-			needResync = true
-		}
-	case u.FromSeq == w.seq:
-		ok := w.applyLocked(u)
-		changed = true
-		needResync = !ok
-	case u.FromSeq > w.seq:
-		if len(w.pending) >= maxPending {
-			needResync = true
-		} else {
-			w.pending[u.FromSeq] = u
-		}
-	default:
-		// stale: the replica is already past it
-	}
-	// continue the chain with held updates
-	for {
-		p, ok := w.pending[w.seq]
-		if !ok {
-			break
-		}
-		delete(w.pending, w.seq)
-		changed = true
-		if !w.applyLocked(p) {
-			needResync = true
-			break
-		}
-	}
-	for from := range w.pending {
-		if from < w.seq {
-			delete(w.pending, from)
-		}
-	}
-	var fire []func()
-	var after am.Time
-	tracers := w.tracers
-	if changed {
-		if len(tracers) > 0 {
-			// only tracers need a copy of the new time
-			after = slices.Clone(w.time)
-		}
-		fire = w.collectLocked(before)
-	}
-	w.mx.Unlock()
-
-	w.updates.Add(1)
-	for _, f := range fire {
-		f()
-	}
-	if changed && len(tracers) > 0 && !slices.Equal(before, after) {
-		tx := &am.Transition{TimeBefore: before, TimeAfter: after, MachApi: w}
-		tx.IsAccepted.Store(true)
-		for _, t := range tracers {
-			t.TransitionEnd(tx)
-		}
-	}
-	if needResync {
-		w.resync()
-	}
-}
-
-// applyLocked applies a chained update; false means the replica drifted.
-func (w *Worker) applyLocked(u *engine.Update) bool {
-	if err := clock.Apply(w.time, u.Diff); err != nil {
-		return false
-	}
-	w.seq, w.queueTick = u.ToSeq, u.QueueTick
-	return clock.Sum(w.time) == u.Sum
-}
-
-// resetChain forgets held updates and takes seq as the current sequence
-// (after a reconnect the transport resumes from the replica's time).
-func (w *Worker) resetChain() {
-	w.mx.Lock()
-	defer w.mx.Unlock()
-	clear(w.pending)
-}
-
-// knownClock returns the replica's time and sequence, for resuming.
-func (w *Worker) knownClock() (am.Time, uint64) {
-	w.mx.RLock()
-	defer w.mx.RUnlock()
-	return slices.Clone(w.time), w.seq
-}
-
-// resync asks the transport for a full snapshot, once at a time.
-func (w *Worker) resync() {
-	if !w.resyncing.CompareAndSwap(false, true) {
-		return
-	}
-	w.resyncs.Add(1)
-	go func() {
-		defer w.resyncing.Store(false)
-		ctx, cancel := context.WithTimeout(w.ctx, w.t.Timeout())
-		defer cancel()
-		if err := w.t.Sync(ctx, true); err != nil {
-			w.reportErr(fmt.Errorf("resync: %w", err))
-		}
-	}()
-}
-
 // WorkerStats are a remote worker's counters.
 type WorkerStats struct {
 	// Updates counts clock updates received (pushes and replies).
@@ -279,6 +166,15 @@ type WorkerStats struct {
 	Resyncs uint64
 	// Seq is the engine sequence the replica is at.
 	Seq uint64
+	// Transitions counts the worker transitions applied one by one
+	// (PushAllTicks).
+	Transitions uint64
+	// Gaps counts the steps that merged several worker transitions on a
+	// PushAllTicks replica (the server's MaxPendingTransitions bound, a
+	// resync, or the handlers' own queue bound); GapTransitions counts the
+	// transitions they merged.
+	Gaps           uint64
+	GapTransitions uint64
 }
 
 // Stats returns the worker's counters.
@@ -287,7 +183,8 @@ func (w *Worker) Stats() WorkerStats {
 	seq := w.seq
 	w.mx.RUnlock()
 	return WorkerStats{Updates: w.updates.Load(), Resyncs: w.resyncs.Load(),
-		Seq: seq}
+		Seq: seq, Transitions: w.ticks.Load(), Gaps: w.gaps.Load(),
+		GapTransitions: w.gapped.Load()}
 }
 
 // reportErr records an error of a method that has no error result (the

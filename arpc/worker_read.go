@@ -202,8 +202,10 @@ func (w *Worker) MachineTick() uint32 {
 // QueueLen is always 0: the worker's queue is not replicated.
 func (w *Worker) QueueLen() uint16 { return 0 }
 
-// Transition is always nil: transitions run on the worker.
-func (w *Worker) Transition() *am.Transition { return nil }
+// Transition returns, while a final handler bound to a PushAllTicks replica
+// runs, the worker transition it handles (see HandlersBind); nil otherwise:
+// transitions run on the worker.
+func (w *Worker) Transition() *am.Transition { return w.handlers.cur.Load() }
 
 // IsLocal is always false.
 func (w *Worker) IsLocal() bool { return false }

@@ -397,27 +397,7 @@ func (w *Worker) BindTracer(t am.Tracer) (string, error) { return w.TracerBind(t
 // DetachTracer is the deprecated name of TracerDetach.
 func (w *Worker) DetachTracer(id string) error { return w.TracerDetach(id) }
 
-// HandlersBind returns ErrNotLocal: handlers (negotiation and final) run in
-// the worker's own transitions, which a replica does not have. Use waits
-// (When, WhenTime, NewStateCtx) or bind handlers on the worker itself.
-func (w *Worker) HandlersBind(any, ...am.BindOpts) (string, error) {
-	return "", ErrNotLocal
-}
-
-// HandlersBindMaps returns ErrNotLocal. See HandlersBind.
-func (w *Worker) HandlersBindMaps(map[string]am.HandlerNegotiation,
-	map[string]am.HandlerFinal, ...am.BindOpts,
-) (string, error) {
-	return "", ErrNotLocal
-}
-
-// HandlersDetach returns ErrNotLocal. See HandlersBind.
-func (w *Worker) HandlersDetach(string) error { return ErrNotLocal }
-
-// Handlers returns nil: no handlers are bound to a replica.
-func (w *Worker) Handlers() []string { return nil }
-
-// BindHandlers is the deprecated name of HandlersBind.
+// BindHandlers is the deprecated name of HandlersBind (worker_handlers.go).
 func (w *Worker) BindHandlers(h any, opts ...am.BindOpts) (string, error) {
 	return w.HandlersBind(h, opts...)
 }

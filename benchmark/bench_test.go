@@ -211,3 +211,26 @@ func BenchmarkPayload(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTicks delivers b.N worker transitions one by one to a client
+// that asked for every transition (ours: PushAllTicks; upstream:
+// SyncMutations). The runner measures 100 clients; one keeps the
+// -benchtime=1x smoke run cheap.
+func BenchmarkTicks(b *testing.B) {
+	for _, t := range Transports() {
+		tt, ok := t.(TicksTransport)
+		if !ok {
+			continue
+		}
+		for _, n := range []int{1} {
+			b.Run(fmt.Sprintf("%s/clients=%d", t.Name(), n), func(b *testing.B) {
+				s, err := MeasureTicks(testCtx(b, benchTimeout), tt, n, b.N)
+				check(b, t, err)
+				if s[mTicksShare] < 100 {
+					b.Fatalf("delivered %.1f%% of the transitions", s[mTicksShare])
+				}
+				report(b, s)
+			})
+		}
+	}
+}

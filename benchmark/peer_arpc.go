@@ -106,6 +106,8 @@ type arpcSession struct {
 	wg      sync.WaitGroup
 	once    sync.Once
 	tls     bool
+	// allTicks: clients ask for every transition (ClientOpts.PushAllTicks)
+	allTicks bool
 	// addr is what clients dial (the proxy)
 	addr string
 
@@ -125,6 +127,22 @@ type arpcSession struct {
 func newArpcSession(
 	ctx context.Context, useTLS bool, env *Env, clients int, withSink bool,
 ) (*arpcSession, error) {
+	return newArpcSessionWith(ctx, env, clients, arpcSessionOpts{tls: useTLS,
+		sink: withSink})
+}
+
+// arpcSessionOpts are how newArpcSessionWith sets a session up.
+type arpcSessionOpts struct {
+	tls  bool
+	sink bool
+	// allTicks dials with ClientOpts.PushAllTicks (the ticks scenario)
+	allTicks bool
+}
+
+func newArpcSessionWith(
+	ctx context.Context, env *Env, clients int, o arpcSessionOpts,
+) (*arpcSession, error) {
+	useTLS, withSink := o.tls, o.sink
 	ctx, cancel := context.WithCancel(ctx)
 	schema, names := arpcSchema()
 	w, err := NewWorker(ctx, "arpc-worker", schema, names)
@@ -135,6 +153,7 @@ func newArpcSession(
 	s := &arpcSession{
 		w: w, schema: schema, names: names, ctx: ctx, cancel: cancel,
 		clients: make([]*arpc.Client, clients), tls: useTLS,
+		allTicks: o.allTicks,
 	}
 	if withSink {
 		if s.sink, s.received, err = newArpcSink(ctx); err != nil {
@@ -190,7 +209,7 @@ func (s *arpcSession) serve(env *Env) (string, error) {
 // connect connects client i through the proxy at addr and waits until it
 // is Ready.
 func (s *arpcSession) connect(ctx context.Context, addr string, i int) error {
-	opts := &arpc.ClientOpts{Consumer: s.sink}
+	opts := &arpc.ClientOpts{Consumer: s.sink, PushAllTicks: s.allTicks}
 	if s.tls {
 		opts.TLSConfig = benchTLS().client
 	}

@@ -79,6 +79,16 @@ type facadeSession struct {
 func newFacadeSession(
 	ctx context.Context, useTLS bool, env *Env, clients int, withSink bool,
 ) (*facadeSession, error) {
+	return newFacadeSessionWith(ctx, env, clients, arpcSessionOpts{tls: useTLS,
+		sink: withSink})
+}
+
+// newFacadeSessionWith is newFacadeSession with the options of the aRPC
+// row's sessions.
+func newFacadeSessionWith(
+	ctx context.Context, env *Env, clients int, o arpcSessionOpts,
+) (*facadeSession, error) {
+	useTLS, withSink := o.tls, o.sink
 	ctx, cancel := context.WithCancel(ctx)
 	schema, names := arpcSchema()
 	w, err := NewWorker(ctx, "facade-worker", schema, names)
@@ -122,7 +132,8 @@ func newFacadeSession(
 		return nil, err
 	}
 	opts := &bridge.ClientOpts{
-		Consumer: s.sink,
+		Consumer:     s.sink,
+		PushAllTicks: o.allTicks,
 		TLSConfig: func() *tls.Config {
 			if useTLS {
 				return benchTLS().client

@@ -115,6 +115,10 @@ type upstreamSession struct {
 	wg      sync.WaitGroup
 	once    sync.Once
 
+	// syncMutations dials with upstream's ClientOpts.SyncMutations (the
+	// ticks scenario)
+	syncMutations bool
+
 	// barriers counts our own Calls() barrier calls, to leave them out.
 	barriers atomic.Int64
 
@@ -179,7 +183,8 @@ func (s *upstreamSession) connectClient(
 	ctx context.Context, srv *arpc.Server, addr, id string, consumer *am.Machine,
 ) (*arpc.Client, error) {
 	cli, err := arpc.NewClient(s.ctx, addr, id, s.schema, &arpc.ClientOpts{
-		Consumer: consumer,
+		Consumer:      consumer,
+		SyncMutations: s.syncMutations,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("upstream client: %w", err)

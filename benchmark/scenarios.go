@@ -137,6 +137,7 @@ func scenarios(sz Sizes) []*scenario {
 			"as fanout, with %v of quiet between one change reaching every client "+
 				"and the next change", sz.FanOutGap), sz.FanOutGap),
 		throughputScenario(sz),
+		ticksScenario(sz),
 		{
 			name:  "payload",
 			title: "payloads worker → client",

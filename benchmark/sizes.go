@@ -36,6 +36,10 @@ type Sizes struct {
 	PayloadMinReps int
 	// Warmup is the untimed calls before each timed loop.
 	Warmup int
+	// TicksClients lists the client counts of the ticks scenario.
+	TicksClients []int
+	// TicksTransitions is the worker transitions of one ticks measurement.
+	TicksTransitions int
 }
 
 // FullSizes are the sizes of the issues: 10k iterations, 100k mutations,
@@ -58,6 +62,8 @@ func FullSizes() Sizes {
 		PayloadBytes:      64 << 20,
 		PayloadMinReps:    4,
 		Warmup:            200,
+		TicksClients:      []int{1, 100},
+		TicksTransitions:  20_000,
 	}
 }
 
@@ -76,6 +82,8 @@ func QuickSizes() Sizes {
 		PayloadBytes:      1 << 20,
 		PayloadMinReps:    2,
 		Warmup:            10,
+		TicksClients:      []int{1, 10},
+		TicksTransitions:  1_000,
 	}
 }
 

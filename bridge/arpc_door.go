@@ -40,6 +40,7 @@ func newARPCDoor(ctx context.Context, name string, worker am.Api,
 		if met != nil {
 			met.ConfigureARPC(s)
 		}
+		s.MaxPendingTransitions = so.MaxPendingTransitions
 		if configure != nil {
 			configure(s)
 		}

@@ -103,6 +103,12 @@ type ClientOpts struct {
 	// bridge server answers in kind. Ignored with Conn (set a
 	// grpc.UseCompressor call option on it instead). Default: none.
 	Compression string
+	// PushAllTicks asks the server for every accepted worker transition
+	// (WatchClockRequest.push_all_ticks): the Worker then applies them one
+	// by one (one TransitionEnd per worker transition for its tracers,
+	// waits see every step) and accepts final handlers (HandlersBind), as
+	// with arpc.ClientOpts.PushAllTicks. Default: off (merged diffs).
+	PushAllTicks bool
 }
 
 // Client is a gRPC connection to a BridgeService, exposing its worker as
@@ -266,8 +272,16 @@ func (c *Client) connect(schema am.Schema) error {
 		return fmt.Errorf("%w: handshake time has %d ticks for %d states",
 			arpc.ErrInvalidResp, len(hs.Time), len(c.names))
 	}
+	groups, order, err := fromProtoGroups(hs.Groups, len(c.names))
+	if err != nil {
+		return err
+	}
 	c.Worker = door.NewWorker(c.ctx, hs.MachineId, schema, c.names,
 		transport{c}, c.log).(*arpc.Worker)
+	c.Worker.SetGroups(groups, order)
+	if c.opts.PushAllTicks {
+		c.Worker.EnablePushAllTicks()
+	}
 	c.Worker.ApplyUpdate(fullFromTime(hs.Time, hs.Seq, hs.QueueTick))
 
 	stream, scancel, err := c.openStream(ctx)
@@ -298,6 +312,7 @@ func (c *Client) openStream(ctx context.Context) (
 		HeartbeatInterval: durationpb.New(orDefault(c.opts.HeartbeatInterval,
 			DefaultHeartbeat)),
 		ChunkedPayloads: true,
+		PushAllTicks:    c.opts.PushAllTicks,
 	})
 	if err != nil {
 		scancel()
@@ -377,7 +392,10 @@ func (c *Client) applyUpdate(pu *bridgev1.ClockUpdate, force bool) {
 		c.applyMx.Unlock()
 		return
 	}
-	if !u.Full && u.FromSeq < seq && u.ToSeq > seq {
+	if t, ok := u.TrimTicks(seq); ok {
+		// every transition: apply the ones the replica lacks
+		u = &t
+	} else if !u.Full && u.FromSeq < seq && u.ToSeq > seq {
 		base := c.history(u.FromSeq)
 		if base == nil {
 			c.applyMx.Unlock()

@@ -52,6 +52,9 @@ func toProtoUpdate(u *engine.Update) *bridgev1.ClockUpdate {
 	if !u.Full {
 		pu.FromSeq = u.FromSeq
 	}
+	if len(u.Ticks) > 0 || u.Gap > 0 {
+		toProtoTicks(pu, u)
+	}
 	n := len(u.Diff)
 	switch {
 	case n == 0:
@@ -85,9 +88,13 @@ func fromProtoUpdate(pu *bridgev1.ClockUpdate, n int) (*engine.Update, error) {
 		}
 		d[i] = clock.Pair{uint64(idx), pu.Deltas[i]}
 	}
-	return &engine.Update{FromSeq: pu.FromSeq, ToSeq: pu.ToSeq, Diff: d,
+	u := &engine.Update{FromSeq: pu.FromSeq, ToSeq: pu.ToSeq, Diff: d,
 		Sum: pu.Sum, QueueTick: pu.QueueTick, Full: pu.Full,
-		Coalesced: pu.Coalesced}, nil
+		Coalesced: pu.Coalesced}
+	if err := fromProtoTicks(u, pu, n); err != nil {
+		return nil, err
+	}
+	return u, nil
 }
 
 // fullFromTime is the full update of a time at seq (a handshake's).

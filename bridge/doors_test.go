@@ -23,10 +23,22 @@ import (
 // newARPCClient returns a Ready aRPC client of addr.
 func newARPCClient(t testing.TB, addr, name string) *arpc.Client {
 	t.Helper()
+	return newARPCClientOpts(t, addr, name, nil)
+}
+
+// newARPCClientOpts is newARPCClient with options, and functions that
+// configure the client before it starts.
+func newARPCClientOpts(t testing.TB, addr, name string, opts *arpc.ClientOpts,
+	configure ...func(c *arpc.Client),
+) *arpc.Client {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	c, err := arpc.NewClient(ctx, addr, name, testSchema, testNames, nil)
+	c, err := arpc.NewClient(ctx, addr, name, testSchema, testNames, opts)
 	require.NoError(t, err)
 	c.ConnRetries = -1
+	for _, f := range configure {
+		f(c)
+	}
 	t.Cleanup(func() {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer scancel()

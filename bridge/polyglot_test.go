@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -192,4 +194,70 @@ func TestGrpcurl(t *testing.T) {
 	assert.Contains(t, out, `"full": true`)
 	assert.Contains(t, out, `"initialSyncDone"`)
 	assert.Contains(t, out, `"heartbeat"`)
+}
+
+// flipA is a worker handler that removes A as soon as it is active: +A and
+// -A are two worker transitions of one Mutate.
+type flipA struct{ w *am.Machine }
+
+func (h *flipA) AState(*am.Event) { h.w.Remove1("A", nil) }
+
+// TestPolyglotAllTicks: the Node and Python clients, with --all-ticks
+// (push_all_ticks), receive every worker transition: their own +A and the
+// worker's -A right after it, in order, with types and called states, and
+// no gap.
+func TestPolyglotAllTicks(t *testing.T) {
+	clients := []struct {
+		name  string
+		bin   func(t *testing.T) string
+		entry string
+	}{
+		{name: "node", entry: "clients/node/client.mjs", bin: func(t *testing.T) string {
+			node, err := exec.LookPath("node")
+			if err != nil {
+				missingTool(t, "node", "install Node.js >= 18, then run "+
+					"scripts/polyglot-deps.sh --node")
+			}
+			if _, err := os.Stat(filepath.Join(repoRoot,
+				"clients/node/node_modules/@grpc/grpc-js")); err != nil {
+				missingTool(t, "clients/node/node_modules",
+					"run scripts/polyglot-deps.sh --node (npm ci)")
+			}
+			return node
+		}},
+		{name: "python", entry: "clients/python/client.py", bin: func(t *testing.T) string {
+			py := "/usr/bin/python3"
+			if err := exec.Command(py, "-c", "import grpc, grpc_tools").Run(); err != nil {
+				missingTool(t, py+" with grpc and grpc_tools", "run "+
+					"scripts/polyglot-deps.sh --python")
+			}
+			return py
+		}},
+	}
+	for _, cl := range clients {
+		t.Run(cl.name, func(t *testing.T) {
+			bin := cl.bin(t)
+			w := newWorker(t)
+			_, err := w.HandlersBind(&flipA{w: w})
+			require.NoError(t, err)
+			s := startServer(t, w, nil)
+			res := runClient(t, bin, cl.entry, s.Addr().String(), "--state", "A",
+				"--all-ticks", "--timeout", "30")
+			require.Equal(t, true, res["ok"], res)
+			assert.Equal(t, 0.0, res["gap_updates"], res)
+			trs, ok := res["transitions"].([]any)
+			require.True(t, ok, res)
+			var seen []string
+			for _, tr := range trs {
+				m := tr.(map[string]any)
+				seen = append(seen, fmt.Sprintf("%v %v %v", m["type"], m["called"],
+					m["changes"]))
+			}
+			assert.Equal(t, []string{
+				"MUTATION_TYPE_ADD [A] [+A +B]",
+				"MUTATION_TYPE_REMOVE [A] [-A]",
+			}, seen)
+			assert.False(t, w.Is1("A"))
+		})
+	}
 }

@@ -71,6 +71,12 @@ type ServiceOpts struct {
 	// (Heartbeat.payloads_dropped). Default arpc.DefaultPayloadBytes
 	// (256 MiB); negative: no cap.
 	PayloadBytes int64
+	// MaxPendingTransitions bounds, per WatchClock stream that asked for
+	// every transition (push_all_ticks), how many worker transitions may
+	// wait for a slow reader before its next update is one merged diff
+	// marked as a gap. Same meaning as arpc.Server.MaxPendingTransitions.
+	// Default engine.DefaultMaxPendingTransitions (16384).
+	MaxPendingTransitions int
 	// Logger receives the service's diagnostics. Default: discarded.
 	Logger *slog.Logger
 }
@@ -99,6 +105,8 @@ type Service struct {
 
 	mx       sync.RWMutex
 	watchers map[string][]*watcher
+	// argsWaits counts the open WhenArgs waits per client (whenargs.go)
+	argsWaits argsWaitCounts
 }
 
 var _ bridgev1.BridgeServiceServer = (*Service)(nil)
@@ -270,6 +278,7 @@ func (s *Service) Handshake(ctx context.Context, req *bridgev1.HandshakeRequest)
 		QueueTick:       snap.QueueTick,
 		SchemaHash:      s.hash,
 		ProtocolVersion: ProtocolVersion,
+		Groups:          toProtoGroups(s.worker.Groups()),
 	}
 	if req.SchemaHash != s.hash {
 		resp.Schema = s.schema
@@ -454,7 +463,21 @@ func (s *Service) Mutate(ctx context.Context, req *bridgev1.MutateRequest) (
 // moved on meanwhile keeps its update, and the reply is the usual diff.
 func (s *Service) replyUpdate(cl caller, knownSeq uint64) engine.Update {
 	if knownSeq != 0 && cl.key != "" {
-		if sub := s.watching(cl.key, cl.conn, knownSeq); sub != nil {
+		if sub := s.watching(cl.key, cl.conn, func(sub *engine.Sub) bool {
+			return sub.IsPushAllTicks()
+		}); sub != nil {
+			// one chain for every transition: the reply takes the
+			// stream's next update whatever its base (the client holds it
+			// until the stream's one before arrives), or names the head
+			// the stream already carries
+			if u, ok := sub.Next(); ok {
+				return u
+			}
+			return sub.Head()
+		}
+		if sub := s.watching(cl.key, cl.conn, func(sub *engine.Sub) bool {
+			return sub.KnownSeq() == knownSeq
+		}); sub != nil {
 			u, ok := sub.Next()
 			if ok && u.FromSeq == knownSeq {
 				return u

@@ -86,6 +86,11 @@ func (t transport) Mutate(ctx context.Context, m *door.Mut, noSync bool) (
 		if rawErr == nil {
 			if resp.Update != nil {
 				c.applyUpdate(resp.Update, false)
+				if c.opts.PushAllTicks {
+					// the reply may only name the snapshot the stream
+					// brings (with the transitions before it)
+					<-c.Worker.WhenSeq(resp.Update.ToSeq, ctx)
+				}
 			}
 			return resultFromProto(resp.Result, resp.QueueTick)
 		}
@@ -170,12 +175,4 @@ func (t transport) Err(ctx context.Context) (string, error) {
 	}
 	msg, _ := v.(string)
 	return msg, nil
-}
-
-// WhenArgs implements door.Transport: not available over gRPC, whose
-// contract has no args subscriptions.
-func (t transport) WhenArgs(context.Context, int, am.A) (<-chan struct{},
-	error,
-) {
-	return nil, fmt.Errorf("%w: WhenArgs over gRPC", arpc.ErrUnsupported)
 }

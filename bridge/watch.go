@@ -30,18 +30,18 @@ type watcher struct {
 }
 
 // watching returns the engine subscription of the client's open stream on
-// connection conn at knownSeq, the newest first, nil when it has none. A
-// client ID may have several streams (several processes of one name, or a
-// reconnected client whose old stream is not closed yet): they coexist, as
-// aRPC connections of one client ID do, and a reply continues only the
-// stream on the caller's own connection.
-func (s *Service) watching(clientId, conn string, knownSeq uint64,
+// connection conn that match accepts, the newest first, nil when it has
+// none. A client ID may have several streams (several processes of one
+// name, or a reconnected client whose old stream is not closed yet): they
+// coexist, as aRPC connections of one client ID do, and a reply continues
+// only the stream on the caller's own connection.
+func (s *Service) watching(clientId, conn string, match func(*engine.Sub) bool,
 ) *engine.Sub {
 	s.mx.RLock()
 	defer s.mx.RUnlock()
 	ws := s.watchers[clientId]
 	for i := len(ws) - 1; i >= 0; i-- {
-		if ws[i].conn == conn && ws[i].sub.KnownSeq() == knownSeq {
+		if ws[i].conn == conn && match(ws[i].sub) {
 			return ws[i].sub
 		}
 	}
@@ -99,6 +99,9 @@ func (s *Service) WatchClock(req *bridgev1.WatchClockRequest,
 	defer sub.Close()
 	sub.SetMask(cl.mask)
 	sub.LimitPayloads(s.opts.PayloadBytes, arpc.PayloadSize)
+	if req.PushAllTicks {
+		sub.PushAllTicks(s.opts.MaxPendingTransitions)
+	}
 	w := &watcher{end: end, sub: sub, conn: cl.conn}
 	s.register(cl.key, w)
 	defer s.unregister(cl.key, w)

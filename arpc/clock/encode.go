@@ -33,46 +33,53 @@ func AppendBinary(buf []byte, d Diff) []byte {
 // state indexes (exclusive), so a hostile peer cannot name states that do not
 // exist or make the decoder allocate more pairs than there are states.
 func Decode(b []byte, maxIndex int) (Diff, error) {
+	d, rest, err := DecodePrefix(b, maxIndex)
+	if err != nil {
+		return nil, err
+	}
+	if len(rest) != 0 {
+		return nil, fmt.Errorf("%w: trailing bytes", ErrEncoding)
+	}
+	return d, nil
+}
+
+// DecodePrefix is Decode for a diff followed by other bytes: it returns the
+// diff at the start of b and the bytes after it.
+func DecodePrefix(b []byte, maxIndex int) (Diff, []byte, error) {
 	n, k := binary.Uvarint(b)
 	if k <= 0 {
-		return nil, fmt.Errorf("%w: pair count", ErrEncoding)
+		return nil, nil, fmt.Errorf("%w: pair count", ErrEncoding)
 	}
 	b = b[k:]
 	if n > uint64(maxIndex) {
-		return nil, fmt.Errorf("%w: %d pairs for %d states", ErrEncoding, n,
+		return nil, nil, fmt.Errorf("%w: %d pairs for %d states", ErrEncoding, n,
 			maxIndex)
 	}
 	if n == 0 {
-		if len(b) != 0 {
-			return nil, fmt.Errorf("%w: trailing bytes", ErrEncoding)
-		}
-		return nil, nil
+		return nil, b, nil
 	}
 	d := make(Diff, 0, n)
 	var idx uint64
 	for i := uint64(0); i < n; i++ {
 		gap, k := binary.Uvarint(b)
 		if k <= 0 {
-			return nil, fmt.Errorf("%w: index of pair %d", ErrEncoding, i)
+			return nil, nil, fmt.Errorf("%w: index of pair %d", ErrEncoding, i)
 		}
 		b = b[k:]
 		delta, k := binary.Uvarint(b)
 		if k <= 0 {
-			return nil, fmt.Errorf("%w: delta of pair %d", ErrEncoding, i)
+			return nil, nil, fmt.Errorf("%w: delta of pair %d", ErrEncoding, i)
 		}
 		b = b[k:]
 		if i > 0 && gap == 0 {
-			return nil, fmt.Errorf("%w: repeated index", ErrEncoding)
+			return nil, nil, fmt.Errorf("%w: repeated index", ErrEncoding)
 		}
 		next := idx + gap
 		if next < idx || next >= uint64(maxIndex) {
-			return nil, fmt.Errorf("%w: index out of range", ErrEncoding)
+			return nil, nil, fmt.Errorf("%w: index out of range", ErrEncoding)
 		}
 		idx = next
 		d = append(d, Pair{idx, delta})
 	}
-	if len(b) != 0 {
-		return nil, fmt.Errorf("%w: trailing bytes", ErrEncoding)
-	}
-	return d, nil
+	return d, b, nil
 }

@@ -16,5 +16,12 @@
 // mutation replies. Since diffs are additive, a subscriber that falls behind
 // gets one merged diff, never a backlog.
 //
+// A subscription may also ask for every accepted transition
+// ([Sub.PushAllTicks]): its updates then carry one [Tick] per worker
+// transition (mutation type, called states, args, diff), in order and never
+// merged, within a bound (DefaultMaxPendingTransitions) past which the
+// update is the merged diff marked as a gap. Subscriptions that do not ask
+// cost nothing.
+//
 // The engine knows nothing of networks; transports call it.
 package engine

@@ -39,6 +39,13 @@ type Stats struct {
 	Subscribers int64
 	// PayloadsDropped counts payloads a subscriber's full queue refused.
 	PayloadsDropped uint64
+	// TransitionsPending is how many worker transitions the open
+	// PushAllTicks subscriptions hold for their peers (each at most its
+	// MaxPendingTransitions).
+	TransitionsPending int
+	// TransitionGaps counts the gaps of the open PushAllTicks
+	// subscriptions (updates that merged transitions past their bound).
+	TransitionGaps uint64
 }
 
 // Engine watches one worker. Safe for concurrent use.
@@ -81,6 +88,10 @@ type Engine struct {
 	// payloads for some subscriber (see SubscribePayloads); it only grows
 	payloadIdxs atomic.Pointer[[]int]
 	subs        map[*Sub]struct{}
+	// tickers are the PushAllTicks subscriptions (ticks.go), under mx;
+	// tickSubs spares the tracer the lock while there are none
+	tickers  map[*Sub]*tickQueue
+	tickSubs atomic.Int64
 	// argsWaits are the open WhenArgs waits; argsWaitCount spares the
 	// tracer a lock while there are none
 	argsWaits     argsWaits
@@ -225,13 +236,26 @@ func (e *Engine) Err() error {
 
 // Stats returns the engine's counters.
 func (e *Engine) Stats() Stats {
+	var pending int
+	var gaps uint64
+	if e.tickSubs.Load() > 0 {
+		e.mx.Lock()
+		for s := range e.tickers {
+			st := s.TickStats()
+			pending += st.Pending
+			gaps += st.Gaps
+		}
+		e.mx.Unlock()
+	}
 	return Stats{
-		Transitions:     e.transitions.Load(),
-		DiffsComputed:   e.diffsComputed.Load(),
-		DiffsShared:     e.diffsShared.Load(),
-		FullSyncs:       e.fullSyncs.Load(),
-		Subscribers:     e.subscribers.Load(),
-		PayloadsDropped: e.dropped.Load(),
+		TransitionsPending: pending,
+		TransitionGaps:     gaps,
+		Transitions:        e.transitions.Load(),
+		DiffsComputed:      e.diffsComputed.Load(),
+		DiffsShared:        e.diffsShared.Load(),
+		FullSyncs:          e.fullSyncs.Load(),
+		Subscribers:        e.subscribers.Load(),
+		PayloadsDropped:    e.dropped.Load(),
 	}
 }
 
@@ -242,7 +266,7 @@ var closedCh = func() chan struct{} {
 }()
 
 // observe records a new worker time. Called from the worker's transition.
-func (e *Engine) observe(after am.Time, queueTick uint64) {
+func (e *Engine) observe(after am.Time, queueTick uint64, m *am.Mutation) {
 	t := slices.Clone(after)
 	e.mx.Lock()
 	if len(t) != len(e.names) {
@@ -253,7 +277,11 @@ func (e *Engine) observe(after am.Time, queueTick uint64) {
 	if e.cur != nil {
 		seq = e.cur.Seq + 1
 	}
+	prev := e.cur
 	e.cur = newSnapshot(seq, t, queueTick)
+	if e.tickSubs.Load() > 0 {
+		e.recordTick(prev, e.cur, m)
+	}
 	e.latest.Store(e.cur)
 	e.remember(e.cur)
 	e.armSettle()
@@ -346,7 +374,7 @@ func (t *tracer) TransitionEnd(tx *am.Transition) {
 	} else {
 		qt = t.e.worker.QueueTick()
 	}
-	t.e.observe(tx.TimeAfter, qt)
+	t.e.observe(tx.TimeAfter, qt, tx.Mutation)
 	if t.e.argsWaitCount.Load() > 0 {
 		var args am.A
 		if tx.Mutation != nil {

@@ -115,6 +115,9 @@ func (s *Sub) Run(ctx context.Context, pace Pace, send Sender) error {
 	// timer holds back a change; made on first use, as most subscribers are
 	// idle and many
 	var timer *time.Timer
+	// ticksFull: half of a PushAllTicks bound pending (ticks.go); nil
+	// otherwise
+	ticksFull := s.ticksFull()
 	defer func() {
 		if timer != nil {
 			timer.Stop()
@@ -170,6 +173,8 @@ func (s *Sub) Run(ctx context.Context, pace Pace, send Sender) error {
 				sendNow = p.changed(time.Now())
 			case <-settled:
 				sendNow = true
+			case <-ticksFull:
+				sendNow = !pace.Off
 			case <-timerC:
 				// re-evaluated at the top
 			case <-work:

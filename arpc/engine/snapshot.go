@@ -43,6 +43,15 @@ type Update struct {
 	Full bool
 	// Coalesced counts the worker transitions merged into this update.
 	Coalesced uint64
+	// Ticks, for a PushAllTicks subscription (Sub.PushAllTicks), are the
+	// worker transitions from FromSeq to ToSeq, one per sequence, in order;
+	// applying their diffs one by one gives Diff. Nil otherwise, and nil
+	// for Full updates and gaps. Shared: never modify.
+	Ticks []*Tick
+	// Gap, for a PushAllTicks subscription, counts the worker transitions
+	// this update merged because their records were dropped (the
+	// subscription's MaxPendingTransitions bound); Ticks is then nil.
+	Gap uint64
 	// Binary, when not nil, is Diff's wire form (clock.AppendBinary),
 	// encoded once and shared by every subscriber at the same base: a door
 	// writes it as it is. Never modify it.

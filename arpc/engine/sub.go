@@ -25,6 +25,9 @@ type Sub struct {
 	closed     bool
 	// mask hides states from the peer (filter.go); nil hides none
 	mask atomic.Pointer[Mask]
+	// ticks records every transition for the peer (ticks.go); nil without
+	// PushAllTicks
+	ticks atomic.Pointer[tickQueue]
 
 	// payloads pending for the peer (at most PayloadQueue), allocated on the
 	// first one: idle subscribers are many
@@ -130,6 +133,7 @@ func (s *Sub) Close() {
 		s.e.subscribers.Add(-1)
 		s.e.mx.Lock()
 		delete(s.e.subs, s)
+		s.e.untick(s)
 		s.e.mx.Unlock()
 	}
 }
@@ -154,6 +158,9 @@ func (s *Sub) Full(firstSync bool) Update {
 		s.e.fullSyncs.Add(1)
 	}
 	s.known = cur
+	if q := s.ticks.Load(); q != nil {
+		q.forget(cur.Seq)
+	}
 	return s.masked(cur, Update{
 		ToSeq:     cur.Seq,
 		Diff:      clock.Compute(nil, cur.Time),
@@ -183,6 +190,9 @@ func (s *Sub) Resume(known am.Time, fromSeq uint64) Update {
 	s.mx.Lock()
 	defer s.mx.Unlock()
 	s.known = cur
+	if q := s.ticks.Load(); q != nil {
+		q.forget(cur.Seq)
+	}
 	return s.masked(cur, Update{
 		FromSeq:   fromSeq,
 		ToSeq:     cur.Seq,
@@ -201,6 +211,9 @@ func (s *Sub) Next() (u Update, ok bool) {
 	defer s.mx.Unlock()
 	if s.known == nil {
 		s.known = cur
+		if q := s.ticks.Load(); q != nil {
+			q.forget(cur.Seq)
+		}
 		return s.masked(cur, Update{ToSeq: cur.Seq,
 			Diff: clock.Compute(nil, cur.Time), Sum: cur.Sum,
 			QueueTick: cur.QueueTick, Full: true}), true
@@ -211,7 +224,7 @@ func (s *Sub) Next() (u Update, ok bool) {
 	from := s.known
 	s.known = cur
 	d := s.e.diff(from, cur)
-	return s.masked(cur, Update{
+	u = s.masked(cur, Update{
 		FromSeq:   from.Seq,
 		ToSeq:     cur.Seq,
 		Diff:      d.diff,
@@ -219,7 +232,11 @@ func (s *Sub) Next() (u Update, ok bool) {
 		Sum:       cur.Sum,
 		QueueTick: cur.QueueTick,
 		Coalesced: cur.Seq - from.Seq,
-	}), true
+	})
+	if q := s.ticks.Load(); q != nil {
+		q.take(&u, from.Seq, cur.Seq)
+	}
+	return u, true
 }
 
 // Changed is Engine.Changed for this subscriber's known sequence.

@@ -13,7 +13,9 @@ import (
 type argsWait struct {
 	idx  int
 	args am.A
-	ch   chan struct{}
+	// match, when set, replaces argsInclude (WhenArgsMatch)
+	match func(have am.A) bool
+	ch    chan struct{}
 }
 
 // argsWaits are an engine's open WhenArgs waits.
@@ -28,7 +30,22 @@ type argsWaits struct {
 // worker's own WhenArgs, every call gets its own channel: waits with equal
 // args but different contexts never close each other's.
 func (e *Engine) WhenArgs(idx int, args am.A, ctx context.Context) <-chan struct{} {
-	w := &argsWait{idx: idx, args: args, ch: make(chan struct{})}
+	return e.whenArgs(&argsWait{idx: idx, args: args, ch: make(chan struct{})},
+		ctx)
+}
+
+// WhenArgsMatch is WhenArgs with the args compared by match, which gets the
+// activating mutation's args: for a door whose encoding changes value types
+// (the gRPC door compares numbers by value, as JSON does). match runs in
+// the worker's transition; keep it cheap.
+func (e *Engine) WhenArgsMatch(idx int, match func(have am.A) bool,
+	ctx context.Context,
+) <-chan struct{} {
+	return e.whenArgs(&argsWait{idx: idx, match: match,
+		ch: make(chan struct{})}, ctx)
+}
+
+func (e *Engine) whenArgs(w *argsWait, ctx context.Context) <-chan struct{} {
 	if ctx.Err() != nil {
 		close(w.ch)
 		return w.ch
@@ -67,7 +84,11 @@ func (e *Engine) matchArgs(before, after am.Time, args am.A) {
 			continue
 		}
 		b, a := before[w.idx], after[w.idx]
-		if a != b && am.IsActiveTick(a) && argsInclude(args, w.args) {
+		if a == b || !am.IsActiveTick(a) {
+			continue
+		}
+		if (w.match != nil && w.match(args)) ||
+			(w.match == nil && argsInclude(args, w.args)) {
 			done = append(done, w)
 		}
 	}

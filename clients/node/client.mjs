@@ -6,7 +6,13 @@
 //                             [--resume] [--tls-ca FILE] [--tls-cert FILE]
 //                             [--tls-key FILE] [--token TOKEN]
 //                             [--expect-payload BYTES] [--max-payload BYTES]
+//                             [--all-ticks]
 //
+// --all-ticks asks for every worker transition (push_all_ticks): each
+// update's transitions are applied one by one, checked to continue the
+// replica seq by seq, and reported (type, called states, +/- changes) in
+// "transitions", with the updates that carried a gap counted in
+// "gap_updates". The state then only has to have been active once.
 // TLS: --tls-ca (the server's CA) turns TLS on; --tls-cert and --tls-key
 // present a client certificate (mTLS). --token sends "authorization: Bearer
 // TOKEN" metadata with every call (BRIDGE_TOKEN works too).
@@ -53,7 +59,7 @@ class ClientError extends Error {
 function usage(msg) {
   throw new ClientError('usage', `${msg}\nusage: node client.mjs ADDR [--state NAME] ` +
     '[--timeout SECONDS] [--connect-timeout SECONDS] [--client-id ID] [--resume] ' +
-    '[--tls-ca FILE] [--tls-cert FILE] [--tls-key FILE] [--token TOKEN]');
+    '[--tls-ca FILE] [--tls-cert FILE] [--tls-key FILE] [--token TOKEN] [--all-ticks]');
 }
 
 function parseArgs(argv) {
@@ -62,6 +68,7 @@ function parseArgs(argv) {
     clientId: `node-${process.pid}-${randomBytes(3).toString('hex')}`,
     tlsCa: '', tlsCert: '', tlsKey: '', token: process.env.BRIDGE_TOKEN || '',
     expectPayload: -1, maxPayload: DEFAULT_MAX_PAYLOAD,
+    allTicks: false,
   };
   const num = (flag, v) => {
     const n = Number(v);
@@ -88,6 +95,7 @@ function parseArgs(argv) {
       case '--token': opts.token = value(); break;
       case '--expect-payload': opts.expectPayload = Number(value()); break;
       case '--max-payload': opts.maxPayload = num(flag, value()); break;
+      case '--all-ticks': opts.allTicks = true; break;
       case '-h': case '--help': usage('help');
       // falls through (usage throws)
       default:
@@ -200,6 +208,41 @@ export class Replica {
     this.time = new Array(stateCount).fill(0n);
     this.queueTick = 0n;
     this.stats = { updates: 0, full: 0, ignored: 0, coalesced: 0n, gaps: 0, drifts: 0 };
+    // --all-ticks: the worker transitions applied one by one, and the
+    // updates that merged some (ClockUpdate.gap)
+    this.names = [];
+    this.transitions = [];
+    this.gapUpdates = 0;
+    this.everActive = new Set();
+  }
+
+  // applyTransitions applies u's transitions to next, one by one, each on
+  // the seq after the previous; false when they do not continue from.
+  applyTransitions(u, from, next) {
+    const ts = u.transitions ?? [];
+    if (u.gap) this.gapUpdates++;
+    let seq = from;
+    for (const t of ts) {
+      if (U64(t.seq) !== seq + 1n) {
+        throw new ClientError('fail', `protocol: transition ${t.seq} after seq ${seq}`);
+      }
+      seq = U64(t.seq);
+      const changes = [];
+      (t.indexes ?? []).forEach((i, k) => {
+        if (i < 0 || i >= this.n) throw new ClientError('fail', `protocol: transition index ${i} out of range`);
+        const before = next[i];
+        next[i] = BigInt.asUintN(64, next[i] + U64(t.deltas[k]));
+        const was = (before & 1n) === 1n;
+        const is = (next[i] & 1n) === 1n;
+        if (is) this.everActive.add(i);
+        if (was !== is) changes.push(`${is ? '+' : '-'}${this.names[i] ?? i}`);
+      });
+      this.transitions.push({
+        seq: String(t.seq), type: t.type, auto: !!t.auto,
+        called: (t.called ?? []).map((i) => this.names[i] ?? String(i)), changes,
+      });
+    }
+    return ts.length === 0 || seq === U64(u.to_seq);
   }
 
   seed(seq, time, queueTick) {
@@ -239,7 +282,16 @@ export class Replica {
       this.stats.gaps++;
       return 'gap';
     }
-    idx.forEach((i, k) => { next[i] = BigInt.asUintN(64, next[i] + U64(deltas[k])); });
+    if (!u.full && (u.transitions ?? []).length > 0) {
+      // apply the transitions instead of the merged diff (they add up to it)
+      if (!this.applyTransitions(u, from, next)) {
+        throw new ClientError('fail', `protocol: transitions of ${u.from_seq}->${u.to_seq} stop short`);
+      }
+    } else {
+      if (u.gap) this.gapUpdates++;
+      idx.forEach((i, k) => { next[i] = BigInt.asUintN(64, next[i] + U64(deltas[k])); });
+      idx.forEach((i) => { if ((next[i] & 1n) === 1n) this.everActive.add(i); });
+    }
     const sum = next.reduce((a, b) => BigInt.asUintN(64, a + b), 0n);
     if (sum !== U64(u.sum)) {
       this.stats.drifts++;
@@ -310,6 +362,7 @@ async function run(opts, phase) {
     if (stateIdx < 0) throw new ClientError('fail', `--state ${state} is not a worker state (${names.join(', ')})`);
 
     const replica = new Replica(names.length);
+    replica.names = names;
     if (opts.resume) replica.seed(hs.seq, hs.time, hs.queue_tick);
 
     // Updates from the stream and from replies go through one queue so that
@@ -325,8 +378,24 @@ async function run(opts, phase) {
       chain.catch(() => {});
       return chain;
     };
+    // --all-ticks: the server keeps one chain of updates for the stream and
+    // the replies, so an update from a seq ahead of the replica waits for
+    // the one before it (in flight on the other stream) instead of a resync
+    const pending = new Map();
+    const drain = () => {
+      for (let p = pending.get(replica.seq); p; p = pending.get(replica.seq)) {
+        pending.delete(replica.seq);
+        if (replica.apply(p) !== 'applied') break;
+      }
+    };
     const applyUpdate = (u, origin) => enqueue(async () => {
+      if (opts.allTicks && replica.have && !u.full && U64(u.from_seq) > replica.seq &&
+        pending.size < 64) {
+        pending.set(U64(u.from_seq), u);
+        return;
+      }
       let r = replica.apply(u);
+      if (r === 'applied') drain();
       while (r === 'gap' || r === 'drift') {
         if (++resyncs > MAX_RESYNCS) {
           throw new ClientError('fail', `gave up after ${MAX_RESYNCS} resyncs (last: ${r} on ${origin} update ${u.from_seq}->${u.to_seq}, replica seq ${replica.seq})`);
@@ -364,6 +433,7 @@ async function run(opts, phase) {
     phase.name = 'watch';
     const watchReq = {
       client_id: opts.clientId, heartbeat_interval: { seconds: 1, nanos: 0 }, chunked_payloads: true,
+      push_all_ticks: opts.allTicks,
     };
     if (opts.resume) {
       watchReq.known_seq = replica.seq.toString();
@@ -433,7 +503,8 @@ async function run(opts, phase) {
     if (mut.update) await applyUpdate(mut.update, 'mutate');
 
     phase.name = `wait for ${state} active`;
-    await waitFor(() => (replica.time[stateIdx] & 1n) === 1n);
+    await waitFor(() => (replica.time[stateIdx] & 1n) === 1n ||
+      (opts.allTicks && replica.everActive.has(stateIdx)));
 
     phase.name = 'sync check';
     let checked = null;
@@ -471,6 +542,7 @@ async function run(opts, phase) {
       updates: replica.stats.updates, full_updates: replica.stats.full, ignored: replica.stats.ignored,
       coalesced: String(replica.stats.coalesced), gaps: replica.stats.gaps, drifts: replica.stats.drifts,
       resyncs, heartbeats, payloads, resume: opts.resume,
+      ...(opts.allTicks ? { transitions: replica.transitions, gap_updates: replica.gapUpdates } : {}),
     };
   } finally {
     for (const f of cleanup) { try { f(); } catch { /* closing anyway */ } }

@@ -5,6 +5,13 @@ Usage: /usr/bin/python3 client.py ADDR [--state NAME] [--timeout SECONDS]
                                        [--connect-timeout SECONDS]
                                        [--client-id ID] [--resume]
                                        [--expect-payload BYTES]
+                                       [--all-ticks]
+
+--all-ticks asks for every worker transition (push_all_ticks): each update's
+transitions are applied one by one, checked to continue the replica seq by
+seq, and reported (type, called states, +/- changes) in "transitions", with
+the updates that carried a gap counted in "gap_updates". The state then only
+has to have been active once.
 
 Steps: Handshake, WatchClock until InitialSyncDone, Mutate(ADD, state), wait
 until the replica shows the state active, then Sync and check that the replica
@@ -116,6 +123,43 @@ class Replica:
         self.queue_tick = 0
         self.stats = {"updates": 0, "full_updates": 0, "ignored": 0, "coalesced": 0,
                       "gaps": 0, "drifts": 0}
+        # --all-ticks: the transitions applied one by one, the updates that
+        # merged some (ClockUpdate.gap), the states ever seen active
+        self.names = []
+        self.transitions = []
+        self.gap_updates = 0
+        self.ever_active = set()
+        self.type_name = str
+
+    def apply_transitions(self, u, nxt):
+        """Applies u's transitions to nxt one by one, each on the next seq."""
+        seq = u.from_seq
+        for t in u.transitions:
+            if t.seq != seq + 1:
+                raise ClientError("fail", "protocol: transition %d after seq %d" % (t.seq, seq))
+            seq = t.seq
+            if len(t.indexes) != len(t.deltas):
+                raise ClientError("fail", "protocol: transition %d indexes/deltas" % t.seq)
+            changes = []
+            for i, d in zip(t.indexes, t.deltas):
+                if i >= self.n:
+                    raise ClientError("fail", "protocol: transition index %d out of range" % i)
+                was = nxt[i] % 2 == 1
+                nxt[i] = (nxt[i] + d) & MASK64
+                now = nxt[i] % 2 == 1
+                if now:
+                    self.ever_active.add(i)
+                if was != now:
+                    changes.append(("+" if now else "-") + self.name(i))
+            self.transitions.append({"seq": str(t.seq), "type": self.type_name(t.type),
+                                     "auto": t.auto, "called": [self.name(i) for i in t.called],
+                                     "changes": changes})
+        if seq != u.to_seq:
+            raise ClientError("fail", "protocol: transitions of %d->%d stop short"
+                              % (u.from_seq, u.to_seq))
+
+    def name(self, i):
+        return self.names[i] if i < len(self.names) else str(i)
 
     def seed(self, seq, ticks, queue_tick):
         self.time = list(ticks)
@@ -145,8 +189,16 @@ class Replica:
         else:
             self.stats["gaps"] += 1
             return "gap"
-        for i, d in zip(idx, deltas):
-            nxt[i] = (nxt[i] + d) & MASK64
+        if u.gap:
+            self.gap_updates += 1
+        if not u.full and len(u.transitions) > 0:
+            # the transitions instead of the merged diff (they add up to it)
+            self.apply_transitions(u, nxt)
+        else:
+            for i, d in zip(idx, deltas):
+                nxt[i] = (nxt[i] + d) & MASK64
+                if nxt[i] % 2 == 1:
+                    self.ever_active.add(i)
         if sum(nxt) & MASK64 != u.sum:
             self.stats["drifts"] += 1
             return "drift"
@@ -234,13 +286,26 @@ class Session:
         self.received = []  # (name, size, sha256 hex) of whole payloads
         self.error = None
         self.closing = False
+        # --all-ticks: updates ahead of the replica wait for the one before
+        # (one chain for the stream and the replies) instead of a resync
+        self.all_ticks = False
+        self.pending = {}
 
     def remaining(self):
         return max(0.001, self.deadline - time.monotonic())
 
     def apply(self, u, origin):
         with self.cond:
+            rep = self.replica
+            if (self.all_ticks and rep.have and not u.full and u.from_seq > rep.seq
+                    and len(self.pending) < 64):
+                self.pending[u.from_seq] = u
+                return
             r = self.replica.apply(u)
+            if r == "applied":
+                while rep.seq in self.pending:
+                    if rep.apply(self.pending.pop(rep.seq)) != "applied":
+                        break
             while r in ("gap", "drift"):
                 self.resyncs += 1
                 if self.resyncs > MAX_RESYNCS:
@@ -355,13 +420,17 @@ def run(opts, phase, tmp):
 
     sess = Session(pb, stub, opts.client_id, len(names), deadline)
     sess.assembler.limit = opts.max_payload
+    sess.all_ticks = opts.all_ticks
+    sess.replica.names = names
+    sess.replica.type_name = pb.MutationType.Name
     if opts.resume:
         sess.replica.seed(hs.seq, hs.time, hs.queue_tick)
 
     phase["name"] = "watch"
     req = pb.WatchClockRequest(client_id=opts.client_id,
                                heartbeat_interval=duration_pb2.Duration(seconds=1),
-                               chunked_payloads=True)
+                               chunked_payloads=True,
+                               push_all_ticks=opts.all_ticks)
     if opts.resume:
         req.known_seq = sess.replica.seq
         req.known_time.extend(sess.replica.time)
@@ -389,7 +458,8 @@ def run(opts, phase, tmp):
             sess.apply(mut.update, "mutate")
 
         phase["name"] = "wait for %s active" % state
-        sess.wait_for(lambda: sess.replica.time[state_idx] % 2 == 1)
+        sess.wait_for(lambda: sess.replica.time[state_idx] % 2 == 1 or
+                      (opts.all_ticks and state_idx in sess.replica.ever_active))
 
         phase["name"] = "sync check"
         checked = None
@@ -434,6 +504,9 @@ def run(opts, phase, tmp):
                 out["payload"] = payload
             out.update(r.stats)
             out["coalesced"] = str(out["coalesced"])
+            if opts.all_ticks:
+                out["transitions"] = r.transitions
+                out["gap_updates"] = r.gap_updates
         return out
     finally:
         sess.closing = True
@@ -493,6 +566,8 @@ def main():
                    help="after the checks, wait for a payload of BYTES bytes and report its SHA-256")
     p.add_argument("--max-payload", type=int, default=DEFAULT_MAX_PAYLOAD, metavar="BYTES",
                    help="largest chunked payload accepted (256 MiB)")
+    p.add_argument("--all-ticks", action="store_true",
+                   help="ask for every worker transition (push_all_ticks) and report them")
     p.add_argument("--resume", action="store_true",
                    help="seed the replica from Handshake and resume WatchClock from it")
     opts = None

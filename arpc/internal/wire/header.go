@@ -97,6 +97,8 @@ type wireClock struct {
 	// Zip is the codec Diff is compressed with (full snapshots over the
 	// sender's threshold); CompressNone for a raw diff.
 	Zip Compression
+	// Ticks are Update.Ticks (flag bTicks)
+	Ticks []byte
 }
 
 // header flags
@@ -255,6 +257,9 @@ func (c *wireClock) append(b []byte, flags byte) []byte {
 	if c.Full {
 		flags |= bFull
 	}
+	if len(c.Ticks) > 0 {
+		flags |= bTicks
+	}
 	if c.Zip != CompressNone {
 		b = append(b, flags|bZip, byte(c.Zip))
 	} else {
@@ -265,7 +270,8 @@ func (c *wireClock) append(b []byte, flags byte) []byte {
 	b = binary.AppendUvarint(b, c.SumGap)
 	b = binary.AppendUvarint(b, c.QTGap)
 	b = binary.AppendUvarint(b, uint64(len(c.Diff)))
-	return append(b, c.Diff...)
+	b = append(b, c.Diff...)
+	return c.appendTicks(b)
 }
 
 func appendString(b []byte, s string) []byte {

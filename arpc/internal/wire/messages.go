@@ -71,6 +71,10 @@ type ArgsHello struct {
 	// Compression is the compression the client asks for
 	// (ClientOpts.Compression).
 	Compression Compression
+	// PushAllTicks asks for every worker transition (ClientOpts.PushAllTicks):
+	// an options byte at the end of the Hello's extension block, only when
+	// set.
+	PushAllTicks bool
 }
 
 // RespHello answers ArgsHello.
@@ -129,6 +133,10 @@ type Update struct {
 	QT uint64
 	// Full marks a snapshot that replaces the replica's time.
 	Full bool
+	// Ticks are the update's worker transitions and gap, for a client that
+	// asked for every one (ArgsHello.PushAllTicks), encoded (ticks.go);
+	// nil for none.
+	Ticks []byte
 }
 
 // To returns the sequence the update produces.

@@ -50,6 +50,10 @@ func (a *ArgsHello) appendRaw(b []byte, _ zipper) []byte {
 	// its version (see docs/protocol.md)
 	ext := appendString(nil, a.Token)
 	ext = append(ext, byte(a.Encoding), byte(a.Compression))
+	if a.PushAllTicks {
+		// options, only when set (ticks.go)
+		ext = append(ext, helloTicks)
+	}
 	b = binary.AppendUvarint(b, uint64(len(ext)))
 	return append(b, ext...)
 }
@@ -77,6 +81,9 @@ func (a *ArgsHello) decodeRaw(r *reader) {
 	a.Token = ext.string()
 	a.Encoding = Encoding(ext.byte())
 	a.Compression = Compression(ext.byte())
+	if len(ext.b) > 0 {
+		a.PushAllTicks = ext.byte()&helloTicks != 0
+	}
 	if err := ext.end(); err != nil {
 		r.fail("hello extension: %v", err)
 	}

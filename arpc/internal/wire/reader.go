@@ -145,6 +145,9 @@ func (r *reader) clock() *wireClock {
 	c.SumGap = r.uvarint()
 	c.QTGap = r.uvarint()
 	c.Diff = r.bytes()
+	if flags&bTicks != 0 {
+		c.Ticks = r.bytes()
+	}
 	return c
 }
 

@@ -127,7 +127,8 @@ func (st *streamState) clockOut(u *Update) *wireClock {
 		return nil
 	}
 	w := &wireClock{Back: st.to - u.From, Span: u.Span, Diff: u.Diff,
-		SumGap: u.Sum - st.sum, QTGap: u.QT - st.qt, Full: u.Full}
+		SumGap: u.Sum - st.sum, QTGap: u.QT - st.qt, Full: u.Full,
+		Ticks: u.Ticks}
 	if u.Full {
 		// full snapshots may be compressed; diffs stay raw
 		w.Diff, w.Zip = st.zip.snapshot(u.Diff)
@@ -174,7 +175,8 @@ func (st *streamState) clockIn(w *wireClock) (*Update, error) {
 		return nil, nil
 	}
 	u := &Update{From: st.to - w.Back, Span: w.Span, Diff: w.Diff,
-		Sum: st.sum + w.SumGap, QT: st.qt + w.QTGap, Full: w.Full}
+		Sum: st.sum + w.SumGap, QT: st.qt + w.QTGap, Full: w.Full,
+		Ticks: w.Ticks}
 	st.to, st.sum, st.qt = u.To(), u.Sum, u.QT
 	if w.Zip != CompressNone {
 		d, err := decompress(w.Zip, w.Diff, st.max)

@@ -19,6 +19,8 @@ func FromEngine(u *engine.Update) *Update {
 		Sum:  u.Sum,
 		QT:   u.QueueTick,
 		Full: u.Full,
+		// PushAllTicks: the transitions (ticks.go)
+		Ticks: ticksBinary(u),
 	}
 }
 
@@ -41,6 +43,12 @@ func (wu *Update) Engine(n int, invalid error) (*engine.Update, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", invalid, err)
 	}
-	return &engine.Update{FromSeq: wu.From, ToSeq: wu.To(), Diff: d, Sum: wu.Sum,
-		QueueTick: wu.QT, Full: wu.Full}, nil
+	u := &engine.Update{FromSeq: wu.From, ToSeq: wu.To(), Diff: d, Sum: wu.Sum,
+		QueueTick: wu.QT, Full: wu.Full}
+	if len(wu.Ticks) > 0 {
+		if err := decodeTicks(u, wu.Ticks, n); err != nil {
+			return nil, fmt.Errorf("%w: %w", invalid, err)
+		}
+	}
+	return u, nil
 }

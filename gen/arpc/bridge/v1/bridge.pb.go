@@ -305,8 +305,11 @@ type HandshakeResponse struct {
 	SchemaHash string `protobuf:"bytes,7,opt,name=schema_hash,json=schemaHash,proto3" json:"schema_hash,omitempty"`
 	// The protocol version the server speaks. Currently 1.
 	ProtocolVersion uint32 `protobuf:"varint,8,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The worker's state groups, in the worker's order: each a name and the
+	// indexes (into state_names) of its states. Empty when it has none.
+	Groups        []*StateGroup `protobuf:"bytes,9,rep,name=groups,proto3" json:"groups,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HandshakeResponse) Reset() {
@@ -395,6 +398,69 @@ func (x *HandshakeResponse) GetProtocolVersion() uint32 {
 	return 0
 }
 
+func (x *HandshakeResponse) GetGroups() []*StateGroup {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+// StateGroup is one named group of the worker's states (asyncmachine's
+// state groups, see Machine.Groups).
+type StateGroup struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group's name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Indexes (into HandshakeResponse.state_names) of the group's states.
+	Indexes       []uint32 `protobuf:"varint,2,rep,packed,name=indexes,proto3" json:"indexes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateGroup) Reset() {
+	*x = StateGroup{}
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateGroup) ProtoMessage() {}
+
+func (x *StateGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateGroup.ProtoReflect.Descriptor instead.
+func (*StateGroup) Descriptor() ([]byte, []int) {
+	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *StateGroup) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *StateGroup) GetIndexes() []uint32 {
+	if x != nil {
+		return x.Indexes
+	}
+	return nil
+}
+
 // Schema is the worker's set of states and their relations.
 type Schema struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -406,7 +472,7 @@ type Schema struct {
 
 func (x *Schema) Reset() {
 	*x = Schema{}
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[2]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -418,7 +484,7 @@ func (x *Schema) String() string {
 func (*Schema) ProtoMessage() {}
 
 func (x *Schema) ProtoReflect() protoreflect.Message {
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[2]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -431,7 +497,7 @@ func (x *Schema) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Schema.ProtoReflect.Descriptor instead.
 func (*Schema) Descriptor() ([]byte, []int) {
-	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{2}
+	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Schema) GetStates() []*StateSchema {
@@ -468,7 +534,7 @@ type StateSchema struct {
 
 func (x *StateSchema) Reset() {
 	*x = StateSchema{}
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[3]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -480,7 +546,7 @@ func (x *StateSchema) String() string {
 func (*StateSchema) ProtoMessage() {}
 
 func (x *StateSchema) ProtoReflect() protoreflect.Message {
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[3]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -493,7 +559,7 @@ func (x *StateSchema) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateSchema.ProtoReflect.Descriptor instead.
 func (*StateSchema) Descriptor() ([]byte, []int) {
-	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{3}
+	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *StateSchema) GetName() string {
@@ -594,7 +660,7 @@ type MutateRequest struct {
 
 func (x *MutateRequest) Reset() {
 	*x = MutateRequest{}
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[4]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -606,7 +672,7 @@ func (x *MutateRequest) String() string {
 func (*MutateRequest) ProtoMessage() {}
 
 func (x *MutateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[4]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -619,7 +685,7 @@ func (x *MutateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MutateRequest.ProtoReflect.Descriptor instead.
 func (*MutateRequest) Descriptor() ([]byte, []int) {
-	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{4}
+	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *MutateRequest) GetType() MutationType {
@@ -707,7 +773,7 @@ type MutateResponse struct {
 
 func (x *MutateResponse) Reset() {
 	*x = MutateResponse{}
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[5]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -719,7 +785,7 @@ func (x *MutateResponse) String() string {
 func (*MutateResponse) ProtoMessage() {}
 
 func (x *MutateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[5]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -732,7 +798,7 @@ func (x *MutateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MutateResponse.ProtoReflect.Descriptor instead.
 func (*MutateResponse) Descriptor() ([]byte, []int) {
-	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{5}
+	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *MutateResponse) GetResult() MutationResult {
@@ -786,7 +852,7 @@ type CanMutateRequest struct {
 
 func (x *CanMutateRequest) Reset() {
 	*x = CanMutateRequest{}
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[6]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -798,7 +864,7 @@ func (x *CanMutateRequest) String() string {
 func (*CanMutateRequest) ProtoMessage() {}
 
 func (x *CanMutateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[6]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -811,7 +877,7 @@ func (x *CanMutateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CanMutateRequest.ProtoReflect.Descriptor instead.
 func (*CanMutateRequest) Descriptor() ([]byte, []int) {
-	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{6}
+	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CanMutateRequest) GetType() MutationType {
@@ -870,7 +936,7 @@ type CanMutateResponse struct {
 
 func (x *CanMutateResponse) Reset() {
 	*x = CanMutateResponse{}
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[7]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -882,7 +948,7 @@ func (x *CanMutateResponse) String() string {
 func (*CanMutateResponse) ProtoMessage() {}
 
 func (x *CanMutateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[7]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -895,7 +961,7 @@ func (x *CanMutateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CanMutateResponse.ProtoReflect.Descriptor instead.
 func (*CanMutateResponse) Descriptor() ([]byte, []int) {
-	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{7}
+	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CanMutateResponse) GetResult() MutationResult {
@@ -927,7 +993,7 @@ type SyncRequest struct {
 
 func (x *SyncRequest) Reset() {
 	*x = SyncRequest{}
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[8]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -939,7 +1005,7 @@ func (x *SyncRequest) String() string {
 func (*SyncRequest) ProtoMessage() {}
 
 func (x *SyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[8]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -952,7 +1018,7 @@ func (x *SyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncRequest.ProtoReflect.Descriptor instead.
 func (*SyncRequest) Descriptor() ([]byte, []int) {
-	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{8}
+	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SyncRequest) GetClientId() string {
@@ -987,7 +1053,7 @@ type SyncResponse struct {
 
 func (x *SyncResponse) Reset() {
 	*x = SyncResponse{}
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[9]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -999,7 +1065,7 @@ func (x *SyncResponse) String() string {
 func (*SyncResponse) ProtoMessage() {}
 
 func (x *SyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[9]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1012,7 +1078,7 @@ func (x *SyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncResponse.ProtoReflect.Descriptor instead.
 func (*SyncResponse) Descriptor() ([]byte, []int) {
-	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{9}
+	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SyncResponse) GetUpdate() *ClockUpdate {
@@ -1035,7 +1101,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[10]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1047,7 +1113,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[10]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1060,7 +1126,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{10}
+	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetRequest) GetName() string {
@@ -1088,7 +1154,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[11]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1100,7 +1166,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[11]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1113,7 +1179,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{11}
+	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetResponse) GetValue() *structpb.Value {
@@ -1142,6 +1208,14 @@ type WatchClockRequest struct {
 	// The schema hash the caller's known_time is aligned with; empty skips the
 	// check. When set and different from the worker's, FAILED_PRECONDITION.
 	SchemaHash string `protobuf:"bytes,5,opt,name=schema_hash,json=schemaHash,proto3" json:"schema_hash,omitempty"`
+	// Ask for every accepted worker transition: the stream's updates (and the
+	// updates of this client_id's Mutate replies) then carry
+	// ClockUpdate.transitions, one per worker transition, in order, never
+	// merged, so that a client can run final handlers (FooState, FooEnd) for
+	// each. The server bounds how many wait for a slow reader (its
+	// MaxPendingTransitions, 16384 by default); past that an update carries
+	// the merged diff without them and sets ClockUpdate.gap.
+	PushAllTicks bool `protobuf:"varint,6,opt,name=push_all_ticks,json=pushAllTicks,proto3" json:"push_all_ticks,omitempty"`
 	// When true, payloads larger than the server's chunk size (64 KiB by
 	// default) come as PayloadChunk messages, which the client reassembles and
 	// verifies, so that payloads of any size (up to the server's limits) pass
@@ -1156,7 +1230,7 @@ type WatchClockRequest struct {
 
 func (x *WatchClockRequest) Reset() {
 	*x = WatchClockRequest{}
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[12]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1168,7 +1242,7 @@ func (x *WatchClockRequest) String() string {
 func (*WatchClockRequest) ProtoMessage() {}
 
 func (x *WatchClockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[12]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1181,7 +1255,7 @@ func (x *WatchClockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchClockRequest.ProtoReflect.Descriptor instead.
 func (*WatchClockRequest) Descriptor() ([]byte, []int) {
-	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{12}
+	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WatchClockRequest) GetClientId() string {
@@ -1219,6 +1293,13 @@ func (x *WatchClockRequest) GetSchemaHash() string {
 	return ""
 }
 
+func (x *WatchClockRequest) GetPushAllTicks() bool {
+	if x != nil {
+		return x.PushAllTicks
+	}
+	return false
+}
+
 func (x *WatchClockRequest) GetChunkedPayloads() bool {
 	if x != nil {
 		return x.ChunkedPayloads
@@ -1245,7 +1326,7 @@ type WatchClockResponse struct {
 
 func (x *WatchClockResponse) Reset() {
 	*x = WatchClockResponse{}
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[13]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1257,7 +1338,7 @@ func (x *WatchClockResponse) String() string {
 func (*WatchClockResponse) ProtoMessage() {}
 
 func (x *WatchClockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[13]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1270,7 +1351,7 @@ func (x *WatchClockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchClockResponse.ProtoReflect.Descriptor instead.
 func (*WatchClockResponse) Descriptor() ([]byte, []int) {
-	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{13}
+	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WatchClockResponse) GetEvent() isWatchClockResponse_Event {
@@ -1391,14 +1472,27 @@ type ClockUpdate struct {
 	Full bool `protobuf:"varint,7,opt,name=full,proto3" json:"full,omitempty"`
 	// How many engine diffs were merged into this update (1 for a single diff;
 	// more when the client read slowly; 0 for a snapshot not built from diffs).
-	Coalesced     uint64 `protobuf:"varint,8,opt,name=coalesced,proto3" json:"coalesced,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Coalesced uint64 `protobuf:"varint,8,opt,name=coalesced,proto3" json:"coalesced,omitempty"`
+	// With WatchClockRequest.push_all_ticks: the worker transitions from
+	// from_seq to to_seq, one per seq, in order (transitions[i].seq is
+	// from_seq + 1 + i). Applying their diffs one by one gives this update's
+	// diff. Empty for a full snapshot and for a gap.
+	Transitions []*Transition `protobuf:"bytes,9,rep,name=transitions,proto3" json:"transitions,omitempty"`
+	// With WatchClockRequest.push_all_ticks: true when this update merged
+	// worker transitions whose records the server dropped (the reader was
+	// slower than its MaxPendingTransitions bound): transitions is empty and
+	// the diff is the merged one. gap_transitions says how many it merged.
+	Gap bool `protobuf:"varint,10,opt,name=gap,proto3" json:"gap,omitempty"`
+	// How many worker transitions a gap merged (to_seq - from_seq); 0 when
+	// gap is false.
+	GapTransitions uint64 `protobuf:"varint,11,opt,name=gap_transitions,json=gapTransitions,proto3" json:"gap_transitions,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ClockUpdate) Reset() {
 	*x = ClockUpdate{}
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[14]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1410,7 +1504,7 @@ func (x *ClockUpdate) String() string {
 func (*ClockUpdate) ProtoMessage() {}
 
 func (x *ClockUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[14]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1423,7 +1517,7 @@ func (x *ClockUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClockUpdate.ProtoReflect.Descriptor instead.
 func (*ClockUpdate) Descriptor() ([]byte, []int) {
-	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{14}
+	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ClockUpdate) GetFromSeq() uint64 {
@@ -1482,6 +1576,271 @@ func (x *ClockUpdate) GetCoalesced() uint64 {
 	return 0
 }
 
+func (x *ClockUpdate) GetTransitions() []*Transition {
+	if x != nil {
+		return x.Transitions
+	}
+	return nil
+}
+
+func (x *ClockUpdate) GetGap() bool {
+	if x != nil {
+		return x.Gap
+	}
+	return false
+}
+
+func (x *ClockUpdate) GetGapTransitions() uint64 {
+	if x != nil {
+		return x.GapTransitions
+	}
+	return 0
+}
+
+// Transition is one accepted transition of the worker, for clients that
+// asked for every one (WatchClockRequest.push_all_ticks).
+type Transition struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The seq of the snapshot this transition produced.
+	Seq uint64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// The mutation's type (add, remove or set).
+	Type MutationType `protobuf:"varint,2,opt,name=type,proto3,enum=arpc.bridge.v1.MutationType" json:"type,omitempty"`
+	// Indexes (into HandshakeResponse.state_names) of the states the mutation
+	// called.
+	Called []uint32 `protobuf:"varint,3,rep,packed,name=called,proto3" json:"called,omitempty"`
+	// The diff this transition made: tick increments (deltas) at state
+	// indexes, as in ClockUpdate; empty when no tick changed.
+	Indexes []uint32 `protobuf:"varint,4,rep,packed,name=indexes,proto3" json:"indexes,omitempty"`
+	// Tick increments, index-aligned with indexes.
+	Deltas []uint64 `protobuf:"varint,5,rep,packed,name=deltas,proto3" json:"deltas,omitempty"`
+	// The mutation's args that protobuf can carry (JSON-like values); args
+	// that cannot be encoded are left out and named in args_omitted.
+	Args *structpb.Struct `protobuf:"bytes,6,opt,name=args,proto3" json:"args,omitempty"`
+	// True for a mutation of Auto states, made by the worker itself.
+	Auto bool `protobuf:"varint,7,opt,name=auto,proto3" json:"auto,omitempty"`
+	// Names of args left out because they cannot be encoded.
+	ArgsOmitted []string `protobuf:"bytes,8,rep,name=args_omitted,json=argsOmitted,proto3" json:"args_omitted,omitempty"`
+	// Non-zero when this transition stands for that many transitions of
+	// another worker that a relay (a remote worker served again) received
+	// merged, as a gap: type, called and args then mean nothing.
+	Gap           uint64 `protobuf:"varint,9,opt,name=gap,proto3" json:"gap,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Transition) Reset() {
+	*x = Transition{}
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Transition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Transition) ProtoMessage() {}
+
+func (x *Transition) ProtoReflect() protoreflect.Message {
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Transition.ProtoReflect.Descriptor instead.
+func (*Transition) Descriptor() ([]byte, []int) {
+	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Transition) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *Transition) GetType() MutationType {
+	if x != nil {
+		return x.Type
+	}
+	return MutationType_MUTATION_TYPE_UNSPECIFIED
+}
+
+func (x *Transition) GetCalled() []uint32 {
+	if x != nil {
+		return x.Called
+	}
+	return nil
+}
+
+func (x *Transition) GetIndexes() []uint32 {
+	if x != nil {
+		return x.Indexes
+	}
+	return nil
+}
+
+func (x *Transition) GetDeltas() []uint64 {
+	if x != nil {
+		return x.Deltas
+	}
+	return nil
+}
+
+func (x *Transition) GetArgs() *structpb.Struct {
+	if x != nil {
+		return x.Args
+	}
+	return nil
+}
+
+func (x *Transition) GetAuto() bool {
+	if x != nil {
+		return x.Auto
+	}
+	return false
+}
+
+func (x *Transition) GetArgsOmitted() []string {
+	if x != nil {
+		return x.ArgsOmitted
+	}
+	return nil
+}
+
+func (x *Transition) GetGap() uint64 {
+	if x != nil {
+		return x.Gap
+	}
+	return 0
+}
+
+// WhenArgsRequest opens a WhenArgs wait.
+type WhenArgsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The caller's client_id, as sent in Handshake.
+	ClientId string `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	// The state to wait for, by name.
+	State string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	// The args the activating mutation must include.
+	Args *structpb.Struct `protobuf:"bytes,3,opt,name=args,proto3" json:"args,omitempty"`
+	// The schema hash of the caller's view; empty skips the check.
+	SchemaHash    string `protobuf:"bytes,4,opt,name=schema_hash,json=schemaHash,proto3" json:"schema_hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WhenArgsRequest) Reset() {
+	*x = WhenArgsRequest{}
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WhenArgsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WhenArgsRequest) ProtoMessage() {}
+
+func (x *WhenArgsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WhenArgsRequest.ProtoReflect.Descriptor instead.
+func (*WhenArgsRequest) Descriptor() ([]byte, []int) {
+	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *WhenArgsRequest) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *WhenArgsRequest) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *WhenArgsRequest) GetArgs() *structpb.Struct {
+	if x != nil {
+		return x.Args
+	}
+	return nil
+}
+
+func (x *WhenArgsRequest) GetSchemaHash() string {
+	if x != nil {
+		return x.SchemaHash
+	}
+	return ""
+}
+
+// WhenArgsResponse is one message of a WhenArgs stream.
+type WhenArgsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// False for the first message (the wait is registered), true for the
+	// match, after which the stream ends.
+	Matched       bool `protobuf:"varint,1,opt,name=matched,proto3" json:"matched,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WhenArgsResponse) Reset() {
+	*x = WhenArgsResponse{}
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WhenArgsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WhenArgsResponse) ProtoMessage() {}
+
+func (x *WhenArgsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WhenArgsResponse.ProtoReflect.Descriptor instead.
+func (*WhenArgsResponse) Descriptor() ([]byte, []int) {
+	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *WhenArgsResponse) GetMatched() bool {
+	if x != nil {
+		return x.Matched
+	}
+	return false
+}
+
 // InitialSyncDone marks the end of the initial catch-up on a WatchClock
 // stream: the replica is now at least as new as seq.
 type InitialSyncDone struct {
@@ -1494,7 +1853,7 @@ type InitialSyncDone struct {
 
 func (x *InitialSyncDone) Reset() {
 	*x = InitialSyncDone{}
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[15]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +1865,7 @@ func (x *InitialSyncDone) String() string {
 func (*InitialSyncDone) ProtoMessage() {}
 
 func (x *InitialSyncDone) ProtoReflect() protoreflect.Message {
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[15]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +1878,7 @@ func (x *InitialSyncDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitialSyncDone.ProtoReflect.Descriptor instead.
 func (*InitialSyncDone) Descriptor() ([]byte, []int) {
-	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{15}
+	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *InitialSyncDone) GetSeq() uint64 {
@@ -1554,7 +1913,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[16]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1566,7 +1925,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[16]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1579,7 +1938,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{16}
+	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Heartbeat) GetServerTime() *timestamppb.Timestamp {
@@ -1623,7 +1982,7 @@ type Payload struct {
 
 func (x *Payload) Reset() {
 	*x = Payload{}
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[17]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1635,7 +1994,7 @@ func (x *Payload) String() string {
 func (*Payload) ProtoMessage() {}
 
 func (x *Payload) ProtoReflect() protoreflect.Message {
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[17]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1648,7 +2007,7 @@ func (x *Payload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Payload.ProtoReflect.Descriptor instead.
 func (*Payload) Descriptor() ([]byte, []int) {
-	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{17}
+	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Payload) GetName() string {
@@ -1722,7 +2081,7 @@ type PayloadChunk struct {
 
 func (x *PayloadChunk) Reset() {
 	*x = PayloadChunk{}
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[18]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1734,7 +2093,7 @@ func (x *PayloadChunk) String() string {
 func (*PayloadChunk) ProtoMessage() {}
 
 func (x *PayloadChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[18]
+	mi := &file_arpc_bridge_v1_bridge_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1747,7 +2106,7 @@ func (x *PayloadChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayloadChunk.ProtoReflect.Descriptor instead.
 func (*PayloadChunk) Descriptor() ([]byte, []int) {
-	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{18}
+	return file_arpc_bridge_v1_bridge_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PayloadChunk) GetHeader() *Payload {
@@ -1796,7 +2155,7 @@ const file_arpc_bridge_v1_bridge_proto_rawDesc = "" +
 	"schemaHash\x12\x1f\n" +
 	"\vstate_names\x18\x03 \x03(\tR\n" +
 	"stateNames\x12)\n" +
-	"\x10protocol_version\x18\x04 \x01(\rR\x0fprotocolVersion\"\x94\x02\n" +
+	"\x10protocol_version\x18\x04 \x01(\rR\x0fprotocolVersion\"\xc8\x02\n" +
 	"\x11HandshakeResponse\x12\x1d\n" +
 	"\n" +
 	"machine_id\x18\x01 \x01(\tR\tmachineId\x12\x1f\n" +
@@ -1809,7 +2168,12 @@ const file_arpc_bridge_v1_bridge_proto_rawDesc = "" +
 	"queue_tick\x18\x06 \x01(\x04R\tqueueTick\x12\x1f\n" +
 	"\vschema_hash\x18\a \x01(\tR\n" +
 	"schemaHash\x12)\n" +
-	"\x10protocol_version\x18\b \x01(\rR\x0fprotocolVersion\"=\n" +
+	"\x10protocol_version\x18\b \x01(\rR\x0fprotocolVersion\x122\n" +
+	"\x06groups\x18\t \x03(\v2\x1a.arpc.bridge.v1.StateGroupR\x06groups\":\n" +
+	"\n" +
+	"StateGroup\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aindexes\x18\x02 \x03(\rR\aindexes\"=\n" +
 	"\x06Schema\x123\n" +
 	"\x06states\x18\x01 \x03(\v2\x1b.arpc.bridge.v1.StateSchemaR\x06states\"\xb9\x01\n" +
 	"\vStateSchema\x12\x12\n" +
@@ -1861,7 +2225,7 @@ const file_arpc_bridge_v1_bridge_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tclient_id\x18\x02 \x01(\tR\bclientId\";\n" +
 	"\vGetResponse\x12,\n" +
-	"\x05value\x18\x01 \x01(\v2\x16.google.protobuf.ValueR\x05value\"\x82\x02\n" +
+	"\x05value\x18\x01 \x01(\v2\x16.google.protobuf.ValueR\x05value\"\xa8\x02\n" +
 	"\x11WatchClockRequest\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12\x1b\n" +
 	"\tknown_seq\x18\x02 \x01(\x04R\bknownSeq\x12\x1d\n" +
@@ -1869,7 +2233,8 @@ const file_arpc_bridge_v1_bridge_proto_rawDesc = "" +
 	"known_time\x18\x03 \x03(\x04R\tknownTime\x12H\n" +
 	"\x12heartbeat_interval\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\x12\x1f\n" +
 	"\vschema_hash\x18\x05 \x01(\tR\n" +
-	"schemaHash\x12)\n" +
+	"schemaHash\x12$\n" +
+	"\x0epush_all_ticks\x18\x06 \x01(\bR\fpushAllTicks\x12)\n" +
 	"\x10chunked_payloads\x18\x10 \x01(\bR\x0fchunkedPayloads\"\xd8\x02\n" +
 	"\x12WatchClockResponse\x125\n" +
 	"\x06update\x18\x01 \x01(\v2\x1b.arpc.bridge.v1.ClockUpdateH\x00R\x06update\x12M\n" +
@@ -1877,7 +2242,7 @@ const file_arpc_bridge_v1_bridge_proto_rawDesc = "" +
 	"\theartbeat\x18\x03 \x01(\v2\x19.arpc.bridge.v1.HeartbeatH\x00R\theartbeat\x123\n" +
 	"\apayload\x18\x04 \x01(\v2\x17.arpc.bridge.v1.PayloadH\x00R\apayload\x12C\n" +
 	"\rpayload_chunk\x18\x10 \x01(\v2\x1c.arpc.bridge.v1.PayloadChunkH\x00R\fpayloadChunkB\a\n" +
-	"\x05event\"\xd4\x01\n" +
+	"\x05event\"\xcd\x02\n" +
 	"\vClockUpdate\x12\x19\n" +
 	"\bfrom_seq\x18\x01 \x01(\x04R\afromSeq\x12\x15\n" +
 	"\x06to_seq\x18\x02 \x01(\x04R\x05toSeq\x12\x18\n" +
@@ -1887,7 +2252,30 @@ const file_arpc_bridge_v1_bridge_proto_rawDesc = "" +
 	"\n" +
 	"queue_tick\x18\x06 \x01(\x04R\tqueueTick\x12\x12\n" +
 	"\x04full\x18\a \x01(\bR\x04full\x12\x1c\n" +
-	"\tcoalesced\x18\b \x01(\x04R\tcoalesced\"#\n" +
+	"\tcoalesced\x18\b \x01(\x04R\tcoalesced\x12<\n" +
+	"\vtransitions\x18\t \x03(\v2\x1a.arpc.bridge.v1.TransitionR\vtransitions\x12\x10\n" +
+	"\x03gap\x18\n" +
+	" \x01(\bR\x03gap\x12'\n" +
+	"\x0fgap_transitions\x18\v \x01(\x04R\x0egapTransitions\"\x90\x02\n" +
+	"\n" +
+	"Transition\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x120\n" +
+	"\x04type\x18\x02 \x01(\x0e2\x1c.arpc.bridge.v1.MutationTypeR\x04type\x12\x16\n" +
+	"\x06called\x18\x03 \x03(\rR\x06called\x12\x18\n" +
+	"\aindexes\x18\x04 \x03(\rR\aindexes\x12\x16\n" +
+	"\x06deltas\x18\x05 \x03(\x04R\x06deltas\x12+\n" +
+	"\x04args\x18\x06 \x01(\v2\x17.google.protobuf.StructR\x04args\x12\x12\n" +
+	"\x04auto\x18\a \x01(\bR\x04auto\x12!\n" +
+	"\fargs_omitted\x18\b \x03(\tR\vargsOmitted\x12\x10\n" +
+	"\x03gap\x18\t \x01(\x04R\x03gap\"\x92\x01\n" +
+	"\x0fWhenArgsRequest\x12\x1b\n" +
+	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12+\n" +
+	"\x04args\x18\x03 \x01(\v2\x17.google.protobuf.StructR\x04args\x12\x1f\n" +
+	"\vschema_hash\x18\x04 \x01(\tR\n" +
+	"schemaHash\",\n" +
+	"\x10WhenArgsResponse\x12\x18\n" +
+	"\amatched\x18\x01 \x01(\bR\amatched\"#\n" +
 	"\x0fInitialSyncDone\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\"\x85\x01\n" +
 	"\tHeartbeat\x12;\n" +
@@ -1917,7 +2305,7 @@ const file_arpc_bridge_v1_bridge_proto_rawDesc = "" +
 	"\x1bMUTATION_RESULT_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18MUTATION_RESULT_EXECUTED\x10\x01\x12\x1c\n" +
 	"\x18MUTATION_RESULT_CANCELED\x10\x02\x12\x1a\n" +
-	"\x16MUTATION_RESULT_QUEUED\x10\x032\xd6\x03\n" +
+	"\x16MUTATION_RESULT_QUEUED\x10\x032\xa7\x04\n" +
 	"\rBridgeService\x12P\n" +
 	"\tHandshake\x12 .arpc.bridge.v1.HandshakeRequest\x1a!.arpc.bridge.v1.HandshakeResponse\x12G\n" +
 	"\x06Mutate\x12\x1d.arpc.bridge.v1.MutateRequest\x1a\x1e.arpc.bridge.v1.MutateResponse\x12P\n" +
@@ -1925,7 +2313,8 @@ const file_arpc_bridge_v1_bridge_proto_rawDesc = "" +
 	"\x04Sync\x12\x1b.arpc.bridge.v1.SyncRequest\x1a\x1c.arpc.bridge.v1.SyncResponse\x12>\n" +
 	"\x03Get\x12\x1a.arpc.bridge.v1.GetRequest\x1a\x1b.arpc.bridge.v1.GetResponse\x12U\n" +
 	"\n" +
-	"WatchClock\x12!.arpc.bridge.v1.WatchClockRequest\x1a\".arpc.bridge.v1.WatchClockResponse0\x01B>Z<github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1;bridgev1b\x06proto3"
+	"WatchClock\x12!.arpc.bridge.v1.WatchClockRequest\x1a\".arpc.bridge.v1.WatchClockResponse0\x01\x12O\n" +
+	"\bWhenArgs\x12\x1f.arpc.bridge.v1.WhenArgsRequest\x1a .arpc.bridge.v1.WhenArgsResponse0\x01B>Z<github.com/arpcbridge/arpcbridge/gen/arpc/bridge/v1;bridgev1b\x06proto3"
 
 var (
 	file_arpc_bridge_v1_bridge_proto_rawDescOnce sync.Once
@@ -1940,71 +2329,82 @@ func file_arpc_bridge_v1_bridge_proto_rawDescGZIP() []byte {
 }
 
 var file_arpc_bridge_v1_bridge_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_arpc_bridge_v1_bridge_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_arpc_bridge_v1_bridge_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_arpc_bridge_v1_bridge_proto_goTypes = []any{
 	(MutationType)(0),             // 0: arpc.bridge.v1.MutationType
 	(MutationResult)(0),           // 1: arpc.bridge.v1.MutationResult
 	(*HandshakeRequest)(nil),      // 2: arpc.bridge.v1.HandshakeRequest
 	(*HandshakeResponse)(nil),     // 3: arpc.bridge.v1.HandshakeResponse
-	(*Schema)(nil),                // 4: arpc.bridge.v1.Schema
-	(*StateSchema)(nil),           // 5: arpc.bridge.v1.StateSchema
-	(*MutateRequest)(nil),         // 6: arpc.bridge.v1.MutateRequest
-	(*MutateResponse)(nil),        // 7: arpc.bridge.v1.MutateResponse
-	(*CanMutateRequest)(nil),      // 8: arpc.bridge.v1.CanMutateRequest
-	(*CanMutateResponse)(nil),     // 9: arpc.bridge.v1.CanMutateResponse
-	(*SyncRequest)(nil),           // 10: arpc.bridge.v1.SyncRequest
-	(*SyncResponse)(nil),          // 11: arpc.bridge.v1.SyncResponse
-	(*GetRequest)(nil),            // 12: arpc.bridge.v1.GetRequest
-	(*GetResponse)(nil),           // 13: arpc.bridge.v1.GetResponse
-	(*WatchClockRequest)(nil),     // 14: arpc.bridge.v1.WatchClockRequest
-	(*WatchClockResponse)(nil),    // 15: arpc.bridge.v1.WatchClockResponse
-	(*ClockUpdate)(nil),           // 16: arpc.bridge.v1.ClockUpdate
-	(*InitialSyncDone)(nil),       // 17: arpc.bridge.v1.InitialSyncDone
-	(*Heartbeat)(nil),             // 18: arpc.bridge.v1.Heartbeat
-	(*Payload)(nil),               // 19: arpc.bridge.v1.Payload
-	(*PayloadChunk)(nil),          // 20: arpc.bridge.v1.PayloadChunk
-	(*structpb.Struct)(nil),       // 21: google.protobuf.Struct
-	(*structpb.Value)(nil),        // 22: google.protobuf.Value
-	(*durationpb.Duration)(nil),   // 23: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
+	(*StateGroup)(nil),            // 4: arpc.bridge.v1.StateGroup
+	(*Schema)(nil),                // 5: arpc.bridge.v1.Schema
+	(*StateSchema)(nil),           // 6: arpc.bridge.v1.StateSchema
+	(*MutateRequest)(nil),         // 7: arpc.bridge.v1.MutateRequest
+	(*MutateResponse)(nil),        // 8: arpc.bridge.v1.MutateResponse
+	(*CanMutateRequest)(nil),      // 9: arpc.bridge.v1.CanMutateRequest
+	(*CanMutateResponse)(nil),     // 10: arpc.bridge.v1.CanMutateResponse
+	(*SyncRequest)(nil),           // 11: arpc.bridge.v1.SyncRequest
+	(*SyncResponse)(nil),          // 12: arpc.bridge.v1.SyncResponse
+	(*GetRequest)(nil),            // 13: arpc.bridge.v1.GetRequest
+	(*GetResponse)(nil),           // 14: arpc.bridge.v1.GetResponse
+	(*WatchClockRequest)(nil),     // 15: arpc.bridge.v1.WatchClockRequest
+	(*WatchClockResponse)(nil),    // 16: arpc.bridge.v1.WatchClockResponse
+	(*ClockUpdate)(nil),           // 17: arpc.bridge.v1.ClockUpdate
+	(*Transition)(nil),            // 18: arpc.bridge.v1.Transition
+	(*WhenArgsRequest)(nil),       // 19: arpc.bridge.v1.WhenArgsRequest
+	(*WhenArgsResponse)(nil),      // 20: arpc.bridge.v1.WhenArgsResponse
+	(*InitialSyncDone)(nil),       // 21: arpc.bridge.v1.InitialSyncDone
+	(*Heartbeat)(nil),             // 22: arpc.bridge.v1.Heartbeat
+	(*Payload)(nil),               // 23: arpc.bridge.v1.Payload
+	(*PayloadChunk)(nil),          // 24: arpc.bridge.v1.PayloadChunk
+	(*structpb.Struct)(nil),       // 25: google.protobuf.Struct
+	(*structpb.Value)(nil),        // 26: google.protobuf.Value
+	(*durationpb.Duration)(nil),   // 27: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
 }
 var file_arpc_bridge_v1_bridge_proto_depIdxs = []int32{
-	4,  // 0: arpc.bridge.v1.HandshakeResponse.schema:type_name -> arpc.bridge.v1.Schema
-	5,  // 1: arpc.bridge.v1.Schema.states:type_name -> arpc.bridge.v1.StateSchema
-	0,  // 2: arpc.bridge.v1.MutateRequest.type:type_name -> arpc.bridge.v1.MutationType
-	21, // 3: arpc.bridge.v1.MutateRequest.args:type_name -> google.protobuf.Struct
-	1,  // 4: arpc.bridge.v1.MutateResponse.result:type_name -> arpc.bridge.v1.MutationResult
-	16, // 5: arpc.bridge.v1.MutateResponse.update:type_name -> arpc.bridge.v1.ClockUpdate
-	0,  // 6: arpc.bridge.v1.CanMutateRequest.type:type_name -> arpc.bridge.v1.MutationType
-	21, // 7: arpc.bridge.v1.CanMutateRequest.args:type_name -> google.protobuf.Struct
-	1,  // 8: arpc.bridge.v1.CanMutateResponse.result:type_name -> arpc.bridge.v1.MutationResult
-	16, // 9: arpc.bridge.v1.SyncResponse.update:type_name -> arpc.bridge.v1.ClockUpdate
-	22, // 10: arpc.bridge.v1.GetResponse.value:type_name -> google.protobuf.Value
-	23, // 11: arpc.bridge.v1.WatchClockRequest.heartbeat_interval:type_name -> google.protobuf.Duration
-	16, // 12: arpc.bridge.v1.WatchClockResponse.update:type_name -> arpc.bridge.v1.ClockUpdate
-	17, // 13: arpc.bridge.v1.WatchClockResponse.initial_sync_done:type_name -> arpc.bridge.v1.InitialSyncDone
-	18, // 14: arpc.bridge.v1.WatchClockResponse.heartbeat:type_name -> arpc.bridge.v1.Heartbeat
-	19, // 15: arpc.bridge.v1.WatchClockResponse.payload:type_name -> arpc.bridge.v1.Payload
-	20, // 16: arpc.bridge.v1.WatchClockResponse.payload_chunk:type_name -> arpc.bridge.v1.PayloadChunk
-	24, // 17: arpc.bridge.v1.Heartbeat.server_time:type_name -> google.protobuf.Timestamp
-	19, // 18: arpc.bridge.v1.PayloadChunk.header:type_name -> arpc.bridge.v1.Payload
-	2,  // 19: arpc.bridge.v1.BridgeService.Handshake:input_type -> arpc.bridge.v1.HandshakeRequest
-	6,  // 20: arpc.bridge.v1.BridgeService.Mutate:input_type -> arpc.bridge.v1.MutateRequest
-	8,  // 21: arpc.bridge.v1.BridgeService.CanMutate:input_type -> arpc.bridge.v1.CanMutateRequest
-	10, // 22: arpc.bridge.v1.BridgeService.Sync:input_type -> arpc.bridge.v1.SyncRequest
-	12, // 23: arpc.bridge.v1.BridgeService.Get:input_type -> arpc.bridge.v1.GetRequest
-	14, // 24: arpc.bridge.v1.BridgeService.WatchClock:input_type -> arpc.bridge.v1.WatchClockRequest
-	3,  // 25: arpc.bridge.v1.BridgeService.Handshake:output_type -> arpc.bridge.v1.HandshakeResponse
-	7,  // 26: arpc.bridge.v1.BridgeService.Mutate:output_type -> arpc.bridge.v1.MutateResponse
-	9,  // 27: arpc.bridge.v1.BridgeService.CanMutate:output_type -> arpc.bridge.v1.CanMutateResponse
-	11, // 28: arpc.bridge.v1.BridgeService.Sync:output_type -> arpc.bridge.v1.SyncResponse
-	13, // 29: arpc.bridge.v1.BridgeService.Get:output_type -> arpc.bridge.v1.GetResponse
-	15, // 30: arpc.bridge.v1.BridgeService.WatchClock:output_type -> arpc.bridge.v1.WatchClockResponse
-	25, // [25:31] is the sub-list for method output_type
-	19, // [19:25] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	5,  // 0: arpc.bridge.v1.HandshakeResponse.schema:type_name -> arpc.bridge.v1.Schema
+	4,  // 1: arpc.bridge.v1.HandshakeResponse.groups:type_name -> arpc.bridge.v1.StateGroup
+	6,  // 2: arpc.bridge.v1.Schema.states:type_name -> arpc.bridge.v1.StateSchema
+	0,  // 3: arpc.bridge.v1.MutateRequest.type:type_name -> arpc.bridge.v1.MutationType
+	25, // 4: arpc.bridge.v1.MutateRequest.args:type_name -> google.protobuf.Struct
+	1,  // 5: arpc.bridge.v1.MutateResponse.result:type_name -> arpc.bridge.v1.MutationResult
+	17, // 6: arpc.bridge.v1.MutateResponse.update:type_name -> arpc.bridge.v1.ClockUpdate
+	0,  // 7: arpc.bridge.v1.CanMutateRequest.type:type_name -> arpc.bridge.v1.MutationType
+	25, // 8: arpc.bridge.v1.CanMutateRequest.args:type_name -> google.protobuf.Struct
+	1,  // 9: arpc.bridge.v1.CanMutateResponse.result:type_name -> arpc.bridge.v1.MutationResult
+	17, // 10: arpc.bridge.v1.SyncResponse.update:type_name -> arpc.bridge.v1.ClockUpdate
+	26, // 11: arpc.bridge.v1.GetResponse.value:type_name -> google.protobuf.Value
+	27, // 12: arpc.bridge.v1.WatchClockRequest.heartbeat_interval:type_name -> google.protobuf.Duration
+	17, // 13: arpc.bridge.v1.WatchClockResponse.update:type_name -> arpc.bridge.v1.ClockUpdate
+	21, // 14: arpc.bridge.v1.WatchClockResponse.initial_sync_done:type_name -> arpc.bridge.v1.InitialSyncDone
+	22, // 15: arpc.bridge.v1.WatchClockResponse.heartbeat:type_name -> arpc.bridge.v1.Heartbeat
+	23, // 16: arpc.bridge.v1.WatchClockResponse.payload:type_name -> arpc.bridge.v1.Payload
+	24, // 17: arpc.bridge.v1.WatchClockResponse.payload_chunk:type_name -> arpc.bridge.v1.PayloadChunk
+	18, // 18: arpc.bridge.v1.ClockUpdate.transitions:type_name -> arpc.bridge.v1.Transition
+	0,  // 19: arpc.bridge.v1.Transition.type:type_name -> arpc.bridge.v1.MutationType
+	25, // 20: arpc.bridge.v1.Transition.args:type_name -> google.protobuf.Struct
+	25, // 21: arpc.bridge.v1.WhenArgsRequest.args:type_name -> google.protobuf.Struct
+	28, // 22: arpc.bridge.v1.Heartbeat.server_time:type_name -> google.protobuf.Timestamp
+	23, // 23: arpc.bridge.v1.PayloadChunk.header:type_name -> arpc.bridge.v1.Payload
+	2,  // 24: arpc.bridge.v1.BridgeService.Handshake:input_type -> arpc.bridge.v1.HandshakeRequest
+	7,  // 25: arpc.bridge.v1.BridgeService.Mutate:input_type -> arpc.bridge.v1.MutateRequest
+	9,  // 26: arpc.bridge.v1.BridgeService.CanMutate:input_type -> arpc.bridge.v1.CanMutateRequest
+	11, // 27: arpc.bridge.v1.BridgeService.Sync:input_type -> arpc.bridge.v1.SyncRequest
+	13, // 28: arpc.bridge.v1.BridgeService.Get:input_type -> arpc.bridge.v1.GetRequest
+	15, // 29: arpc.bridge.v1.BridgeService.WatchClock:input_type -> arpc.bridge.v1.WatchClockRequest
+	19, // 30: arpc.bridge.v1.BridgeService.WhenArgs:input_type -> arpc.bridge.v1.WhenArgsRequest
+	3,  // 31: arpc.bridge.v1.BridgeService.Handshake:output_type -> arpc.bridge.v1.HandshakeResponse
+	8,  // 32: arpc.bridge.v1.BridgeService.Mutate:output_type -> arpc.bridge.v1.MutateResponse
+	10, // 33: arpc.bridge.v1.BridgeService.CanMutate:output_type -> arpc.bridge.v1.CanMutateResponse
+	12, // 34: arpc.bridge.v1.BridgeService.Sync:output_type -> arpc.bridge.v1.SyncResponse
+	14, // 35: arpc.bridge.v1.BridgeService.Get:output_type -> arpc.bridge.v1.GetResponse
+	16, // 36: arpc.bridge.v1.BridgeService.WatchClock:output_type -> arpc.bridge.v1.WatchClockResponse
+	20, // 37: arpc.bridge.v1.BridgeService.WhenArgs:output_type -> arpc.bridge.v1.WhenArgsResponse
+	31, // [31:38] is the sub-list for method output_type
+	24, // [24:31] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_arpc_bridge_v1_bridge_proto_init() }
@@ -2012,7 +2412,7 @@ func file_arpc_bridge_v1_bridge_proto_init() {
 	if File_arpc_bridge_v1_bridge_proto != nil {
 		return
 	}
-	file_arpc_bridge_v1_bridge_proto_msgTypes[13].OneofWrappers = []any{
+	file_arpc_bridge_v1_bridge_proto_msgTypes[14].OneofWrappers = []any{
 		(*WatchClockResponse_Update)(nil),
 		(*WatchClockResponse_InitialSyncDone)(nil),
 		(*WatchClockResponse_Heartbeat)(nil),
@@ -2025,7 +2425,7 @@ func file_arpc_bridge_v1_bridge_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_arpc_bridge_v1_bridge_proto_rawDesc), len(file_arpc_bridge_v1_bridge_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   19,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

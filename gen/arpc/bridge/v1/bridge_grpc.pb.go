@@ -80,6 +80,7 @@ const (
 	BridgeService_Sync_FullMethodName       = "/arpc.bridge.v1.BridgeService/Sync"
 	BridgeService_Get_FullMethodName        = "/arpc.bridge.v1.BridgeService/Get"
 	BridgeService_WatchClock_FullMethodName = "/arpc.bridge.v1.BridgeService/WatchClock"
+	BridgeService_WhenArgs_FullMethodName   = "/arpc.bridge.v1.BridgeService/WhenArgs"
 )
 
 // BridgeServiceClient is the client API for BridgeService service.
@@ -120,6 +121,16 @@ type BridgeServiceClient interface {
 	// repeated (see MutateRequest.known_seq).
 	// Errors: PERMISSION_DENIED, FAILED_PRECONDITION, UNAVAILABLE.
 	WatchClock(ctx context.Context, in *WatchClockRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchClockResponse], error)
+	// WhenArgs waits, on the server, for the worker to activate a state (a
+	// multi state: each activation) in a transition whose mutation args
+	// include the given ones (every key, an equal value). The stream first
+	// sends a response with matched false once the wait is registered, then
+	// one with matched true on a match, and ends. Cancel the call to end the
+	// wait. Each call is its own wait: equal waits never end each other.
+	// Errors: INVALID_ARGUMENT (unknown state, too many waits),
+	// PERMISSION_DENIED (a state the caller may not observe),
+	// FAILED_PRECONDITION, UNAVAILABLE.
+	WhenArgs(ctx context.Context, in *WhenArgsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WhenArgsResponse], error)
 }
 
 type bridgeServiceClient struct {
@@ -199,6 +210,25 @@ func (c *bridgeServiceClient) WatchClock(ctx context.Context, in *WatchClockRequ
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type BridgeService_WatchClockClient = grpc.ServerStreamingClient[WatchClockResponse]
 
+func (c *bridgeServiceClient) WhenArgs(ctx context.Context, in *WhenArgsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WhenArgsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &BridgeService_ServiceDesc.Streams[1], BridgeService_WhenArgs_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WhenArgsRequest, WhenArgsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type BridgeService_WhenArgsClient = grpc.ServerStreamingClient[WhenArgsResponse]
+
 // BridgeServiceServer is the server API for BridgeService service.
 // All implementations must embed UnimplementedBridgeServiceServer
 // for forward compatibility.
@@ -237,6 +267,16 @@ type BridgeServiceServer interface {
 	// repeated (see MutateRequest.known_seq).
 	// Errors: PERMISSION_DENIED, FAILED_PRECONDITION, UNAVAILABLE.
 	WatchClock(*WatchClockRequest, grpc.ServerStreamingServer[WatchClockResponse]) error
+	// WhenArgs waits, on the server, for the worker to activate a state (a
+	// multi state: each activation) in a transition whose mutation args
+	// include the given ones (every key, an equal value). The stream first
+	// sends a response with matched false once the wait is registered, then
+	// one with matched true on a match, and ends. Cancel the call to end the
+	// wait. Each call is its own wait: equal waits never end each other.
+	// Errors: INVALID_ARGUMENT (unknown state, too many waits),
+	// PERMISSION_DENIED (a state the caller may not observe),
+	// FAILED_PRECONDITION, UNAVAILABLE.
+	WhenArgs(*WhenArgsRequest, grpc.ServerStreamingServer[WhenArgsResponse]) error
 	mustEmbedUnimplementedBridgeServiceServer()
 }
 
@@ -264,6 +304,9 @@ func (UnimplementedBridgeServiceServer) Get(context.Context, *GetRequest) (*GetR
 }
 func (UnimplementedBridgeServiceServer) WatchClock(*WatchClockRequest, grpc.ServerStreamingServer[WatchClockResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchClock not implemented")
+}
+func (UnimplementedBridgeServiceServer) WhenArgs(*WhenArgsRequest, grpc.ServerStreamingServer[WhenArgsResponse]) error {
+	return status.Error(codes.Unimplemented, "method WhenArgs not implemented")
 }
 func (UnimplementedBridgeServiceServer) mustEmbedUnimplementedBridgeServiceServer() {}
 func (UnimplementedBridgeServiceServer) testEmbeddedByValue()                       {}
@@ -387,6 +430,17 @@ func _BridgeService_WatchClock_Handler(srv interface{}, stream grpc.ServerStream
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type BridgeService_WatchClockServer = grpc.ServerStreamingServer[WatchClockResponse]
 
+func _BridgeService_WhenArgs_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WhenArgsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(BridgeServiceServer).WhenArgs(m, &grpc.GenericServerStream[WhenArgsRequest, WhenArgsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type BridgeService_WhenArgsServer = grpc.ServerStreamingServer[WhenArgsResponse]
+
 // BridgeService_ServiceDesc is the grpc.ServiceDesc for BridgeService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -419,6 +473,11 @@ var BridgeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "WatchClock",
 			Handler:       _BridgeService_WatchClock_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "WhenArgs",
+			Handler:       _BridgeService_WhenArgs_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -67,7 +67,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file arpc/bridge/v1/bridge.proto.
  */
 export const file_arpc_bridge_v1_bridge: GenFile = /*@__PURE__*/
-  fileDesc("ChthcnBjL2JyaWRnZS92MS9icmlkZ2UucHJvdG8SDmFycGMuYnJpZGdlLnYxImkKEEhhbmRzaGFrZVJlcXVlc3QSEQoJY2xpZW50X2lkGAEgASgJEhMKC3NjaGVtYV9oYXNoGAIgASgJEhMKC3N0YXRlX25hbWVzGAMgAygJEhgKEHByb3RvY29sX3ZlcnNpb24YBCABKA0iwgEKEUhhbmRzaGFrZVJlc3BvbnNlEhIKCm1hY2hpbmVfaWQYASABKAkSEwoLc3RhdGVfbmFtZXMYAiADKAkSJgoGc2NoZW1hGAMgASgLMhYuYXJwYy5icmlkZ2UudjEuU2NoZW1hEgwKBHRpbWUYBCADKAQSCwoDc2VxGAUgASgEEhIKCnF1ZXVlX3RpY2sYBiABKAQSEwoLc2NoZW1hX2hhc2gYByABKAkSGAoQcHJvdG9jb2xfdmVyc2lvbhgIIAEoDSI1CgZTY2hlbWESKwoGc3RhdGVzGAEgAygLMhsuYXJwYy5icmlkZ2UudjEuU3RhdGVTY2hlbWEigwEKC1N0YXRlU2NoZW1hEgwKBG5hbWUYASABKAkSDAoEYXV0bxgCIAEoCBINCgVtdWx0aRgDIAEoCBIPCgdyZXF1aXJlGAQgAygJEgsKA2FkZBgFIAMoCRIOCgZyZW1vdmUYBiADKAkSDQoFYWZ0ZXIYByADKAkSDAoEdGFncxgIIAMoCSLqAQoNTXV0YXRlUmVxdWVzdBIqCgR0eXBlGAEgASgOMhwuYXJwYy5icmlkZ2UudjEuTXV0YXRpb25UeXBlEg4KBnN0YXRlcxgCIAMoCRIVCg1zdGF0ZV9pbmRleGVzGAMgAygNEiUKBGFyZ3MYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg8KB25vX3N5bmMYBSABKAgSEwoLbXV0YXRpb25faWQYBiABKAkSEQoJY2xpZW50X2lkGAcgASgJEhEKCWtub3duX3NlcRgIIAEoBBITCgtzY2hlbWFfaGFzaBgJIAEoCSKTAQoOTXV0YXRlUmVzcG9uc2USLgoGcmVzdWx0GAEgASgOMh4uYXJwYy5icmlkZ2UudjEuTXV0YXRpb25SZXN1bHQSEgoKcXVldWVfdGljaxgCIAEoBBIrCgZ1cGRhdGUYAyABKAsyGy5hcnBjLmJyaWRnZS52MS5DbG9ja1VwZGF0ZRIQCghyZXBsYXllZBgEIAEoCCK0AQoQQ2FuTXV0YXRlUmVxdWVzdBIqCgR0eXBlGAEgASgOMhwuYXJwYy5icmlkZ2UudjEuTXV0YXRpb25UeXBlEg4KBnN0YXRlcxgCIAMoCRIVCg1zdGF0ZV9pbmRleGVzGAMgAygNEiUKBGFyZ3MYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhEKCWNsaWVudF9pZBgFIAEoCRITCgtzY2hlbWFfaGFzaBgGIAEoCSJDChFDYW5NdXRhdGVSZXNwb25zZRIuCgZyZXN1bHQYASABKA4yHi5hcnBjLmJyaWRnZS52MS5NdXRhdGlvblJlc3VsdCJHCgtTeW5jUmVxdWVzdBIRCgljbGllbnRfaWQYASABKAkSEQoJa25vd25fc2VxGAIgASgEEhIKCmtub3duX3RpbWUYAyADKAQiOwoMU3luY1Jlc3BvbnNlEisKBnVwZGF0ZRgBIAEoCzIbLmFycGMuYnJpZGdlLnYxLkNsb2NrVXBkYXRlIi0KCkdldFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkiNAoLR2V0UmVzcG9uc2USJQoFdmFsdWUYASABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUiswEKEVdhdGNoQ2xvY2tSZXF1ZXN0EhEKCWNsaWVudF9pZBgBIAEoCRIRCglrbm93bl9zZXEYAiABKAQSEgoKa25vd25fdGltZRgDIAMoBBI1ChJoZWFydGJlYXRfaW50ZXJ2YWwYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEwoLc2NoZW1hX2hhc2gYBSABKAkSGAoQY2h1bmtlZF9wYXlsb2FkcxgQIAEoCCKdAgoSV2F0Y2hDbG9ja1Jlc3BvbnNlEi0KBnVwZGF0ZRgBIAEoCzIbLmFycGMuYnJpZGdlLnYxLkNsb2NrVXBkYXRlSAASPAoRaW5pdGlhbF9zeW5jX2RvbmUYAiABKAsyHy5hcnBjLmJyaWRnZS52MS5Jbml0aWFsU3luY0RvbmVIABIuCgloZWFydGJlYXQYAyABKAsyGS5hcnBjLmJyaWRnZS52MS5IZWFydGJlYXRIABIqCgdwYXlsb2FkGAQgASgLMhcuYXJwYy5icmlkZ2UudjEuUGF5bG9hZEgAEjUKDXBheWxvYWRfY2h1bmsYECABKAsyHC5hcnBjLmJyaWRnZS52MS5QYXlsb2FkQ2h1bmtIAEIHCgVldmVudCKSAQoLQ2xvY2tVcGRhdGUSEAoIZnJvbV9zZXEYASABKAQSDgoGdG9fc2VxGAIgASgEEg8KB2luZGV4ZXMYAyADKA0SDgoGZGVsdGFzGAQgAygEEgsKA3N1bRgFIAEoBBISCgpxdWV1ZV90aWNrGAYgASgEEgwKBGZ1bGwYByABKAgSEQoJY29hbGVzY2VkGAggASgEIh4KD0luaXRpYWxTeW5jRG9uZRILCgNzZXEYASABKAQiYwoJSGVhcnRiZWF0Ei8KC3NlcnZlcl90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBILCgNzZXEYAiABKAQSGAoQcGF5bG9hZHNfZHJvcHBlZBgDIAEoBCJaCgdQYXlsb2FkEgwKBG5hbWUYASABKAkSDgoGc291cmNlGAIgASgJEg0KBXRva2VuGAMgASgJEgwKBGRhdGEYBCABKAwSFAoMY29udGVudF90eXBlGAUgASgJInQKDFBheWxvYWRDaHVuaxInCgZoZWFkZXIYASABKAsyFy5hcnBjLmJyaWRnZS52MS5QYXlsb2FkEg4KBm9mZnNldBgCIAEoBBINCgV0b3RhbBgDIAEoBBIMCgRkYXRhGAQgASgMEg4KBnNoYTI1NhgFIAEoDCqPAQoMTXV0YXRpb25UeXBlEh0KGU1VVEFUSU9OX1RZUEVfVU5TUEVDSUZJRUQQABIVChFNVVRBVElPTl9UWVBFX0FERBABEhgKFE1VVEFUSU9OX1RZUEVfUkVNT1ZFEAISFQoRTVVUQVRJT05fVFlQRV9TRVQQAxIYChRNVVRBVElPTl9UWVBFX1RPR0dMRRAEKokBCg5NdXRhdGlvblJlc3VsdBIfChtNVVRBVElPTl9SRVNVTFRfVU5TUEVDSUZJRUQQABIcChhNVVRBVElPTl9SRVNVTFRfRVhFQ1VURUQQARIcChhNVVRBVElPTl9SRVNVTFRfQ0FOQ0VMRUQQAhIaChZNVVRBVElPTl9SRVNVTFRfUVVFVUVEEAMy1gMKDUJyaWRnZVNlcnZpY2USUAoJSGFuZHNoYWtlEiAuYXJwYy5icmlkZ2UudjEuSGFuZHNoYWtlUmVxdWVzdBohLmFycGMuYnJpZGdlLnYxLkhhbmRzaGFrZVJlc3BvbnNlEkcKBk11dGF0ZRIdLmFycGMuYnJpZGdlLnYxLk11dGF0ZVJlcXVlc3QaHi5hcnBjLmJyaWRnZS52MS5NdXRhdGVSZXNwb25zZRJQCglDYW5NdXRhdGUSIC5hcnBjLmJyaWRnZS52MS5DYW5NdXRhdGVSZXF1ZXN0GiEuYXJwYy5icmlkZ2UudjEuQ2FuTXV0YXRlUmVzcG9uc2USQQoEU3luYxIbLmFycGMuYnJpZGdlLnYxLlN5bmNSZXF1ZXN0GhwuYXJwYy5icmlkZ2UudjEuU3luY1Jlc3BvbnNlEj4KA0dldBIaLmFycGMuYnJpZGdlLnYxLkdldFJlcXVlc3QaGy5hcnBjLmJyaWRnZS52MS5HZXRSZXNwb25zZRJVCgpXYXRjaENsb2NrEiEuYXJwYy5icmlkZ2UudjEuV2F0Y2hDbG9ja1JlcXVlc3QaIi5hcnBjLmJyaWRnZS52MS5XYXRjaENsb2NrUmVzcG9uc2UwAUI+WjxnaXRodWIuY29tL2FycGNicmlkZ2UvYXJwY2JyaWRnZS9nZW4vYXJwYy9icmlkZ2UvdjE7YnJpZGdldjFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChthcnBjL2JyaWRnZS92MS9icmlkZ2UucHJvdG8SDmFycGMuYnJpZGdlLnYxImkKEEhhbmRzaGFrZVJlcXVlc3QSEQoJY2xpZW50X2lkGAEgASgJEhMKC3NjaGVtYV9oYXNoGAIgASgJEhMKC3N0YXRlX25hbWVzGAMgAygJEhgKEHByb3RvY29sX3ZlcnNpb24YBCABKA0i7gEKEUhhbmRzaGFrZVJlc3BvbnNlEhIKCm1hY2hpbmVfaWQYASABKAkSEwoLc3RhdGVfbmFtZXMYAiADKAkSJgoGc2NoZW1hGAMgASgLMhYuYXJwYy5icmlkZ2UudjEuU2NoZW1hEgwKBHRpbWUYBCADKAQSCwoDc2VxGAUgASgEEhIKCnF1ZXVlX3RpY2sYBiABKAQSEwoLc2NoZW1hX2hhc2gYByABKAkSGAoQcHJvdG9jb2xfdmVyc2lvbhgIIAEoDRIqCgZncm91cHMYCSADKAsyGi5hcnBjLmJyaWRnZS52MS5TdGF0ZUdyb3VwIisKClN0YXRlR3JvdXASDAoEbmFtZRgBIAEoCRIPCgdpbmRleGVzGAIgAygNIjUKBlNjaGVtYRIrCgZzdGF0ZXMYASADKAsyGy5hcnBjLmJyaWRnZS52MS5TdGF0ZVNjaGVtYSKDAQoLU3RhdGVTY2hlbWESDAoEbmFtZRgBIAEoCRIMCgRhdXRvGAIgASgIEg0KBW11bHRpGAMgASgIEg8KB3JlcXVpcmUYBCADKAkSCwoDYWRkGAUgAygJEg4KBnJlbW92ZRgGIAMoCRINCgVhZnRlchgHIAMoCRIMCgR0YWdzGAggAygJIuoBCg1NdXRhdGVSZXF1ZXN0EioKBHR5cGUYASABKA4yHC5hcnBjLmJyaWRnZS52MS5NdXRhdGlvblR5cGUSDgoGc3RhdGVzGAIgAygJEhUKDXN0YXRlX2luZGV4ZXMYAyADKA0SJQoEYXJncxgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSDwoHbm9fc3luYxgFIAEoCBITCgttdXRhdGlvbl9pZBgGIAEoCRIRCgljbGllbnRfaWQYByABKAkSEQoJa25vd25fc2VxGAggASgEEhMKC3NjaGVtYV9oYXNoGAkgASgJIpMBCg5NdXRhdGVSZXNwb25zZRIuCgZyZXN1bHQYASABKA4yHi5hcnBjLmJyaWRnZS52MS5NdXRhdGlvblJlc3VsdBISCgpxdWV1ZV90aWNrGAIgASgEEisKBnVwZGF0ZRgDIAEoCzIbLmFycGMuYnJpZGdlLnYxLkNsb2NrVXBkYXRlEhAKCHJlcGxheWVkGAQgASgIIrQBChBDYW5NdXRhdGVSZXF1ZXN0EioKBHR5cGUYASABKA4yHC5hcnBjLmJyaWRnZS52MS5NdXRhdGlvblR5cGUSDgoGc3RhdGVzGAIgAygJEhUKDXN0YXRlX2luZGV4ZXMYAyADKA0SJQoEYXJncxgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEQoJY2xpZW50X2lkGAUgASgJEhMKC3NjaGVtYV9oYXNoGAYgASgJIkMKEUNhbk11dGF0ZVJlc3BvbnNlEi4KBnJlc3VsdBgBIAEoDjIeLmFycGMuYnJpZGdlLnYxLk11dGF0aW9uUmVzdWx0IkcKC1N5bmNSZXF1ZXN0EhEKCWNsaWVudF9pZBgBIAEoCRIRCglrbm93bl9zZXEYAiABKAQSEgoKa25vd25fdGltZRgDIAMoBCI7CgxTeW5jUmVzcG9uc2USKwoGdXBkYXRlGAEgASgLMhsuYXJwYy5icmlkZ2UudjEuQ2xvY2tVcGRhdGUiLQoKR2V0UmVxdWVzdBIMCgRuYW1lGAEgASgJEhEKCWNsaWVudF9pZBgCIAEoCSI0CgtHZXRSZXNwb25zZRIlCgV2YWx1ZRgBIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZSLLAQoRV2F0Y2hDbG9ja1JlcXVlc3QSEQoJY2xpZW50X2lkGAEgASgJEhEKCWtub3duX3NlcRgCIAEoBBISCgprbm93bl90aW1lGAMgAygEEjUKEmhlYXJ0YmVhdF9pbnRlcnZhbBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhITCgtzY2hlbWFfaGFzaBgFIAEoCRIWCg5wdXNoX2FsbF90aWNrcxgGIAEoCBIYChBjaHVua2VkX3BheWxvYWRzGBAgASgIIp0CChJXYXRjaENsb2NrUmVzcG9uc2USLQoGdXBkYXRlGAEgASgLMhsuYXJwYy5icmlkZ2UudjEuQ2xvY2tVcGRhdGVIABI8ChFpbml0aWFsX3N5bmNfZG9uZRgCIAEoCzIfLmFycGMuYnJpZGdlLnYxLkluaXRpYWxTeW5jRG9uZUgAEi4KCWhlYXJ0YmVhdBgDIAEoCzIZLmFycGMuYnJpZGdlLnYxLkhlYXJ0YmVhdEgAEioKB3BheWxvYWQYBCABKAsyFy5hcnBjLmJyaWRnZS52MS5QYXlsb2FkSAASNQoNcGF5bG9hZF9jaHVuaxgQIAEoCzIcLmFycGMuYnJpZGdlLnYxLlBheWxvYWRDaHVua0gAQgcKBWV2ZW50IukBCgtDbG9ja1VwZGF0ZRIQCghmcm9tX3NlcRgBIAEoBBIOCgZ0b19zZXEYAiABKAQSDwoHaW5kZXhlcxgDIAMoDRIOCgZkZWx0YXMYBCADKAQSCwoDc3VtGAUgASgEEhIKCnF1ZXVlX3RpY2sYBiABKAQSDAoEZnVsbBgHIAEoCBIRCgljb2FsZXNjZWQYCCABKAQSLwoLdHJhbnNpdGlvbnMYCSADKAsyGi5hcnBjLmJyaWRnZS52MS5UcmFuc2l0aW9uEgsKA2dhcBgKIAEoCBIXCg9nYXBfdHJhbnNpdGlvbnMYCyABKAQizgEKClRyYW5zaXRpb24SCwoDc2VxGAEgASgEEioKBHR5cGUYAiABKA4yHC5hcnBjLmJyaWRnZS52MS5NdXRhdGlvblR5cGUSDgoGY2FsbGVkGAMgAygNEg8KB2luZGV4ZXMYBCADKA0SDgoGZGVsdGFzGAUgAygEEiUKBGFyZ3MYBiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EgwKBGF1dG8YByABKAgSFAoMYXJnc19vbWl0dGVkGAggAygJEgsKA2dhcBgJIAEoBCJvCg9XaGVuQXJnc1JlcXVlc3QSEQoJY2xpZW50X2lkGAEgASgJEg0KBXN0YXRlGAIgASgJEiUKBGFyZ3MYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhMKC3NjaGVtYV9oYXNoGAQgASgJIiMKEFdoZW5BcmdzUmVzcG9uc2USDwoHbWF0Y2hlZBgBIAEoCCIeCg9Jbml0aWFsU3luY0RvbmUSCwoDc2VxGAEgASgEImMKCUhlYXJ0YmVhdBIvCgtzZXJ2ZXJfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASCwoDc2VxGAIgASgEEhgKEHBheWxvYWRzX2Ryb3BwZWQYAyABKAQiWgoHUGF5bG9hZBIMCgRuYW1lGAEgASgJEg4KBnNvdXJjZRgCIAEoCRINCgV0b2tlbhgDIAEoCRIMCgRkYXRhGAQgASgMEhQKDGNvbnRlbnRfdHlwZRgFIAEoCSJ0CgxQYXlsb2FkQ2h1bmsSJwoGaGVhZGVyGAEgASgLMhcuYXJwYy5icmlkZ2UudjEuUGF5bG9hZBIOCgZvZmZzZXQYAiABKAQSDQoFdG90YWwYAyABKAQSDAoEZGF0YRgEIAEoDBIOCgZzaGEyNTYYBSABKAwqjwEKDE11dGF0aW9uVHlwZRIdChlNVVRBVElPTl9UWVBFX1VOU1BFQ0lGSUVEEAASFQoRTVVUQVRJT05fVFlQRV9BREQQARIYChRNVVRBVElPTl9UWVBFX1JFTU9WRRACEhUKEU1VVEFUSU9OX1RZUEVfU0VUEAMSGAoUTVVUQVRJT05fVFlQRV9UT0dHTEUQBCqJAQoOTXV0YXRpb25SZXN1bHQSHwobTVVUQVRJT05fUkVTVUxUX1VOU1BFQ0lGSUVEEAASHAoYTVVUQVRJT05fUkVTVUxUX0VYRUNVVEVEEAESHAoYTVVUQVRJT05fUkVTVUxUX0NBTkNFTEVEEAISGgoWTVVUQVRJT05fUkVTVUxUX1FVRVVFRBADMqcECg1CcmlkZ2VTZXJ2aWNlElAKCUhhbmRzaGFrZRIgLmFycGMuYnJpZGdlLnYxLkhhbmRzaGFrZVJlcXVlc3QaIS5hcnBjLmJyaWRnZS52MS5IYW5kc2hha2VSZXNwb25zZRJHCgZNdXRhdGUSHS5hcnBjLmJyaWRnZS52MS5NdXRhdGVSZXF1ZXN0Gh4uYXJwYy5icmlkZ2UudjEuTXV0YXRlUmVzcG9uc2USUAoJQ2FuTXV0YXRlEiAuYXJwYy5icmlkZ2UudjEuQ2FuTXV0YXRlUmVxdWVzdBohLmFycGMuYnJpZGdlLnYxLkNhbk11dGF0ZVJlc3BvbnNlEkEKBFN5bmMSGy5hcnBjLmJyaWRnZS52MS5TeW5jUmVxdWVzdBocLmFycGMuYnJpZGdlLnYxLlN5bmNSZXNwb25zZRI+CgNHZXQSGi5hcnBjLmJyaWRnZS52MS5HZXRSZXF1ZXN0GhsuYXJwYy5icmlkZ2UudjEuR2V0UmVzcG9uc2USVQoKV2F0Y2hDbG9jaxIhLmFycGMuYnJpZGdlLnYxLldhdGNoQ2xvY2tSZXF1ZXN0GiIuYXJwYy5icmlkZ2UudjEuV2F0Y2hDbG9ja1Jlc3BvbnNlMAESTwoIV2hlbkFyZ3MSHy5hcnBjLmJyaWRnZS52MS5XaGVuQXJnc1JlcXVlc3QaIC5hcnBjLmJyaWRnZS52MS5XaGVuQXJnc1Jlc3BvbnNlMAFCPlo8Z2l0aHViLmNvbS9hcnBjYnJpZGdlL2FycGNicmlkZ2UvZ2VuL2FycGMvYnJpZGdlL3YxO2JyaWRnZXYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * HandshakeRequest opens a session.
@@ -182,6 +182,14 @@ export type HandshakeResponse = Message<"arpc.bridge.v1.HandshakeResponse"> & {
    * @generated from field: uint32 protocol_version = 8;
    */
   protocolVersion: number;
+
+  /**
+   * The worker's state groups, in the worker's order: each a name and the
+   * indexes (into state_names) of its states. Empty when it has none.
+   *
+   * @generated from field: repeated arpc.bridge.v1.StateGroup groups = 9;
+   */
+  groups: StateGroup[];
 };
 
 /**
@@ -190,6 +198,35 @@ export type HandshakeResponse = Message<"arpc.bridge.v1.HandshakeResponse"> & {
  */
 export const HandshakeResponseSchema: GenMessage<HandshakeResponse> = /*@__PURE__*/
   messageDesc(file_arpc_bridge_v1_bridge, 1);
+
+/**
+ * StateGroup is one named group of the worker's states (asyncmachine's
+ * state groups, see Machine.Groups).
+ *
+ * @generated from message arpc.bridge.v1.StateGroup
+ */
+export type StateGroup = Message<"arpc.bridge.v1.StateGroup"> & {
+  /**
+   * The group's name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Indexes (into HandshakeResponse.state_names) of the group's states.
+   *
+   * @generated from field: repeated uint32 indexes = 2;
+   */
+  indexes: number[];
+};
+
+/**
+ * Describes the message arpc.bridge.v1.StateGroup.
+ * Use `create(StateGroupSchema)` to create a new message.
+ */
+export const StateGroupSchema: GenMessage<StateGroup> = /*@__PURE__*/
+  messageDesc(file_arpc_bridge_v1_bridge, 2);
 
 /**
  * Schema is the worker's set of states and their relations.
@@ -210,7 +247,7 @@ export type Schema = Message<"arpc.bridge.v1.Schema"> & {
  * Use `create(SchemaSchema)` to create a new message.
  */
 export const SchemaSchema: GenMessage<Schema> = /*@__PURE__*/
-  messageDesc(file_arpc_bridge_v1_bridge, 2);
+  messageDesc(file_arpc_bridge_v1_bridge, 3);
 
 /**
  * StateSchema is one state's definition. Relations name other states.
@@ -282,7 +319,7 @@ export type StateSchema = Message<"arpc.bridge.v1.StateSchema"> & {
  * Use `create(StateSchemaSchema)` to create a new message.
  */
 export const StateSchemaSchema: GenMessage<StateSchema> = /*@__PURE__*/
-  messageDesc(file_arpc_bridge_v1_bridge, 3);
+  messageDesc(file_arpc_bridge_v1_bridge, 4);
 
 /**
  * MutateRequest asks the worker to change states. Name states with states OR
@@ -374,7 +411,7 @@ export type MutateRequest = Message<"arpc.bridge.v1.MutateRequest"> & {
  * Use `create(MutateRequestSchema)` to create a new message.
  */
 export const MutateRequestSchema: GenMessage<MutateRequest> = /*@__PURE__*/
-  messageDesc(file_arpc_bridge_v1_bridge, 4);
+  messageDesc(file_arpc_bridge_v1_bridge, 5);
 
 /**
  * MutateResponse is the outcome of a mutation.
@@ -421,7 +458,7 @@ export type MutateResponse = Message<"arpc.bridge.v1.MutateResponse"> & {
  * Use `create(MutateResponseSchema)` to create a new message.
  */
 export const MutateResponseSchema: GenMessage<MutateResponse> = /*@__PURE__*/
-  messageDesc(file_arpc_bridge_v1_bridge, 5);
+  messageDesc(file_arpc_bridge_v1_bridge, 6);
 
 /**
  * CanMutateRequest is a dry run of a mutation. Fields mean the same as in
@@ -479,7 +516,7 @@ export type CanMutateRequest = Message<"arpc.bridge.v1.CanMutateRequest"> & {
  * Use `create(CanMutateRequestSchema)` to create a new message.
  */
 export const CanMutateRequestSchema: GenMessage<CanMutateRequest> = /*@__PURE__*/
-  messageDesc(file_arpc_bridge_v1_bridge, 6);
+  messageDesc(file_arpc_bridge_v1_bridge, 7);
 
 /**
  * CanMutateResponse answers a dry run.
@@ -503,7 +540,7 @@ export type CanMutateResponse = Message<"arpc.bridge.v1.CanMutateResponse"> & {
  * Use `create(CanMutateResponseSchema)` to create a new message.
  */
 export const CanMutateResponseSchema: GenMessage<CanMutateResponse> = /*@__PURE__*/
-  messageDesc(file_arpc_bridge_v1_bridge, 7);
+  messageDesc(file_arpc_bridge_v1_bridge, 8);
 
 /**
  * SyncRequest asks for the clock relative to what the caller knows.
@@ -545,7 +582,7 @@ export type SyncRequest = Message<"arpc.bridge.v1.SyncRequest"> & {
  * Use `create(SyncRequestSchema)` to create a new message.
  */
 export const SyncRequestSchema: GenMessage<SyncRequest> = /*@__PURE__*/
-  messageDesc(file_arpc_bridge_v1_bridge, 8);
+  messageDesc(file_arpc_bridge_v1_bridge, 9);
 
 /**
  * SyncResponse carries the clock.
@@ -566,7 +603,7 @@ export type SyncResponse = Message<"arpc.bridge.v1.SyncResponse"> & {
  * Use `create(SyncResponseSchema)` to create a new message.
  */
 export const SyncResponseSchema: GenMessage<SyncResponse> = /*@__PURE__*/
-  messageDesc(file_arpc_bridge_v1_bridge, 9);
+  messageDesc(file_arpc_bridge_v1_bridge, 10);
 
 /**
  * GetRequest reads one named value.
@@ -594,7 +631,7 @@ export type GetRequest = Message<"arpc.bridge.v1.GetRequest"> & {
  * Use `create(GetRequestSchema)` to create a new message.
  */
 export const GetRequestSchema: GenMessage<GetRequest> = /*@__PURE__*/
-  messageDesc(file_arpc_bridge_v1_bridge, 10);
+  messageDesc(file_arpc_bridge_v1_bridge, 11);
 
 /**
  * GetResponse holds the value.
@@ -615,7 +652,7 @@ export type GetResponse = Message<"arpc.bridge.v1.GetResponse"> & {
  * Use `create(GetResponseSchema)` to create a new message.
  */
 export const GetResponseSchema: GenMessage<GetResponse> = /*@__PURE__*/
-  messageDesc(file_arpc_bridge_v1_bridge, 11);
+  messageDesc(file_arpc_bridge_v1_bridge, 12);
 
 /**
  * WatchClockRequest opens the clock stream, either fresh or resuming.
@@ -665,6 +702,19 @@ export type WatchClockRequest = Message<"arpc.bridge.v1.WatchClockRequest"> & {
   schemaHash: string;
 
   /**
+   * Ask for every accepted worker transition: the stream's updates (and the
+   * updates of this client_id's Mutate replies) then carry
+   * ClockUpdate.transitions, one per worker transition, in order, never
+   * merged, so that a client can run final handlers (FooState, FooEnd) for
+   * each. The server bounds how many wait for a slow reader (its
+   * MaxPendingTransitions, 16384 by default); past that an update carries
+   * the merged diff without them and sets ClockUpdate.gap.
+   *
+   * @generated from field: bool push_all_ticks = 6;
+   */
+  pushAllTicks: boolean;
+
+  /**
    * When true, payloads larger than the server's chunk size (64 KiB by
    * default) come as PayloadChunk messages, which the client reassembles and
    * verifies, so that payloads of any size (up to the server's limits) pass
@@ -683,7 +733,7 @@ export type WatchClockRequest = Message<"arpc.bridge.v1.WatchClockRequest"> & {
  * Use `create(WatchClockRequestSchema)` to create a new message.
  */
 export const WatchClockRequestSchema: GenMessage<WatchClockRequest> = /*@__PURE__*/
-  messageDesc(file_arpc_bridge_v1_bridge, 12);
+  messageDesc(file_arpc_bridge_v1_bridge, 13);
 
 /**
  * WatchClockResponse is one message of the clock stream.
@@ -746,7 +796,7 @@ export type WatchClockResponse = Message<"arpc.bridge.v1.WatchClockResponse"> & 
  * Use `create(WatchClockResponseSchema)` to create a new message.
  */
 export const WatchClockResponseSchema: GenMessage<WatchClockResponse> = /*@__PURE__*/
-  messageDesc(file_arpc_bridge_v1_bridge, 13);
+  messageDesc(file_arpc_bridge_v1_bridge, 14);
 
 /**
  * ClockUpdate moves a replica from the snapshot from_seq to the snapshot
@@ -816,6 +866,34 @@ export type ClockUpdate = Message<"arpc.bridge.v1.ClockUpdate"> & {
    * @generated from field: uint64 coalesced = 8;
    */
   coalesced: bigint;
+
+  /**
+   * With WatchClockRequest.push_all_ticks: the worker transitions from
+   * from_seq to to_seq, one per seq, in order (transitions[i].seq is
+   * from_seq + 1 + i). Applying their diffs one by one gives this update's
+   * diff. Empty for a full snapshot and for a gap.
+   *
+   * @generated from field: repeated arpc.bridge.v1.Transition transitions = 9;
+   */
+  transitions: Transition[];
+
+  /**
+   * With WatchClockRequest.push_all_ticks: true when this update merged
+   * worker transitions whose records the server dropped (the reader was
+   * slower than its MaxPendingTransitions bound): transitions is empty and
+   * the diff is the merged one. gap_transitions says how many it merged.
+   *
+   * @generated from field: bool gap = 10;
+   */
+  gap: boolean;
+
+  /**
+   * How many worker transitions a gap merged (to_seq - from_seq); 0 when
+   * gap is false.
+   *
+   * @generated from field: uint64 gap_transitions = 11;
+   */
+  gapTransitions: bigint;
 };
 
 /**
@@ -823,7 +901,154 @@ export type ClockUpdate = Message<"arpc.bridge.v1.ClockUpdate"> & {
  * Use `create(ClockUpdateSchema)` to create a new message.
  */
 export const ClockUpdateSchema: GenMessage<ClockUpdate> = /*@__PURE__*/
-  messageDesc(file_arpc_bridge_v1_bridge, 14);
+  messageDesc(file_arpc_bridge_v1_bridge, 15);
+
+/**
+ * Transition is one accepted transition of the worker, for clients that
+ * asked for every one (WatchClockRequest.push_all_ticks).
+ *
+ * @generated from message arpc.bridge.v1.Transition
+ */
+export type Transition = Message<"arpc.bridge.v1.Transition"> & {
+  /**
+   * The seq of the snapshot this transition produced.
+   *
+   * @generated from field: uint64 seq = 1;
+   */
+  seq: bigint;
+
+  /**
+   * The mutation's type (add, remove or set).
+   *
+   * @generated from field: arpc.bridge.v1.MutationType type = 2;
+   */
+  type: MutationType;
+
+  /**
+   * Indexes (into HandshakeResponse.state_names) of the states the mutation
+   * called.
+   *
+   * @generated from field: repeated uint32 called = 3;
+   */
+  called: number[];
+
+  /**
+   * The diff this transition made: tick increments (deltas) at state
+   * indexes, as in ClockUpdate; empty when no tick changed.
+   *
+   * @generated from field: repeated uint32 indexes = 4;
+   */
+  indexes: number[];
+
+  /**
+   * Tick increments, index-aligned with indexes.
+   *
+   * @generated from field: repeated uint64 deltas = 5;
+   */
+  deltas: bigint[];
+
+  /**
+   * The mutation's args that protobuf can carry (JSON-like values); args
+   * that cannot be encoded are left out and named in args_omitted.
+   *
+   * @generated from field: google.protobuf.Struct args = 6;
+   */
+  args?: JsonObject | undefined;
+
+  /**
+   * True for a mutation of Auto states, made by the worker itself.
+   *
+   * @generated from field: bool auto = 7;
+   */
+  auto: boolean;
+
+  /**
+   * Names of args left out because they cannot be encoded.
+   *
+   * @generated from field: repeated string args_omitted = 8;
+   */
+  argsOmitted: string[];
+
+  /**
+   * Non-zero when this transition stands for that many transitions of
+   * another worker that a relay (a remote worker served again) received
+   * merged, as a gap: type, called and args then mean nothing.
+   *
+   * @generated from field: uint64 gap = 9;
+   */
+  gap: bigint;
+};
+
+/**
+ * Describes the message arpc.bridge.v1.Transition.
+ * Use `create(TransitionSchema)` to create a new message.
+ */
+export const TransitionSchema: GenMessage<Transition> = /*@__PURE__*/
+  messageDesc(file_arpc_bridge_v1_bridge, 16);
+
+/**
+ * WhenArgsRequest opens a WhenArgs wait.
+ *
+ * @generated from message arpc.bridge.v1.WhenArgsRequest
+ */
+export type WhenArgsRequest = Message<"arpc.bridge.v1.WhenArgsRequest"> & {
+  /**
+   * The caller's client_id, as sent in Handshake.
+   *
+   * @generated from field: string client_id = 1;
+   */
+  clientId: string;
+
+  /**
+   * The state to wait for, by name.
+   *
+   * @generated from field: string state = 2;
+   */
+  state: string;
+
+  /**
+   * The args the activating mutation must include.
+   *
+   * @generated from field: google.protobuf.Struct args = 3;
+   */
+  args?: JsonObject | undefined;
+
+  /**
+   * The schema hash of the caller's view; empty skips the check.
+   *
+   * @generated from field: string schema_hash = 4;
+   */
+  schemaHash: string;
+};
+
+/**
+ * Describes the message arpc.bridge.v1.WhenArgsRequest.
+ * Use `create(WhenArgsRequestSchema)` to create a new message.
+ */
+export const WhenArgsRequestSchema: GenMessage<WhenArgsRequest> = /*@__PURE__*/
+  messageDesc(file_arpc_bridge_v1_bridge, 17);
+
+/**
+ * WhenArgsResponse is one message of a WhenArgs stream.
+ *
+ * @generated from message arpc.bridge.v1.WhenArgsResponse
+ */
+export type WhenArgsResponse = Message<"arpc.bridge.v1.WhenArgsResponse"> & {
+  /**
+   * False for the first message (the wait is registered), true for the
+   * match, after which the stream ends.
+   *
+   * @generated from field: bool matched = 1;
+   */
+  matched: boolean;
+};
+
+/**
+ * Describes the message arpc.bridge.v1.WhenArgsResponse.
+ * Use `create(WhenArgsResponseSchema)` to create a new message.
+ */
+export const WhenArgsResponseSchema: GenMessage<WhenArgsResponse> = /*@__PURE__*/
+  messageDesc(file_arpc_bridge_v1_bridge, 18);
 
 /**
  * InitialSyncDone marks the end of the initial catch-up on a WatchClock
@@ -845,7 +1070,7 @@ export type InitialSyncDone = Message<"arpc.bridge.v1.InitialSyncDone"> & {
  * Use `create(InitialSyncDoneSchema)` to create a new message.
  */
 export const InitialSyncDoneSchema: GenMessage<InitialSyncDone> = /*@__PURE__*/
-  messageDesc(file_arpc_bridge_v1_bridge, 15);
+  messageDesc(file_arpc_bridge_v1_bridge, 19);
 
 /**
  * Heartbeat shows the stream is alive when there is nothing else to send.
@@ -890,7 +1115,7 @@ export type Heartbeat = Message<"arpc.bridge.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_arpc_bridge_v1_bridge, 16);
+  messageDesc(file_arpc_bridge_v1_bridge, 20);
 
 /**
  * Payload is opaque data the worker sends to this client (for example a
@@ -940,7 +1165,7 @@ export type Payload = Message<"arpc.bridge.v1.Payload"> & {
  * Use `create(PayloadSchema)` to create a new message.
  */
 export const PayloadSchema: GenMessage<Payload> = /*@__PURE__*/
-  messageDesc(file_arpc_bridge_v1_bridge, 17);
+  messageDesc(file_arpc_bridge_v1_bridge, 21);
 
 /**
  * PayloadChunk is one piece of a chunked payload. A payload travels as
@@ -1006,7 +1231,7 @@ export type PayloadChunk = Message<"arpc.bridge.v1.PayloadChunk"> & {
  * Use `create(PayloadChunkSchema)` to create a new message.
  */
 export const PayloadChunkSchema: GenMessage<PayloadChunk> = /*@__PURE__*/
-  messageDesc(file_arpc_bridge_v1_bridge, 18);
+  messageDesc(file_arpc_bridge_v1_bridge, 22);
 
 /**
  * MutationType says how a mutation changes the listed states.
@@ -1188,6 +1413,24 @@ export const BridgeService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchClockRequestSchema;
     output: typeof WatchClockResponseSchema;
+  },
+  /**
+   * WhenArgs waits, on the server, for the worker to activate a state (a
+   * multi state: each activation) in a transition whose mutation args
+   * include the given ones (every key, an equal value). The stream first
+   * sends a response with matched false once the wait is registered, then
+   * one with matched true on a match, and ends. Cancel the call to end the
+   * wait. Each call is its own wait: equal waits never end each other.
+   * Errors: INVALID_ARGUMENT (unknown state, too many waits),
+   * PERMISSION_DENIED (a state the caller may not observe),
+   * FAILED_PRECONDITION, UNAVAILABLE.
+   *
+   * @generated from rpc arpc.bridge.v1.BridgeService.WhenArgs
+   */
+  whenArgs: {
+    methodKind: "server_streaming";
+    input: typeof WhenArgsRequestSchema;
+    output: typeof WhenArgsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_arpc_bridge_v1_bridge, 0);

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+
+	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+)
+
+// stepCounter is a client-side tracer counting the worker's Ping
+// transitions a client received one by one: a TransitionEnd whose Ping tick
+// moved by one transition's step (1 when Ping was inactive, 2 when the
+// multi state was active) from the last one seen. A merged update (a larger
+// jump) moves the mark without counting; an update that moves nothing or
+// goes back is not counted. The same rule for every row.
+type stepCounter struct {
+	*am.TracerNoOp
+	idx  int
+	last atomic.Uint64
+	n    atomic.Int64
+}
+
+func newStepCounter(id string, names am.S, start uint64) *stepCounter {
+	c := &stepCounter{TracerNoOp: &am.TracerNoOp{Id: id},
+		idx: indexOf(names, ws.Ping)}
+	c.last.Store(start)
+	return c
+}
+
+func indexOf(names am.S, name string) int {
+	for i, n := range names {
+		if n == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func (c *stepCounter) TransitionEnd(tx *am.Transition) {
+	if c.idx < 0 || c.idx >= len(tx.TimeAfter) {
+		return
+	}
+	now := tx.TimeAfter[c.idx]
+	last := c.last.Load()
+	if now <= last {
+		return
+	}
+	c.last.Store(now)
+	if now-last <= 2 {
+		c.n.Add(1)
+	}
+}
+
+// tracerBinder is the part of am.Api that binds a tracer.
+type tracerBinder interface {
+	TracerBind(t am.Tracer) (string, error)
+	Tick(state string) uint64
+}
+
+// bindCounters binds a stepCounter to each client.
+func bindCounters(prefix string, names am.S, clients []tracerBinder,
+) ([]*stepCounter, error) {
+	out := make([]*stepCounter, len(clients))
+	for i, c := range clients {
+		out[i] = newStepCounter(fmt.Sprintf("%s-ticks-%d", prefix, i), names,
+			c.Tick(ws.Ping))
+		if _, err := c.TracerBind(out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func counts(cs []*stepCounter) []int64 {
+	out := make([]int64, len(cs))
+	for i, c := range cs {
+		out[i] = c.n.Load()
+	}
+	return out
+}
+
+// ours
+
+// arpcTicks is an arpc row session whose clients asked for every
+// transition.
+type arpcTicks struct {
+	*arpcSession
+	counters []*stepCounter
+}
+
+func (t arpcTransport) SetupTicks(ctx context.Context, env *Env, clients int,
+) (TicksSession, error) {
+	s, err := newArpcSessionWith(ctx, env, clients,
+		arpcSessionOpts{tls: t.tls, allTicks: true})
+	if err != nil {
+		return nil, err
+	}
+	bs := make([]tracerBinder, len(s.clients))
+	for i, c := range s.clients {
+		bs[i] = c.Worker
+	}
+	cs, err := bindCounters("arpc", s.names, bs)
+	if err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return &arpcTicks{arpcSession: s, counters: cs}, nil
+}
+
+func (s *arpcTicks) Delivered() []int64 { return counts(s.counters) }
+
+func (s *arpcTicks) Gaps() int64 {
+	var n int64
+	for _, c := range s.clients {
+		n += int64(c.Worker.Stats().GapTransitions)
+	}
+	return n
+}
+
+// facadeTicks is a grpc-facade row session whose clients asked for every
+// transition.
+type facadeTicks struct {
+	*facadeSession
+	counters []*stepCounter
+}
+
+func (t grpcFacadeTransport) SetupTicks(ctx context.Context, env *Env,
+	clients int,
+) (TicksSession, error) {
+	s, err := newFacadeSessionWith(ctx, env, clients,
+		arpcSessionOpts{tls: t.tls, allTicks: true})
+	if err != nil {
+		return nil, err
+	}
+	bs := make([]tracerBinder, len(s.clients))
+	for i, c := range s.clients {
+		bs[i] = c.Worker
+	}
+	cs, err := bindCounters("facade", s.names, bs)
+	if err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return &facadeTicks{facadeSession: s, counters: cs}, nil
+}
+
+func (s *facadeTicks) Delivered() []int64 { return counts(s.counters) }
+
+func (s *facadeTicks) Gaps() int64 {
+	var n int64
+	for _, c := range s.clients {
+		n += int64(c.Worker.Stats().GapTransitions)
+	}
+	return n
+}
+
+// upstream
+
+// upstreamTicks is an upstream session whose clients set SyncMutations.
+type upstreamTicks struct {
+	*upstreamSession
+	counters []*stepCounter
+}
+
+func (t upstreamTransport) SetupTicks(ctx context.Context, env *Env,
+	clients int,
+) (TicksSession, error) {
+	s, err := t.newSession(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.syncMutations = true
+	if err := s.setup(ctx, env, clients, nil); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	bs := make([]tracerBinder, len(s.conns))
+	for i, c := range s.conns {
+		bs[i] = c.cli.NetMach
+	}
+	cs, err := bindCounters(s.id, s.names, bs)
+	if err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return &upstreamTicks{upstreamSession: s, counters: cs}, nil
+}
+
+func (s *upstreamTicks) Delivered() []int64 { return counts(s.counters) }
+
+// Gaps is unknown: upstream does not say when it merges.
+func (s *upstreamTicks) Gaps() int64 { return -1 }
