@@ -11,7 +11,7 @@ from client import Replica
 
 def upd(**kw):
     u = dict(from_seq=0, to_seq=0, indexes=[], deltas=[], sum=0, full=False,
-             coalesced=1, queue_tick=0)
+             coalesced=1, queue_tick=0, gap=False, transitions=[])
     u.update(kw)
     return types.SimpleNamespace(**u)
 
