@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
+
+	"github.com/arpcbridge/arpcbridge/arpc"
 )
 
 // stepCounter is a client-side tracer counting the worker's Ping
@@ -82,11 +84,38 @@ func counts(cs []*stepCounter) []int64 {
 
 // ours
 
+// workerTicks counts what the remote workers of one of our rows received
+// one by one: the part of arpcTicks and facadeTicks both doors share.
+type workerTicks struct {
+	workers  []*arpc.Worker
+	counters []*stepCounter
+}
+
+func newWorkerTicks(row string, names am.S, workers []*arpc.Worker,
+) (workerTicks, error) {
+	bs := make([]tracerBinder, len(workers))
+	for i, w := range workers {
+		bs[i] = w
+	}
+	cs, err := bindCounters(row, names, bs)
+	return workerTicks{workers: workers, counters: cs}, err
+}
+
+func (t workerTicks) Delivered() []int64 { return counts(t.counters) }
+
+func (t workerTicks) Gaps() int64 {
+	var n int64
+	for _, w := range t.workers {
+		n += int64(w.Stats().GapTransitions)
+	}
+	return n
+}
+
 // arpcTicks is an arpc row session whose clients asked for every
 // transition.
 type arpcTicks struct {
 	*arpcSession
-	counters []*stepCounter
+	workerTicks
 }
 
 func (t arpcTransport) SetupTicks(ctx context.Context, env *Env, clients int,
@@ -96,33 +125,23 @@ func (t arpcTransport) SetupTicks(ctx context.Context, env *Env, clients int,
 	if err != nil {
 		return nil, err
 	}
-	bs := make([]tracerBinder, len(s.clients))
+	ws := make([]*arpc.Worker, len(s.clients))
 	for i, c := range s.clients {
-		bs[i] = c.Worker
+		ws[i] = c.Worker
 	}
-	cs, err := bindCounters("arpc", s.names, bs)
+	wt, err := newWorkerTicks("arpc", s.names, ws)
 	if err != nil {
 		_ = s.Close()
 		return nil, err
 	}
-	return &arpcTicks{arpcSession: s, counters: cs}, nil
-}
-
-func (s *arpcTicks) Delivered() []int64 { return counts(s.counters) }
-
-func (s *arpcTicks) Gaps() int64 {
-	var n int64
-	for _, c := range s.clients {
-		n += int64(c.Worker.Stats().GapTransitions)
-	}
-	return n
+	return &arpcTicks{arpcSession: s, workerTicks: wt}, nil
 }
 
 // facadeTicks is a grpc-facade row session whose clients asked for every
 // transition.
 type facadeTicks struct {
 	*facadeSession
-	counters []*stepCounter
+	workerTicks
 }
 
 func (t grpcFacadeTransport) SetupTicks(ctx context.Context, env *Env,
@@ -133,26 +152,16 @@ func (t grpcFacadeTransport) SetupTicks(ctx context.Context, env *Env,
 	if err != nil {
 		return nil, err
 	}
-	bs := make([]tracerBinder, len(s.clients))
+	ws := make([]*arpc.Worker, len(s.clients))
 	for i, c := range s.clients {
-		bs[i] = c.Worker
+		ws[i] = c.Worker
 	}
-	cs, err := bindCounters("facade", s.names, bs)
+	wt, err := newWorkerTicks("facade", s.names, ws)
 	if err != nil {
 		_ = s.Close()
 		return nil, err
 	}
-	return &facadeTicks{facadeSession: s, counters: cs}, nil
-}
-
-func (s *facadeTicks) Delivered() []int64 { return counts(s.counters) }
-
-func (s *facadeTicks) Gaps() int64 {
-	var n int64
-	for _, c := range s.clients {
-		n += int64(c.Worker.Stats().GapTransitions)
-	}
-	return n
+	return &facadeTicks{facadeSession: s, workerTicks: wt}, nil
 }
 
 // upstream
