@@ -94,15 +94,23 @@ func (r *reader) mut() *wireMut {
 		m.ErrMsg = r.string()
 	}
 	if flags&bHeaders != 0 {
+		// the flag means at least one header; keys come sorted, once each
+		// (as appendHeaders writes them), so every header section has one
+		// encoding
 		n := r.uvarint()
-		if n > MaxHeaders {
-			r.fail("%d mutation headers (at most %d)", n, MaxHeaders)
+		if n == 0 || n > MaxHeaders {
+			r.fail("%d mutation headers (1 to %d)", n, MaxHeaders)
 			return nil
 		}
 		m.Headers = make(map[string]string, n)
-		for range n {
+		prev := ""
+		for i := range n {
 			k := r.string()
-			m.Headers[k] = r.string()
+			if i > 0 && k <= prev {
+				r.fail("mutation header %q out of order or repeated", k)
+				return nil
+			}
+			m.Headers[k], prev = r.string(), k
 		}
 	}
 	m.Vals = r.bytes()
