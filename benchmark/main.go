@@ -35,6 +35,8 @@ func main() {
 		dialN    = flag.Int("dial-n", 200, "dials per row for -dial")
 		dialIdle = flag.Int("dial-idle", 500, "idle clients per row for -dial's heap figure")
 		payloads = flag.Bool("payloads", false, "compare payloads of 1 KiB to 64 MiB, random and compressible, over raw TCP and both doors (with gRPC compression), then exit; -rounds applies (default 3 here)")
+		pRows    = flag.String("payload-rows", "", "-payloads: comma-separated rows besides raw TCP (default: all)")
+		pKinds   = flag.String("payload-kinds", "", "-payloads: comma-separated data kinds: random,text (default: both)")
 		wire     = flag.Bool("wire", false, "measure the aRPC encodings (a mutation with 20 args, gob vs msgpack) and compressions (a Get value, a full snapshot), then exit")
 		wireN    = flag.Int("wire-n", 5000, "round trips per encoding for -wire")
 	)
@@ -66,6 +68,12 @@ func main() {
 		})
 		if *quick {
 			cfg.Sizes, cfg.Bytes = []int{1 << 10, 64 << 10, 1 << 20}, 4<<20
+		}
+		if *pRows != "" {
+			cfg.Rows = strings.Split(*pRows, ",")
+		}
+		if *pKinds != "" {
+			cfg.Kinds = strings.Split(*pKinds, ",")
 		}
 		var progress io.Writer = os.Stderr
 		if *quiet {

@@ -25,3 +25,25 @@ func TestPayloadCmpSmoke(t *testing.T) {
 	}
 	assert.NotContains(t, s, "fail[", s)
 }
+
+// BenchmarkPayloadCmp moves 16 MiB random payloads over each row of the
+// payload comparison without compression (for profiles: -run '^$' -bench
+// PayloadCmp -cpuprofile ...).
+func BenchmarkPayloadCmp(b *testing.B) {
+	data := payloadData("random", 16<<20)
+	for _, row := range selectPayloadRows(payloadRows(), []string{"arpc", "grpc-facade"}) {
+		b.Run(row.name, func(b *testing.B) {
+			ctx := context.Background()
+			env := &Env{}
+			defer env.Close()
+			p, err := row.setup(ctx, env)
+			require.NoError(b, err)
+			defer p.Close()
+			b.SetBytes(int64(len(data)))
+			b.ResetTimer()
+			for range b.N {
+				require.NoError(b, p.fetch(ctx, data))
+			}
+		})
+	}
+}
