@@ -203,7 +203,7 @@ func Dial(ctx context.Context, addr string, name string, schema am.Schema,
 			grpc.WithInitialConnWindowSize(DefaultWindowSize),
 			// accept what the server may send (payloads up to its limit)
 			grpc.WithDefaultCallOptions(
-				grpc.MaxCallRecvMsgSize(DefaultMaxRecvMsgSize))),
+				grpc.MaxCallRecvMsgSize(DefaultMaxRecvMsgSize), codecCallOption())),
 			opts.DialOptions...)
 		if opts.Compression != "" {
 			if err := checkCompression(opts.Compression); err != nil {

@@ -233,6 +233,10 @@ func NewServer(ctx context.Context, l net.Listener, name string,
 	if met != nil {
 		gopts = append(gopts, met.GRPCServerOptions()...)
 	}
+	// the protobuf codec with large buffers pooled (codec.go), and writes
+	// batched up to serverWriteBuffer (see there)
+	gopts = append(gopts, codecServerOption(),
+		grpc.WriteBufferSize(serverWriteBuffer), grpc.SharedWriteBuffer(true))
 	gopts = append(gopts, opts.GRPCOptions...)
 	s := &Server{
 		svc:     svc,
