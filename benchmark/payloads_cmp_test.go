@@ -26,11 +26,17 @@ func TestPayloadCmpSmoke(t *testing.T) {
 	assert.NotContains(t, s, "fail[", s)
 }
 
-// BenchmarkPayloadCmp moves 16 MiB random payloads over each row of the
-// payload comparison without compression (for profiles: -run '^$' -bench
-// PayloadCmp -cpuprofile ...).
+// BenchmarkPayloadCmp moves random payloads of 1 and 16 MiB over each row
+// of the payload comparison without compression (for profiles: -run '^$'
+// -bench PayloadCmp -cpuprofile ...).
 func BenchmarkPayloadCmp(b *testing.B) {
-	data := payloadData("random", 16<<20)
+	for _, size := range []int{1 << 20, 16 << 20} {
+		b.Run(sizeLabel(size), func(b *testing.B) { benchPayloadRows(b, size) })
+	}
+}
+
+func benchPayloadRows(b *testing.B, size int) {
+	data := payloadData("random", size)
 	for _, row := range selectPayloadRows(payloadRows(), []string{"arpc", "grpc-facade"}) {
 		b.Run(row.name, func(b *testing.B) {
 			ctx := context.Background()
