@@ -50,9 +50,11 @@ type ClientOpts struct {
 	// or a connection with TLS). Close does not close it.
 	Conn grpc.ClientConnInterface
 	// DialOptions are passed to grpc.NewClient when dialing addr, after the
-	// defaults: insecure (plaintext) credentials and static flow-control
-	// windows of DefaultWindowSize. Later options win, so these can change
-	// the credentials and the window sizes; for gRPC's adaptive windows,
+	// defaults: insecure (plaintext) credentials, static flow-control
+	// windows of DefaultWindowSize and the door's protobuf codec (pooled,
+	// unzeroed buffers for large messages; docs/grpc.md, chunked payloads).
+	// Later options win, so these can change the credentials and the
+	// window sizes; for gRPC's adaptive windows,
 	// pass a connection of your own as Conn.
 	DialOptions []grpc.DialOption
 	// NoTracing leaves out the OpenTelemetry instrumentation (otelgrpc) of

@@ -90,7 +90,9 @@ type ServerOpts struct {
 	// 2*GOMAXPROCS, at least 4: few enough that idle workers stay warm;
 	// negative means none.
 	StreamWorkers int
-	// GRPCOptions are appended to the gRPC server's options.
+	// GRPCOptions are appended to the gRPC server's options, after the
+	// defaults (among them the door's protobuf codec and 128 KiB shared
+	// write buffers, see docs/grpc.md, chunked payloads), so they win.
 	GRPCOptions []grpc.ServerOption
 	// NoARPC disables the native aRPC door.
 	NoARPC bool
