@@ -34,7 +34,7 @@ func main() {
 		dial     = flag.Bool("dial", false, "measure dial-to-Ready and heap per idle client of our doors with and without TLS, then exit")
 		dialN    = flag.Int("dial-n", 200, "dials per row for -dial")
 		dialIdle = flag.Int("dial-idle", 500, "idle clients per row for -dial's heap figure")
-		payloads = flag.Bool("payloads", false, "compare payloads of 1 KiB to 64 MiB, random and compressible, over raw TCP and both doors (with gRPC compression), then exit; -rounds applies (default 3 here)")
+		payloads = flag.Bool("payloads", false, "compare payloads of 1 KiB to 64 MiB, random and compressible, over raw TCP and both doors (with gRPC compression), then exit; -rounds applies (default 7 here)")
 		pRows    = flag.String("payload-rows", "", "-payloads: comma-separated rows besides raw TCP (default: all)")
 		pBytes   = flag.Int("payload-bytes", 0, "-payloads: bytes to move per cell (default 64 MiB; more reps reach a steadier heap)")
 		pKinds   = flag.String("payload-kinds", "", "-payloads: comma-separated data kinds: random,text (default: both)")

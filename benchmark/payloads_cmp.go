@@ -49,11 +49,11 @@ type PayloadCmpConfig struct {
 	Rows, Kinds []string
 }
 
-// DefaultPayloadCmp is the full comparison (~5 min on 2 cores).
+// DefaultPayloadCmp is the full comparison (~4 min on 2 cores).
 func DefaultPayloadCmp() PayloadCmpConfig {
 	return PayloadCmpConfig{
 		Sizes: []int{1 << 10, 64 << 10, 1 << 20, 16 << 20, 64 << 20},
-		Bytes: 64 << 20, MinReps: 2, Rounds: 3, Timeout: 2 * time.Minute,
+		Bytes: 64 << 20, MinReps: 2, Rounds: 7, Timeout: 2 * time.Minute,
 	}
 }
 
