@@ -14,7 +14,7 @@ import (
 )
 
 // The gRPC door's protobuf codec, on both ends (Server and Dial): the wire
-// format of grpc-go's own ("proto", application/grpc), but large messages
+// format of grpc-go's own ("proto"), but large messages
 // are marshaled into and reassembled in buffers of largeBufs. grpc-go's
 // codec takes them from its default pool, whose tier above 32 KiB is 1 MiB
 // and which zeroes a buffer's whole capacity on every Get: for each 64 KiB
@@ -38,7 +38,9 @@ func codecServerOption() grpc.ServerOption {
 
 func codecCallOption() grpc.CallOption { return grpc.ForceCodecV2(protoCodec{}) }
 
-// Name is grpc-go's: the content type stays application/grpc(+proto).
+// Name is grpc-go's: the server answers in the request's content type; the
+// Go client's requests say application/grpc+proto (the explicit form of
+// application/grpc).
 func (protoCodec) Name() string { return "proto" }
 
 func messageOf(v any) (proto.Message, error) {
