@@ -34,7 +34,10 @@ func main() {
 		dial     = flag.Bool("dial", false, "measure dial-to-Ready and heap per idle client of our doors with and without TLS, then exit")
 		dialN    = flag.Int("dial-n", 200, "dials per row for -dial")
 		dialIdle = flag.Int("dial-idle", 500, "idle clients per row for -dial's heap figure")
-		payloads = flag.Bool("payloads", false, "compare payloads of 1 KiB to 64 MiB, random and compressible, over raw TCP and both doors (with gRPC compression), then exit; -rounds applies (default 3 here)")
+		payloads = flag.Bool("payloads", false, "compare payloads of 1 KiB to 64 MiB, random and compressible, over raw TCP and both doors (with gRPC compression), then exit; -rounds applies (default 7 here)")
+		pRows    = flag.String("payload-rows", "", "-payloads: comma-separated rows besides raw TCP (default: all)")
+		pBytes   = flag.Int("payload-bytes", 0, "-payloads: bytes to move per cell (default 64 MiB; more reps reach a steadier heap)")
+		pKinds   = flag.String("payload-kinds", "", "-payloads: comma-separated data kinds: random,text (default: both)")
 		wire     = flag.Bool("wire", false, "measure the aRPC encodings (a mutation with 20 args, gob vs msgpack) and compressions (a Get value, a full snapshot), then exit")
 		wireN    = flag.Int("wire-n", 5000, "round trips per encoding for -wire")
 	)
@@ -66,6 +69,15 @@ func main() {
 		})
 		if *quick {
 			cfg.Sizes, cfg.Bytes = []int{1 << 10, 64 << 10, 1 << 20}, 4<<20
+		}
+		if *pRows != "" {
+			cfg.Rows = strings.Split(*pRows, ",")
+		}
+		if *pBytes > 0 {
+			cfg.Bytes = *pBytes
+		}
+		if *pKinds != "" {
+			cfg.Kinds = strings.Split(*pKinds, ",")
 		}
 		var progress io.Writer = os.Stderr
 		if *quiet {

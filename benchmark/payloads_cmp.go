@@ -26,7 +26,7 @@ import (
 // gRPC door plain and with gzip and zstd (grpc-encoding), one
 // bridge.Server with defaults for both doors, every connection through the
 // counting
-// proxy, rounds interleaved. Per cell: throughput (and its ratio to raw TCP
+// proxy, rounds and rows interleaved (see runPayloadCmp). Per cell: throughput (and its ratio to raw TCP
 // in the same run), the wire bytes per payload, and the peak heap of one
 // more transfer, alone, above the heap after a GC (client and server share
 // the process; garbage counts until the GC collects it). Payloads over 64 KiB
@@ -44,13 +44,16 @@ type PayloadCmpConfig struct {
 	Rounds int
 	// Timeout bounds one cell.
 	Timeout time.Duration
+	// Rows and Kinds, when not nil, keep only these rows (raw TCP always
+	// runs) and data kinds.
+	Rows, Kinds []string
 }
 
-// DefaultPayloadCmp is the full comparison (~5 min on 2 cores).
+// DefaultPayloadCmp is the full comparison (~4 min on 2 cores).
 func DefaultPayloadCmp() PayloadCmpConfig {
 	return PayloadCmpConfig{
 		Sizes: []int{1 << 10, 64 << 10, 1 << 20, 16 << 20, 64 << 20},
-		Bytes: 64 << 20, MinReps: 2, Rounds: 3, Timeout: 2 * time.Minute,
+		Bytes: 64 << 20, MinReps: 2, Rounds: 7, Timeout: 2 * time.Minute,
 	}
 }
 
@@ -279,9 +282,10 @@ func (p *tcpPayloadPeer) Close() error {
 
 // payloadCell is one measurement.
 type payloadCell struct {
-	rate float64 // MB/s
-	peak float64 // bytes
-	wire float64 // bytes per payload
+	round int
+	rate  float64 // MB/s
+	peak  float64 // bytes
+	wire  float64 // bytes per payload
 }
 
 // measurePayloadCell moves reps payloads of data (after one warm-up).

@@ -50,9 +50,11 @@ type ClientOpts struct {
 	// or a connection with TLS). Close does not close it.
 	Conn grpc.ClientConnInterface
 	// DialOptions are passed to grpc.NewClient when dialing addr, after the
-	// defaults: insecure (plaintext) credentials and static flow-control
-	// windows of DefaultWindowSize. Later options win, so these can change
-	// the credentials and the window sizes; for gRPC's adaptive windows,
+	// defaults: insecure (plaintext) credentials, static flow-control
+	// windows of DefaultWindowSize and the door's protobuf codec (pooled,
+	// unzeroed buffers for large messages; docs/grpc.md, chunked payloads).
+	// Later options win, so these can change the credentials and the
+	// window sizes; for gRPC's adaptive windows,
 	// pass a connection of your own as Conn.
 	DialOptions []grpc.DialOption
 	// NoTracing leaves out the OpenTelemetry instrumentation (otelgrpc) of
@@ -209,7 +211,7 @@ func Dial(ctx context.Context, addr string, name string, schema am.Schema,
 			grpc.WithInitialConnWindowSize(DefaultWindowSize),
 			// accept what the server may send (payloads up to its limit)
 			grpc.WithDefaultCallOptions(
-				grpc.MaxCallRecvMsgSize(DefaultMaxRecvMsgSize))),
+				grpc.MaxCallRecvMsgSize(DefaultMaxRecvMsgSize), codecCallOption())),
 			opts.DialOptions...)
 		if opts.Compression != "" {
 			if err := checkCompression(opts.Compression); err != nil {

@@ -90,7 +90,9 @@ type ServerOpts struct {
 	// 2*GOMAXPROCS, at least 4: few enough that idle workers stay warm;
 	// negative means none.
 	StreamWorkers int
-	// GRPCOptions are appended to the gRPC server's options.
+	// GRPCOptions are appended to the gRPC server's options, after the
+	// defaults (among them the door's protobuf codec and 128 KiB shared
+	// write buffers, see docs/grpc.md, chunked payloads), so they win.
 	GRPCOptions []grpc.ServerOption
 	// NoARPC disables the native aRPC door.
 	NoARPC bool
@@ -233,6 +235,10 @@ func NewServer(ctx context.Context, l net.Listener, name string,
 	if met != nil {
 		gopts = append(gopts, met.GRPCServerOptions()...)
 	}
+	// the protobuf codec with large buffers pooled (codec.go), and writes
+	// batched up to serverWriteBuffer (see there)
+	gopts = append(gopts, codecServerOption(),
+		grpc.WriteBufferSize(serverWriteBuffer), grpc.SharedWriteBuffer(true))
 	gopts = append(gopts, opts.GRPCOptions...)
 	s := &Server{
 		svc:     svc,
