@@ -249,6 +249,14 @@ func NewClient(
 			"states.ConsumerSchema)", ErrInvalidParams, cons.Id(),
 			ss.ConsumerStates.WorkerPayload)
 	}
+	// refused here rather than at every connect (Start checks the fields
+	// again, which may change before it)
+	if _, err := encodingCode(opts.Encoding); err != nil {
+		return nil, err
+	}
+	if _, err := compressionCode(opts.Compression); err != nil {
+		return nil, err
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -58,6 +58,10 @@ const (
 	// CompressionZstd is zstd (github.com/klauspost/compress/zstd), the
 	// smallest.
 	CompressionZstd Compression = "zstd"
+	// CompressionGzip is gzip, for the gRPC door only
+	// (bridge.ClientOpts.Compression, grpc-encoding "gzip"); an aRPC
+	// client or server refuses it with ErrInvalidParams.
+	CompressionGzip Compression = "gzip"
 )
 
 // DefaultCompressThreshold is the smallest body compressed by default.
@@ -92,8 +96,8 @@ func compressionCode(c Compression) (wire.Compression, error) {
 	case CompressionZstd:
 		return wire.CompressZstd, nil
 	}
-	return 0, fmt.Errorf("%w: compression %q (use CompressionNone, "+
-		"CompressionS2 or CompressionZstd)", ErrInvalidParams, c)
+	return 0, fmt.Errorf("%w: compression %q on the aRPC door (use "+
+		"CompressionNone, CompressionS2 or CompressionZstd)", ErrInvalidParams, c)
 }
 
 func compressionOf(c wire.Compression) Compression {

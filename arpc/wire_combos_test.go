@@ -216,9 +216,22 @@ func TestCompressionNegotiation(t *testing.T) {
 func TestUnknownEncodingRefused(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	// options: refused by NewClient
+	_, err := arpc.NewClient(ctx, "127.0.0.1:1", "c", testSchema, testNames,
+		&arpc.ClientOpts{Encoding: "json"})
+	assert.ErrorIs(t, err, arpc.ErrInvalidParams)
+	assert.ErrorContains(t, err, `encoding "json"`)
+	_, err = arpc.NewClient(ctx, "127.0.0.1:1", "c", testSchema, testNames,
+		&arpc.ClientOpts{Compression: arpc.CompressionGzip})
+	assert.ErrorIs(t, err, arpc.ErrInvalidParams)
+	assert.ErrorContains(t, err, `compression "gzip" on the aRPC door`)
+
+	// fields changed before Start: refused at the connect, and the client
+	// gives up
 	w := newWorker(t, ctx)
 	s := startServer(t, ctx, w, nil)
-	c := newClient(t, ctx, s.Addr, "c", &arpc.ClientOpts{Encoding: "json"})
+	c := newClient(t, ctx, s.Addr, "c", nil)
+	c.Encoding = "json"
 	c.Start()
 	waitCh(t, c.Done(), "the client gives up")
 	assert.ErrorIs(t, c.Mach.Err(), arpc.ErrInvalidParams)

@@ -326,7 +326,7 @@ func dialPayloadClient(ctx context.Context, useGRPC bool, addr, comp string,
 ) (func(), error) {
 	if useGRPC {
 		c, err := bridge.Dial(ctx, addr, "payload", schema, names,
-			&bridge.ClientOpts{Consumer: sink, Compression: comp})
+			&bridge.ClientOpts{Consumer: sink, Compression: arpc.Compression(comp)})
 		if err != nil {
 			return nil, err
 		}

@@ -152,8 +152,8 @@ func (h *consumerHandlers) WorkerPayloadState(e *am.Event) {
 // with gRPC's default-sized messages on the wire; a gzip or zstd client
 // gets it too.
 func TestClientChunkedPayload(t *testing.T) {
-	for _, comp := range []string{"", "zstd"} {
-		t.Run("compression="+comp, func(t *testing.T) {
+	for _, comp := range []arpc.Compression{"", arpc.CompressionZstd} {
+		t.Run("compression="+string(comp), func(t *testing.T) {
 			w := newWorker(t)
 			s := startServer(t, w, nil)
 			cons, got := consumer(t)

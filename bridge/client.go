@@ -100,11 +100,13 @@ type ClientOpts struct {
 	// chunks, so the gRPC message limit does not bound them. Default
 	// arpc.DefaultMaxPayload (256 MiB).
 	MaxPayload int64
-	// Compression asks for compressed messages in both directions: "gzip" or
-	// "zstd" (the standard grpc-encoding negotiation; see Compressions). A
+	// Compression asks for compressed messages in both directions:
+	// arpc.CompressionGzip or arpc.CompressionZstd (the standard
+	// grpc-encoding negotiation; see Compressions); arpc.CompressionS2, the
+	// aRPC door's, is refused with arpc.ErrInvalidParams. A
 	// bridge server answers in kind. Ignored with Conn (set a
 	// grpc.UseCompressor call option on it instead). Default: none.
-	Compression string
+	Compression arpc.Compression
 	// PushAllTicks asks the server for every accepted worker transition
 	// (WatchClockRequest.push_all_ticks): the Worker then applies them one
 	// by one (one TransitionEnd per worker transition for its tracers,
@@ -213,13 +215,14 @@ func Dial(ctx context.Context, addr string, name string, schema am.Schema,
 			grpc.WithDefaultCallOptions(
 				grpc.MaxCallRecvMsgSize(DefaultMaxRecvMsgSize), codecCallOption())),
 			opts.DialOptions...)
-		if opts.Compression != "" {
-			if err := checkCompression(opts.Compression); err != nil {
-				cancel()
-				return nil, err
-			}
+		enc, err := grpcEncoding(opts.Compression)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		if enc != "" {
 			dopts = append(dopts, grpc.WithDefaultCallOptions(
-				grpc.UseCompressor(opts.Compression)))
+				grpc.UseCompressor(enc)))
 		}
 		cc, err := grpc.NewClient(addr, dopts...)
 		if err != nil {

@@ -12,21 +12,28 @@ import (
 	"github.com/arpcbridge/arpcbridge/arpc"
 )
 
-// Compressions are the grpc-encoding names this package registers with
-// grpc-go, for ClientOpts.Compression and for any gRPC client: a bridge
-// server answers a call in the compression its request came in (standard
-// grpc-encoding negotiation) and advertises these in grpc-accept-encoding.
-// Decompressed messages are held to the receiver's message limit
-// (ServerOpts.MaxRecvMsgSize; grpc-go checks it while decompressing, before
-// allocating more): a compressed message that expands past it ends its call
-// with RESOURCE_EXHAUSTED, and the server goes on serving.
-var Compressions = []string{"gzip", "zstd"}
+// Compressions are the compressions of the gRPC door, for
+// ClientOpts.Compression (arpc.Compression, the type of the aRPC door's
+// option too), registered with grpc-go under their grpc-encoding names
+// ("gzip", "zstd") for any gRPC client: a bridge server answers a call in
+// the compression its request came in (standard grpc-encoding negotiation)
+// and advertises these in grpc-accept-encoding. Decompressed messages are
+// held to the receiver's message limit (ServerOpts.MaxRecvMsgSize; grpc-go
+// checks it while decompressing, before allocating more): a compressed
+// message that expands past it ends its call with RESOURCE_EXHAUSTED, and
+// the server goes on serving.
+var Compressions = []arpc.Compression{arpc.CompressionGzip, arpc.CompressionZstd}
 
-// checkCompression refuses a name that is not one of Compressions.
-func checkCompression(name string) error {
-	if !slices.Contains(Compressions, name) {
-		return fmt.Errorf("%w: compression %q (one of %v)",
-			arpc.ErrInvalidParams, name, Compressions)
+// grpcEncoding returns the grpc-encoding name of c, "" for none, and
+// refuses a compression the gRPC door does not offer (arpc.CompressionS2
+// is the aRPC door's only).
+func grpcEncoding(c arpc.Compression) (string, error) {
+	switch {
+	case c == "" || c == arpc.CompressionNone:
+		return "", nil
+	case slices.Contains(Compressions, c):
+		return string(c), nil
 	}
-	return nil
+	return "", fmt.Errorf("%w: compression %q on the gRPC door (one of %v)",
+		arpc.ErrInvalidParams, c, Compressions)
 }

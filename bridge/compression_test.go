@@ -93,7 +93,7 @@ func TestDecompressionBomb(t *testing.T) {
 			assert.Equal(t, bridgev1.MutationResult_MUTATION_RESULT_EXECUTED,
 				res.Result)
 			dial(t, s.Addr().String(), "after", &bridge.ClientOpts{
-				Compression: comp})
+				Compression: arpc.Compression(comp)})
 		})
 	}
 }
@@ -103,4 +103,18 @@ func TestDialCompressionUnknown(t *testing.T) {
 		&bridge.ClientOpts{Compression: "lz4"})
 	require.ErrorIs(t, err, arpc.ErrInvalidParams)
 	assert.Contains(t, err.Error(), "lz4")
+}
+
+// One Compression type for both doors: each refuses, clearly, the
+// compression only the other door offers.
+func TestCompressionOfTheOtherDoor(t *testing.T) {
+	_, err := bridge.Dial(tctx(t), "127.0.0.1:1", "x", testSchema, testNames,
+		&bridge.ClientOpts{Compression: arpc.CompressionS2})
+	require.ErrorIs(t, err, arpc.ErrInvalidParams)
+	assert.Contains(t, err.Error(), "gRPC door")
+
+	_, err = arpc.NewClient(tctx(t), "127.0.0.1:1", "gz", testSchema,
+		testNames, &arpc.ClientOpts{Compression: arpc.CompressionGzip})
+	require.ErrorIs(t, err, arpc.ErrInvalidParams)
+	assert.Contains(t, err.Error(), "aRPC door")
 }

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -157,9 +156,9 @@ func (o *clientOpts) connectOnce(ctx context.Context, cmd *cobra.Command,
 		if !o.grpc {
 			return nil, badInput("--grpc-compression needs --grpc")
 		}
-		if !slices.Contains(bridge.Compressions, c) {
-			return nil, badInput("--grpc-compression %q: one of %s", c,
-				strings.Join(bridge.Compressions, ", "))
+		if !slices.Contains(bridge.Compressions, arpc.Compression(c)) {
+			return nil, badInput("--grpc-compression %q: one of %v", c,
+				bridge.Compressions)
 		}
 	}
 	if o.name == "" {
@@ -358,7 +357,7 @@ func (o *clientOpts) connectGRPC(ctx context.Context, addr string,
 		Logger:           log,
 		TLSConfig:        o.sec.cfg,
 		Token:            o.sec.token,
-		Compression:      o.grpcCompression,
+		Compression:      arpc.Compression(o.grpcCompression),
 	})
 	// Dial's first calls (Handshake, WatchClock) answered UNIMPLEMENTED
 	if errors.Is(err, arpc.ErrUnsupported) {
