@@ -115,7 +115,9 @@ type Server struct {
 	// follows the client's ClientOpts.Compression; CompressionNone refuses
 	// compression; CompressionS2 or CompressionZstd is used with every client
 	// that asks for compression, whichever codec it asked for (clients
-	// decode both). A client that asks for none gets none.
+	// decode both). A client that asks for none gets none. Any other value
+	// (e.g. CompressionGzip, the gRPC door's) makes Start fail with
+	// ErrInvalidParams.
 	Compression Compression
 	// CompressThreshold is the smallest body (or full snapshot) the server
 	// compresses once compression is negotiated. Default
@@ -239,6 +241,11 @@ func (s *Server) Start() am.Result {
 
 	res := s.Mach.Add(am.S{ss.SharedStates.Start, ss.ServerStates.RpcStarting},
 		nil)
+	if _, err := compressionCode(s.Compression); err != nil {
+		// a setting no Hello could negotiate: refused before serving
+		s.fail(ss.SharedStates.ErrRpc, err)
+		return am.Canceled
+	}
 	e, err := engine.Attach(s.worker)
 	if err != nil {
 		s.fail(ss.SharedStates.ErrRpc, fmt.Errorf("%w: %w", ErrWorkerGone, err))

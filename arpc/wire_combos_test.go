@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/arpcbridge/arpcbridge/arpc"
+	ss "github.com/arpcbridge/arpcbridge/arpc/states"
 )
 
 // wireCombo is one encoding × compression a client asks for.
@@ -236,4 +237,20 @@ func TestUnknownEncodingRefused(t *testing.T) {
 	waitCh(t, c.Done(), "the client gives up")
 	assert.ErrorIs(t, c.Mach.Err(), arpc.ErrInvalidParams)
 	assert.ErrorContains(t, c.Mach.Err(), `encoding "json"`)
+}
+
+// A server whose Compression no Hello could negotiate refuses to start,
+// with the reason, instead of refusing every client.
+func TestServerCompressionRefusedAtStart(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := newWorker(t, ctx)
+	s, err := arpc.NewServer(ctx, "127.0.0.1:0", "s-"+t.Name(), w, nil)
+	require.NoError(t, err)
+	s.Compression = arpc.CompressionGzip
+	assert.Equal(t, am.Canceled, s.Start())
+	t.Cleanup(func() { s.Stop(true) })
+	assert.ErrorIs(t, s.Mach.Err(), arpc.ErrInvalidParams)
+	assert.ErrorContains(t, s.Mach.Err(), `compression "gzip"`)
+	assert.False(t, s.Mach.Is1(ss.ServerStates.RpcReady))
 }
