@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -157,8 +158,12 @@ func (o *clientOpts) connectOnce(ctx context.Context, cmd *cobra.Command,
 			return nil, badInput("--grpc-compression needs --grpc")
 		}
 		if !slices.Contains(bridge.Compressions, arpc.Compression(c)) {
-			return nil, badInput("--grpc-compression %q: one of %v", c,
-				bridge.Compressions)
+			names := make([]string, len(bridge.Compressions))
+			for i, name := range bridge.Compressions {
+				names[i] = string(name)
+			}
+			return nil, badInput("--grpc-compression %q: one of %s", c,
+				strings.Join(names, ", "))
 		}
 	}
 	if o.name == "" {
