@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"sync/atomic"
 
 	am "github.com/pancsta/asyncmachine-go/pkg/machine"
 
 	"github.com/arpcbridge/arpcbridge/arpc"
+	"github.com/arpcbridge/arpcbridge/bridge"
 )
 
 // stepCounter is a client-side tracer counting the worker's Ping
@@ -91,14 +93,29 @@ type workerTicks struct {
 	counters []*stepCounter
 }
 
+// newWorkerTicks binds a step counter to each remote worker of session;
+// on failure it closes the session.
 func newWorkerTicks(row string, names am.S, workers []*arpc.Worker,
+	session io.Closer,
 ) (workerTicks, error) {
 	bs := make([]tracerBinder, len(workers))
 	for i, w := range workers {
 		bs[i] = w
 	}
 	cs, err := bindCounters(row, names, bs)
+	if err != nil {
+		_ = session.Close()
+	}
 	return workerTicks{workers: workers, counters: cs}, err
+}
+
+// workersOf returns the remote worker of each client.
+func workersOf[C any](clients []C, worker func(C) *arpc.Worker) []*arpc.Worker {
+	ws := make([]*arpc.Worker, len(clients))
+	for i, c := range clients {
+		ws[i] = worker(c)
+	}
+	return ws
 }
 
 func (t workerTicks) Delivered() []int64 { return counts(t.counters) }
@@ -125,13 +142,9 @@ func (t arpcTransport) SetupTicks(ctx context.Context, env *Env, clients int,
 	if err != nil {
 		return nil, err
 	}
-	ws := make([]*arpc.Worker, len(s.clients))
-	for i, c := range s.clients {
-		ws[i] = c.Worker
-	}
-	wt, err := newWorkerTicks("arpc", s.names, ws)
+	wt, err := newWorkerTicks("arpc", s.names, workersOf(s.clients,
+		func(c *arpc.Client) *arpc.Worker { return c.Worker }), s)
 	if err != nil {
-		_ = s.Close()
 		return nil, err
 	}
 	return &arpcTicks{arpcSession: s, workerTicks: wt}, nil
@@ -152,13 +165,9 @@ func (t grpcFacadeTransport) SetupTicks(ctx context.Context, env *Env,
 	if err != nil {
 		return nil, err
 	}
-	ws := make([]*arpc.Worker, len(s.clients))
-	for i, c := range s.clients {
-		ws[i] = c.Worker
-	}
-	wt, err := newWorkerTicks("facade", s.names, ws)
+	wt, err := newWorkerTicks("facade", s.names, workersOf(s.clients,
+		func(c *bridge.Client) *arpc.Worker { return c.Worker }), s)
 	if err != nil {
-		_ = s.Close()
 		return nil, err
 	}
 	return &facadeTicks{facadeSession: s, workerTicks: wt}, nil

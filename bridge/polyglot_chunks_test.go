@@ -62,13 +62,7 @@ func TestPythonClientChunkedPayload(t *testing.T) {
 	addr, sum := payloadOnStateSum(t, "G", size)
 	res := runClient(t, py, "clients/python/client.py", addr, "--state", "G",
 		"--timeout", "50", "--expect-payload", "67108864")
-	require.Equal(t, true, res["ok"], res)
-	p, _ := res["payload"].(map[string]any)
-	require.NotNil(t, p, res)
-	assert.Equal(t, "big", p["name"])
-	assert.EqualValues(t, size, p["bytes"])
-	assert.Equal(t, sum, p["sha256"])
-	assert.EqualValues(t, size/(64<<10), p["chunks"])
+	assertPayloadReport(t, res, size, sum)
 }
 
 // TestNodeClientChunkedPayload: the Node client reassembles and verifies a
@@ -88,13 +82,7 @@ func TestNodeClientChunkedPayload(t *testing.T) {
 	addr, sum := payloadOnStateSum(t, "A", size)
 	res := runClient(t, node, "clients/node/client.mjs", addr, "--state", "A",
 		"--timeout", "50", "--expect-payload", "8388608")
-	require.Equal(t, true, res["ok"], res)
-	p, _ := res["payload"].(map[string]any)
-	require.NotNil(t, p, res)
-	assert.Equal(t, "big", p["name"])
-	assert.EqualValues(t, size, p["bytes"])
-	assert.Equal(t, sum, p["sha256"])
-	assert.EqualValues(t, size/(64<<10), p["chunks"])
+	assertPayloadReport(t, res, size, sum)
 }
 
 // TestPolyglotClientsRefuseLyingChunks: the Node and Python clients, served
@@ -156,4 +144,20 @@ func TestPolyglotClientsRefuseLyingChunks(t *testing.T) {
 			assert.Contains(t, res["error"], "payload chunk: SHA-256 mismatch")
 		})
 	}
+}
+
+// assertPayloadReport checks a polyglot client's report of the whole
+// payload "big" of size bytes, reassembled from 64 KiB chunks, whose
+// SHA-256 is sum.
+func assertPayloadReport(t *testing.T, res map[string]any, size int,
+	sum string,
+) {
+	t.Helper()
+	require.Equal(t, true, res["ok"], res)
+	p, _ := res["payload"].(map[string]any)
+	require.NotNil(t, p, res)
+	assert.Equal(t, "big", p["name"])
+	assert.EqualValues(t, size, p["bytes"])
+	assert.Equal(t, sum, p["sha256"])
+	assert.EqualValues(t, size/(64<<10), p["chunks"])
 }
